@@ -1,0 +1,262 @@
+"""The ``scoring`` command line: a thin layer over the library API.
+
+Every command prints readable output, or with ``--json`` a machine-readable summary. Errors go
+to stderr with a non-zero exit code. ID numbers are masked in everything printed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import XinyiError
+from .privacy import MaskingFilter, scrub
+
+app = typer.Typer(
+    name="scoring",
+    help="xinyi (信义): credit scoring and grading on public credit platforms.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(soft_wrap=True)
+err = Console(stderr=True)
+ROOT = Path(__file__).resolve().parent.parent
+
+JsonOpt = typer.Option(False, "--json", help="Print a machine-readable JSON summary instead.")
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(MaskingFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], force=True)
+
+
+def emit_json(data: Any) -> None:
+    """Print JSON with every ID number masked."""
+    typer.echo(scrub(json.dumps(data, ensure_ascii=False, indent=2, default=str)))
+
+
+def emit_text(text: str) -> None:
+    console.print(scrub(text), markup=False, highlight=False)
+
+
+def emit_frame(df, title: str | None = None) -> None:
+    table = Table(title=title, show_lines=False)
+    for c in df.columns:
+        table.add_column(str(c), overflow="fold")
+    for row in df.itertuples(index=False):
+        table.add_row(*[scrub("" if v is None else str(v)) for v in row])
+    console.print(table)
+
+
+def fail(message: str, as_json: bool = False, code: int = 2) -> None:
+    if as_json:
+        emit_json({"error": scrub(message)})
+    err.print(f"error: {scrub(message)}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def _progress(as_json: bool):
+    if as_json:
+        return lambda msg: None
+    return lambda msg: err.print(f"[dim]… {scrub(msg)}[/dim]", highlight=False)
+
+
+def _date(value: Optional[str], name: str) -> Optional[dt.date]:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{name} must be a date like 2026-06-30, got {value!r}") from None
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", help="Show the version and exit."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details to stderr."),
+) -> None:
+    _setup_logging(verbose)
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.command()
+def ingest(
+    files: list[Path] = typer.Argument(..., help="CSV, Parquet or Excel files, or folders of them."),
+    store: Path = typer.Option(..., "--store", help="The DuckDB store file (created if missing)."),
+    export_date: Optional[str] = typer.Option(None, "--export-date", help="Export date of the archive (default: manifest.json or today)."),
+    uscc_mode: Optional[str] = typer.Option(None, "--uscc-mode", help="strict | allowlist | warn (default from configs/ingest.yaml)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the quality report here (JSON, plus a .txt beside it). Default: next to the store."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Load a credit archive (信用档案) into the store; bad rows go to quarantine."""
+    from .ingest import ingest as run, load_ingest_config
+    from .store import open_store
+
+    try:
+        cfg = load_ingest_config()
+        if uscc_mode is not None:
+            if uscc_mode not in ("strict", "allowlist", "warn"):
+                raise typer.BadParameter("--uscc-mode must be strict, allowlist or warn")
+            cfg = cfg.model_copy(update={"uscc_mode": uscc_mode})
+        report_path = report or store.with_name(store.stem + "_quality_report.json")
+        with open_store(store) as st:
+            res = run(files, st, export_date=_date(export_date, "--export-date"), config=cfg,
+                      report_path=report_path, progress=_progress(as_json))
+    except XinyiError as exc:
+        fail(str(exc), as_json)
+        return
+    if as_json:
+        d = res.to_dict()
+        d.pop("quality")
+        d["quality"] = {k: v for k, v in res.report.to_dict().items() if k not in ("compliance_by_agency", "compliance_by_record_type")}
+        emit_json(d)
+        return
+    emit_text(res.report.to_text())
+    emit_text(
+        f"store: {store} · inserted {res.inserted:,}, updated {res.updated:,}, unchanged {res.unchanged:,}\n"
+        f"report: {res.report_path} (and {res.report_path.with_suffix('.txt') if res.report_path else ''})"
+    )
+
+
+@app.command()
+def sample(
+    out: Path = typer.Option(..., "--out", help="Folder to write the archive to."),
+    seed: int = typer.Option(0, "--seed"),
+    persons: int = typer.Option(20_000, "--persons"),
+    organisations: int = typer.Option(5_000, "--organisations"),
+    mixed_formats: bool = typer.Option(False, "--mixed-formats", help="Court records as CSV, volunteer hours as Excel."),
+    plant_errors: bool = typer.Option(False, "--plant-errors", help="Add deliberately bad rows (listed in truth/)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Generate a synthetic credit archive with a known truth."""
+    from .synthetic import generate_sample
+
+    try:
+        res = generate_sample(out, seed=seed, persons=persons, organisations=organisations,
+                              mixed_formats=mixed_formats, plant_errors=plant_errors, progress=_progress(as_json))
+    except XinyiError as exc:
+        fail(str(exc), as_json)
+        return
+    if as_json:
+        emit_json(res.to_dict())
+        return
+    emit_text(
+        f"wrote {res.persons:,} persons, {res.organisations:,} organisations and {res.records:,} records to {res.out} "
+        f"in {res.seconds:.1f}s\nfiles: {', '.join(res.files)}; truth in {res.out / 'truth'}"
+        + (f"; {res.planted} planted bad rows" if res.planted else "")
+    )
+
+
+@app.command()
+def catalog(
+    regimes: bool = typer.Option(False, "--regimes", help="Show the dated publicity regimes instead."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show the record catalogue (信用信息目录)."""
+    from .catalog import load_catalog
+
+    try:
+        cat = load_catalog()
+    except XinyiError as exc:
+        fail(str(exc), as_json)
+        return
+    df = cat.regimes_table() if regimes else cat.build_table()
+    if as_json:
+        emit_json({"version": cat.version, "rows": df.to_dict(orient="records")})
+    else:
+        emit_frame(df, title=f"信用信息目录 catalogue {cat.version}")
+
+
+@app.command("archive-format")
+def archive_format(as_json: bool = JsonOpt) -> None:
+    """Show the archive exchange format: subjects and records columns."""
+    from .archive import TABLES, format_table
+
+    if as_json:
+        emit_json({t: format_table(t).to_dict(orient="records") for t in TABLES})
+        return
+    for t in TABLES:
+        emit_frame(format_table(t), title=t)
+
+
+@app.command()
+def info(store: Path = typer.Option(..., "--store"), as_json: bool = JsonOpt) -> None:
+    """Summarise a store: counts, fingerprint and the last quality report."""
+    from .store import open_store
+
+    try:
+        with open_store(store, read_only=True) as st:
+            summary = st.summary()
+            last = st.last_report()
+    except XinyiError as exc:
+        fail(str(exc), as_json)
+        return
+    if as_json:
+        emit_json({**summary, "last_batch": last and {k: last[k] for k in ("batch_id", "rows_read", "accepted", "quarantined")}})
+        return
+    emit_text("\n".join(f"{k:<12} {v}" for k, v in summary.items()))
+
+
+@app.command()
+def quarantine(
+    store: Path = typer.Option(..., "--store"),
+    reason: Optional[str] = typer.Option(None, "--reason", help="Only this reason code."),
+    limit: int = typer.Option(50, "--limit"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """List quarantined rows with file, row, field and reason (ID numbers masked)."""
+    from .store import open_store
+
+    try:
+        with open_store(store, read_only=True) as st:
+            where = "WHERE reason = ?" if reason else ""
+            df = st.sql(
+                f"SELECT table_name, source_file, source_row, reason, field, detail, original FROM quarantine {where} "
+                f"ORDER BY table_name DESC, source_file, source_row LIMIT {int(limit)}",
+                [reason] if reason else None,
+            )
+    except XinyiError as exc:
+        fail(str(exc), as_json)
+        return
+    df["source_file"] = df["source_file"].map(lambda p: Path(p).name)
+    if as_json:
+        emit_json(df.to_dict(orient="records"))
+    else:
+        emit_frame(df.drop(columns=["original"]), title="quarantine")
+
+
+@app.command()
+def demo(
+    workdir: Path = typer.Option(Path("work"), "--workdir", help="Where the demo writes its store and reports."),
+    sample_dir: Optional[Path] = typer.Option(None, "--sample", help="Archive to use (default: data/sample)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """The main job end to end on data/sample with embedded defaults (no server needed)."""
+    from .demo import run_demo
+
+    try:
+        res = run_demo(workdir, sample_dir=sample_dir, progress=_progress(as_json))
+    except XinyiError as exc:
+        fail(str(exc), as_json)
+        return
+    if as_json:
+        emit_json(res)
+        return
+    emit_text(res["text"])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

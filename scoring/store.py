@@ -1,0 +1,193 @@
+"""The embedded store: one DuckDB file holding a credit archive and everything derived from it.
+
+Tables: ``subjects``, ``records`` (accepted archive rows), ``quarantine`` (rejected rows with
+reasons and original values), ``ingest_batches`` (audit log with each quality report) and ``meta``.
+No server is needed; the file is the store.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import pandas as pd
+
+from .errors import StoreError
+
+SCHEMA_VERSION = "1"
+
+DDL = [
+    """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS subjects (
+        subject_id VARCHAR NOT NULL,
+        subject_type VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        industry_code VARCHAR,
+        region_code VARCHAR NOT NULL,
+        registered_on DATE,
+        legal_rep_id VARCHAR,
+        actual_controller_id VARCHAR,
+        positive_opt_out BOOLEAN NOT NULL,
+        id_warning VARCHAR,
+        content_hash VARCHAR NOT NULL,
+        batch_id VARCHAR NOT NULL,
+        source_file VARCHAR NOT NULL,
+        source_row BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS records (
+        record_id VARCHAR NOT NULL,
+        subject_id VARCHAR NOT NULL,
+        record_type VARCHAR NOT NULL,
+        event_date DATE NOT NULL,
+        document_no VARCHAR,
+        agency VARCHAR NOT NULL,
+        severity VARCHAR,
+        amount DOUBLE,
+        grade VARCHAR,
+        related_record_id VARCHAR,
+        repaired_on DATE,
+        objection_raised_on DATE,
+        objection_resolved_on DATE,
+        objection_outcome VARCHAR,
+        revoked_on DATE,
+        list_entry_on DATE,
+        list_exit_on DATE,
+        content_hash VARCHAR NOT NULL,
+        batch_id VARCHAR NOT NULL,
+        source_file VARCHAR NOT NULL,
+        source_row BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        source_sha256 VARCHAR NOT NULL,
+        table_name VARCHAR NOT NULL,
+        source_row BIGINT NOT NULL,
+        source_file VARCHAR NOT NULL,
+        batch_id VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        field VARCHAR,
+        detail VARCHAR,
+        reasons VARCHAR[] NOT NULL,
+        original JSON NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS ingest_batches (
+        batch_id VARCHAR PRIMARY KEY,
+        started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP NOT NULL,
+        export_date DATE NOT NULL,
+        files JSON NOT NULL,
+        rows_read BIGINT NOT NULL,
+        accepted BIGINT NOT NULL,
+        quarantined BIGINT NOT NULL,
+        report JSON NOT NULL)""",
+]
+
+#: Tables whose content defines the archive (what the fingerprint covers).
+DATA_TABLES = ("subjects", "records", "quarantine")
+
+
+class Store:
+    """A DuckDB-file store. Use :func:`open_store` to get one."""
+
+    def __init__(self, path: str | Path, read_only: bool = False):
+        self.path = Path(path)
+        self.read_only = read_only
+        if read_only and not self.path.exists():
+            raise StoreError(f"{self.path}: no store here; create one with `scoring ingest ... --store {self.path}`")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:  # locked, corrupt, wrong version
+            raise StoreError(f"{self.path}: cannot open the store: {exc}") from None
+        threads = os.environ.get("XINYI_THREADS")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if not read_only:
+            self._init_schema()
+
+    def _init_schema(self) -> None:
+        for stmt in DDL:
+            self.con.execute(stmt)
+        have = self.con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if have is None:
+            self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
+            self.con.execute("INSERT INTO meta VALUES ('pseudonym_key', ?)", [secrets.token_hex(32)])
+        elif have[0] != SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: store schema {have[0]} is not {SCHEMA_VERSION}; re-ingest into a new store")
+
+    # -- access ----------------------------------------------------------------------------
+    def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
+        return self.con.execute(query, params or []).df()
+
+    def table(self, name: str) -> pd.DataFrame:
+        return self.sql(f"SELECT * FROM {name}")
+
+    def count(self, name: str) -> int:
+        return int(self.con.execute(f"SELECT count(*) FROM {name}").fetchone()[0])
+
+    @property
+    def pseudonym_key(self) -> bytes:
+        row = self.con.execute("SELECT value FROM meta WHERE key='pseudonym_key'").fetchone()
+        return bytes.fromhex(row[0]) if row else b""
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All-or-nothing: commit on success, roll back on any exception (or interruption)."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+
+    def fingerprint(self, tables: tuple[str, ...] = DATA_TABLES) -> str:
+        """Content hash of the archive tables: independent of row order and of the file layout."""
+        h = hashlib.sha256()
+        for t in tables:
+            cols = [
+                r[0]
+                for r in self.con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name=? ORDER BY ordinal_position",
+                    [t],
+                ).fetchall()
+            ]
+            # batch ids are audit data, not content
+            cols = [c for c in cols if c != "batch_id"]
+            row = ", ".join(f'"{c}"' for c in cols)
+            n, x = self.con.execute(
+                f"SELECT count(*), coalesce(bit_xor(md5_number(CAST(ROW({row}) AS VARCHAR))), 0) FROM {t}"
+            ).fetchone()
+            h.update(f"{t}:{n}:{x};".encode())
+        return h.hexdigest()
+
+    def summary(self) -> dict:
+        return {
+            "path": str(self.path),
+            "subjects": self.count("subjects"),
+            "records": self.count("records"),
+            "quarantine": self.count("quarantine"),
+            "batches": self.count("ingest_batches"),
+            "fingerprint": self.fingerprint(),
+        }
+
+    def last_report(self) -> dict | None:
+        row = self.con.execute("SELECT report FROM ingest_batches ORDER BY finished_at DESC LIMIT 1").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(path: str | Path, read_only: bool = False) -> Store:
+    """Open (creating if needed) the DuckDB store at ``path``."""
+    return Store(path, read_only=read_only)
