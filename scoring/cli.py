@@ -28,6 +28,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(soft_wrap=True)
+if not console.is_terminal:  # pipes and files: wide tables instead of folded cells
+    console = Console(soft_wrap=True, width=200)
 err = Console(stderr=True)
 ROOT = Path(__file__).resolve().parent.parent
 

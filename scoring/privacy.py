@@ -13,7 +13,8 @@ import logging
 import re
 
 # 18-digit (17 digits + digit/X) and 15-digit resident ID numbers, not inside longer tokens.
-_ID_PATTERN = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
+# Digits after a decimal point (floats such as 0.0011952191235059761) are not ID numbers.
+_ID_PATTERN = re.compile(r"(?<![0-9A-Za-z.])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z]|\.\d)")
 
 
 def mask_id(value: object) -> str:

@@ -1,0 +1,72 @@
+"""Shared fixtures: small valid archives built from real identifiers, and the committed sample."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.identifiers import complete_id_number, complete_uscc
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample"
+EXPORT = dt.date(2026, 6, 30)
+
+os.environ.setdefault("XINYI_THREADS", "2")
+
+
+def make_uscc(i: int, prefix: str = "91") -> str:
+    body = f"{prefix}330702{i:08d}"
+    return complete_uscc(np.frombuffer(body.encode(), dtype=np.uint8).reshape(1, 16))[0]
+
+
+def make_person_id(i: int) -> str:
+    body = f"330702{1960 + i % 40}0{1 + i % 9}1{i % 10}{i % 1000:03d}"
+    return complete_id_number(np.frombuffer(body.encode(), dtype=np.uint8).reshape(1, 17))[0]
+
+
+def small_archive(n_orgs: int = 3, n_persons: int = 3) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """A valid subjects table: organisations registered in 2010, persons."""
+    orgs = [make_uscc(i + 1) for i in range(n_orgs)]
+    persons = [make_person_id(i + 1) for i in range(n_persons)]
+    rows = [
+        {"subject_id": o, "subject_type": "enterprise", "name": f"测试企业{i}", "industry_code": "8514",
+         "region_code": "330702", "registered_on": "2010-01-01", "legal_rep_id": persons[i % n_persons],
+         "actual_controller_id": None, "positive_opt_out": None}
+        for i, o in enumerate(orgs)
+    ] + [
+        {"subject_id": p, "subject_type": "person", "name": f"测试{i}", "industry_code": None,
+         "region_code": "330702", "registered_on": None, "legal_rep_id": None, "actual_controller_id": None,
+         "positive_opt_out": "false"}
+        for i, p in enumerate(persons)
+    ]
+    return pd.DataFrame(rows), orgs, persons
+
+
+def penalty(record_id: str, subject: str, day: str = "2024-03-01", **kw) -> dict:
+    row = {"record_id": record_id, "subject_id": subject, "record_type": "ADM_PENALTY", "event_date": day,
+           "document_no": f"金市监罚〔2024〕{record_id}号", "agency": "金华市市场监督管理局",
+           "severity": "general", "amount": "5000"}
+    row.update(kw)
+    return row
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    assert (SAMPLE / "manifest.json").exists(), "data/sample is missing; run `scoring sample` (see README)"
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory, sample_dir):
+    """The committed sample ingested once per test session (read-only use)."""
+    from scoring.ingest import ingest
+    from scoring.store import open_store
+
+    path = tmp_path_factory.mktemp("sample") / "store.duckdb"
+    with open_store(path) as st:
+        res = ingest([sample_dir], st)
+    return path, res

@@ -1,0 +1,124 @@
+"""GB 32100 (USCC) and GB 11643 (ID number) validators."""
+import datetime as dt
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from stdnum.cn import ric, uscc
+
+from scoring.identifiers import (
+    USCC_CHARSET, IdStatus, check_id_number, check_uscc, complete_id_number, complete_uscc,
+    is_valid_id_number, is_valid_uscc,
+)
+from scoring.privacy import contains_raw_id, mask_id, pseudonym, scrub
+
+VALID_USCC = ["91350200776049653A", "91320100748204660Q", "91320281142232229Q", "91510104MA6CFT042R"]
+PILOT_USCC = ["91350203M0001QAY9B", "91350100M0001TGQXM"]
+VALID_ID = ["11010519491231002X", "440524188001010014"]
+ID_CHARS = "0123456789X"
+
+pytestmark = pytest.mark.smoke
+
+
+@pytest.mark.parametrize("code", VALID_USCC)
+def test_reference_uscc_valid(code):
+    assert is_valid_uscc(code)
+    assert is_valid_uscc(code.lower())  # normalised
+
+
+@pytest.mark.parametrize("code", PILOT_USCC)
+def test_pilot_codes_fail_the_check(code):
+    assert check_uscc([code])[0] == IdStatus.BAD_CHECK
+
+
+@pytest.mark.parametrize("code", VALID_ID)
+def test_reference_id_valid(code):
+    assert is_valid_id_number(code)
+
+
+@pytest.mark.parametrize("code", VALID_USCC)
+def test_every_single_character_change_to_uscc_is_rejected(code):
+    variants = [code[:i] + c + code[i + 1:] for i in range(18) for c in USCC_CHARSET + "IOSVZ" if c != code[i]]
+    status = check_uscc(variants)
+    assert (status != IdStatus.OK).all(), [v for v, s in zip(variants, status) if s == IdStatus.OK]
+
+
+@pytest.mark.parametrize("code", VALID_ID)
+def test_every_single_character_change_to_id_is_rejected(code):
+    variants = [code[:i] + c + code[i + 1:] for i in range(18) for c in ID_CHARS + "A" if c != code[i]]
+    status = check_id_number(variants)
+    assert (status != IdStatus.OK).all(), [v for v, s in zip(variants, status) if s == IdStatus.OK]
+
+
+def test_fifteen_digit_ids():
+    assert is_valid_id_number("110105491231002")
+    assert not is_valid_id_number("110105491331002")  # month 13
+    assert not is_valid_id_number("11010549123100X")  # no check character in 15-digit numbers
+    assert check_id_number(["1101054912310021"])[0] == IdStatus.BAD_LENGTH
+
+
+def test_birth_date_after_latest_is_rejected():
+    assert not is_valid_id_number("11010519491231002X", latest_birth=dt.date(1949, 12, 30))
+    assert is_valid_id_number("11010519491231002X", latest_birth=dt.date(1949, 12, 31))
+
+
+def test_empty_and_garbage():
+    s = check_uscc(["", None, "统一社会信用代码统一社会信用代码统一", "913502007760496"])
+    assert list(s) == [IdStatus.EMPTY, IdStatus.EMPTY, IdStatus.BAD_LENGTH, IdStatus.BAD_LENGTH]
+
+
+uscc_body = st.tuples(
+    st.sampled_from(["91", "92", "93", "11", "12", "51", "52", "53"]),
+    st.text("0123456789", min_size=6, max_size=6),
+    st.text("0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=8, max_size=8),
+).map(lambda t: "".join(t))
+
+
+@settings(max_examples=300, deadline=None)
+@given(uscc_body, st.integers(0, 17), st.sampled_from(list(USCC_CHARSET)))
+def test_uscc_agrees_with_stdnum(body, pos, ch):
+    code = complete_uscc(np.frombuffer(body.encode(), dtype=np.uint8).reshape(1, 16))[0]
+    assert is_valid_uscc(code) and uscc.is_valid(code)
+    mutated = code[:pos] + ch + code[pos + 1:]
+    assert is_valid_uscc(mutated) == uscc.is_valid(mutated)
+
+
+birth = st.dates(min_value=dt.date(1901, 1, 1), max_value=dt.date(2020, 12, 31))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.just("110105"), birth,  # a region stdnum knows at every birth date
+       st.integers(0, 999), st.integers(0, 17), st.sampled_from(list(ID_CHARS)))
+def test_id_number_agrees_with_stdnum(region, born, seq, pos, ch):
+    body = f"{region}{born:%Y%m%d}{seq:03d}"
+    code = complete_id_number(np.frombuffer(body.encode(), dtype=np.uint8).reshape(1, 17))[0]
+    assert is_valid_id_number(code) and ric.is_valid(code)
+    mutated = code[:pos] + ch + code[pos + 1:]
+    # stdnum also rejects births before 1900 and unknown regions; we compare where it decides on the check
+    if ric.is_valid(mutated):
+        assert is_valid_id_number(mutated)
+    if is_valid_id_number(mutated) and mutated != code:
+        pytest.fail(f"single change {code} -> {mutated} accepted")
+
+
+def test_masking_hides_birth_date_and_sex_digit():
+    m = mask_id("11010519491231002X")
+    assert m == "110**************X"
+    assert "19491231" not in m
+    assert mask_id("91350200776049653A") == "91350200776049653A"  # organisation codes are public
+    text = scrub("person 11010519491231002X and 110105491231002 fined; org 91350200776049653A")
+    assert not contains_raw_id(text)
+    assert "91350200776049653A" in text
+
+
+def test_scrub_leaves_numbers_alone():
+    for text in ('{"rate": 0.0011952191235059761}', "3.141592653589793238", "123456789012345678.5"):
+        assert scrub(text) == text
+    assert scrub("(11010519491231002X)") == "(110**************X)"
+
+
+def test_pseudonym_is_stable_and_keyed():
+    a = pseudonym("11010519491231002X", b"k1")
+    assert a == pseudonym("11010519491231002X", b"k1")
+    assert a != pseudonym("11010519491231002X", b"k2")
+    assert not contains_raw_id(a)
