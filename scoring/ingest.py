@@ -317,6 +317,25 @@ def _catalog_table(con, catalog: Catalog) -> None:
     con.unregister("cat_arrow")
 
 
+def _ranks(src: str, id_key: str, doc_key: str | None, raw: list[str]) -> str:
+    """Duplicate ranks without window sorts: a row is a repeat when an earlier row (lower _ord)
+    has the same raw values (exact_rank), the same id (id_rank) or the same document (doc_rank).
+    Ranks are 1 for the first occurrence and 2 for any later one."""
+    row_key = f"md5_number(CAST(ROW({', '.join(raw)}) AS VARCHAR))"
+    doc_cols = [c.strip() for c in doc_key.split(",")] if doc_key else []
+    doc_join = " AND ".join(f"fd.{c} = x.{c}" for c in doc_cols)
+    doc_sel = (f", CASE WHEN x._ord > fd.o THEN 2 ELSE 1 END AS doc_rank" if doc_key else "")
+    doc_cte = (f" LEFT JOIN (SELECT {doc_key}, min(_ord) AS o FROM {src} WHERE {doc_cols[-1]} IS NOT NULL GROUP BY ALL) fd ON {doc_join}"
+               if doc_key else "")
+    return f"""
+            SELECT x.*, CASE WHEN x._ord > fr.o THEN 2 ELSE 1 END AS exact_rank,
+                   CASE WHEN x._ord > fi.o THEN 2 ELSE 1 END AS id_rank{doc_sel}
+            FROM (SELECT *, {row_key} AS k_row FROM {src}) x
+            LEFT JOIN (SELECT {row_key} AS k_row, min(_ord) AS o FROM {src} GROUP BY 1) fr ON fr.k_row = x.k_row
+            LEFT JOIN (SELECT {id_key}, min(_ord) AS o FROM {src} WHERE {id_key} IS NOT NULL GROUP BY 1) fi ON fi.{id_key} = x.{id_key}
+            {doc_cte}"""
+
+
 def _check_subjects(con, cfg: IngestConfig, export_date: dt.date) -> None:
     stype = _case("lower(nz(subject_type))", archive.SUBJECT_TYPE_ALIASES)
     orgs = "(" + ",".join(_lit(t) for t in ORGANISATION_TYPES) + ")"
@@ -359,11 +378,7 @@ def _check_subjects(con, cfg: IngestConfig, export_date: dt.date) -> None:
         WITH s AS (
             SELECT *, upper(nz(subject_id)) AS k_id, {stype} AS k_type, xd(nz(registered_on)) AS d_reg
             FROM stg_subjects
-        ), d AS (
-            SELECT *,
-              row_number() OVER (PARTITION BY md5_number(CAST(ROW({', '.join(raw)}) AS VARCHAR)) ORDER BY _ord) AS exact_rank,
-              row_number() OVER (PARTITION BY k_id ORDER BY _ord) AS id_rank
-            FROM s
+        ), d AS ({_ranks("s", "k_id", None, raw)}
         )
         SELECT *, {_issues_sql(items)} AS issues,
           CASE WHEN k_type IN {orgs} AND _uscc_status IN {legacy_statuses} THEN 'legacy_uscc' END AS id_warning,
@@ -427,12 +442,7 @@ def _check_records(con, export_date: dt.date) -> None:
                    {sev} AS k_sev, {outcome} AS k_outcome, nz(document_no) AS k_doc,
                    TRY_CAST(nz(amount) AS DOUBLE) AS n_amount, {dates}
             FROM stg_records
-        ), d AS (
-            SELECT *,
-              row_number() OVER (PARTITION BY md5_number(CAST(ROW({', '.join(raw)}) AS VARCHAR)) ORDER BY _ord) AS exact_rank,
-              row_number() OVER (PARTITION BY k_id ORDER BY _ord) AS id_rank,
-              row_number() OVER (PARTITION BY k_subject, k_type, k_doc ORDER BY _ord) AS doc_rank
-            FROM s
+        ), d AS ({_ranks("s", "k_id", "k_subject, k_type, k_doc", raw)}
         ), store_docs AS (
             SELECT subject_id, record_type, document_no, min(record_id) AS record_id
             FROM records WHERE document_no IS NOT NULL GROUP BY ALL

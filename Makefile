@@ -1,0 +1,39 @@
+# xinyi quick start: `make demo` (set up + main job on data/sample) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+VENV22 ?= .venv-pandas22
+BIN     = $(VENV)/bin
+WORKDIR ?= work
+
+.PHONY: demo test test-full test-pandas22 setup clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test,bench]"
+	touch $@
+
+# The main job end to end on data/sample with embedded defaults (DuckDB file store, no server).
+demo: setup
+	$(BIN)/scoring demo --workdir $(WORKDIR)
+
+# Full suite on the newest pandas, then the smoke subset on pandas 2.2.
+test: test-full test-pandas22
+
+test-full: setup
+	$(BIN)/python -m pytest -n 2 -q tests
+
+$(VENV22)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV22)
+	$(VENV22)/bin/python -m pip install -q --upgrade pip
+	$(VENV22)/bin/python -m pip install -q -e ".[test]" "pandas==2.2.*"
+	touch $@
+
+test-pandas22: $(VENV22)/.installed
+	$(VENV22)/bin/python -c "import pandas; assert pandas.__version__.startswith('2.2'), pandas.__version__; print('smoke subset on pandas', pandas.__version__)"
+	$(VENV22)/bin/python -m pytest -q -m smoke tests
+
+clean:
+	rm -rf $(VENV) $(VENV22) $(WORKDIR)
