@@ -30,7 +30,7 @@ app = typer.Typer(
 console = Console(soft_wrap=True)
 if not console.is_terminal:  # pipes and files: wide tables instead of folded cells
     console = Console(soft_wrap=True, width=200)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 ROOT = Path(__file__).resolve().parent.parent
 
 JsonOpt = typer.Option(False, "--json", help="Print a machine-readable JSON summary instead.")
@@ -64,7 +64,7 @@ def emit_frame(df, title: str | None = None) -> None:
 def fail(message: str, as_json: bool = False, code: int = 2) -> None:
     if as_json:
         emit_json({"error": scrub(message)})
-    err.print(f"error: {scrub(message)}", markup=False, highlight=False)
+    typer.echo(f"error: {scrub(message)}", err=True)
     raise typer.Exit(code)
 
 

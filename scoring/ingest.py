@@ -16,6 +16,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -374,20 +376,27 @@ def _check_subjects(con, cfg: IngestConfig, export_date: dt.date) -> None:
     ]
     trues = "(" + ",".join(_lit(v) for v in archive.TRUE_VALUES) + ")"
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE chk_subjects AS
+        CREATE OR REPLACE TABLE chk_subjects AS
         WITH s AS (
-            SELECT *, upper(nz(subject_id)) AS k_id, {stype} AS k_type, xd(nz(registered_on)) AS d_reg
+            SELECT *, upper(nz(subject_id)) AS k_id, {stype} AS k_type, xd(nz(registered_on)) AS d_reg,
+              CASE WHEN {stype} IN {orgs} AND _uscc_status IN {legacy_statuses} THEN 'legacy_uscc' END AS id_warning,
+              coalesce(lower(trim(positive_opt_out)) IN {trues}, false) AS b_opt_out
             FROM stg_subjects
         ), d AS ({_ranks("s", "k_id", None, raw)}
         )
-        SELECT *, {_issues_sql(items)} AS issues,
-          CASE WHEN k_type IN {orgs} AND _uscc_status IN {legacy_statuses} THEN 'legacy_uscc' END AS id_warning,
-          coalesce(lower(trim(positive_opt_out)) IN {trues}, false) AS b_opt_out
-        FROM d
+        {_typed_select(items, SUBJECT_VALUES, "d")}
     """)
 
 
-def _check_records(con, export_date: dt.date) -> None:
+def _check_records(con, export_date: dt.date, main: str) -> None:
+    # subjects as they will be after this ingest: accepted rows of this batch over the store's
+    con.execute(f"""
+        CREATE OR REPLACE TABLE known_subjects AS
+        SELECT subject_id, subject_type, registered_on FROM chk_subjects WHERE len(issues) = 0
+        UNION ALL
+        SELECT subject_id, subject_type, registered_on FROM {main}.subjects s
+        WHERE NOT EXISTS (SELECT 1 FROM chk_subjects c WHERE len(c.issues) = 0 AND c.subject_id = s.subject_id)
+    """)
     rtype = "upper(nz(record_type))"
     sev = _case("lower(nz(severity))", archive.SEVERITY_ALIASES)
     outcome = _case("lower(nz(objection_outcome))", archive.OUTCOME_ALIASES)
@@ -436,7 +445,7 @@ def _check_records(con, export_date: dt.date) -> None:
     ]
     dates = ", ".join(f"xd(nz({f})) AS d_{f}" for f in date_fields)
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE chk_records AS
+        CREATE OR REPLACE TABLE chk_records AS
         WITH s AS (
             SELECT *, nz(record_id) AS k_id, upper(nz(subject_id)) AS k_subject, {rtype} AS k_type,
                    {sev} AS k_sev, {outcome} AS k_outcome, nz(document_no) AS k_doc,
@@ -445,73 +454,90 @@ def _check_records(con, export_date: dt.date) -> None:
         ), d AS ({_ranks("s", "k_id", "k_subject, k_type, k_doc", raw)}
         ), store_docs AS (
             SELECT subject_id, record_type, document_no, min(record_id) AS record_id
-            FROM records WHERE document_no IS NOT NULL GROUP BY ALL
+            FROM {main}.records WHERE document_no IS NOT NULL GROUP BY ALL
         )
         , j AS (
             SELECT d.*, c AS c, sj.subject_type AS sj_type, sj.registered_on AS sj_registered, sd.record_id AS sd_id
             FROM d
             LEFT JOIN cat_types c ON c.code = d.k_type
-            LEFT JOIN subjects sj ON sj.subject_id = d.k_subject
+            LEFT JOIN known_subjects sj ON sj.subject_id = d.k_subject
             LEFT JOIN store_docs sd ON sd.subject_id = d.k_subject AND sd.record_type = d.k_type
                  AND sd.document_no = d.k_doc AND sd.record_id <> d.k_id
         )
-        SELECT * EXCLUDE (c), {_issues_sql(items)} AS issues FROM j
+        {_typed_select(items, RECORD_VALUES, "j")}
     """)
 
 
 # -- applying --------------------------------------------------------------------------------
-SUBJECT_VALUES = """k_id AS subject_id, k_type AS subject_type, trim(name) AS name, nz(industry_code) AS industry_code,
-    trim(region_code) AS region_code, d_reg AS registered_on, upper(nz(legal_rep_id)) AS legal_rep_id,
-    upper(nz(actual_controller_id)) AS actual_controller_id, b_opt_out AS positive_opt_out, id_warning"""
-RECORD_VALUES = """k_id AS record_id, k_subject AS subject_id, k_type AS record_type, d_event_date AS event_date,
-    k_doc AS document_no, trim(agency) AS agency, k_sev AS severity, n_amount AS amount, nz(grade) AS grade,
-    nz(related_record_id) AS related_record_id, d_repaired_on AS repaired_on,
-    d_objection_raised_on AS objection_raised_on, d_objection_resolved_on AS objection_resolved_on,
-    k_outcome AS objection_outcome, d_revoked_on AS revoked_on, d_list_entry_on AS list_entry_on,
-    d_list_exit_on AS list_exit_on"""
+#: (expression over the checked row, stored column) for each table, in store column order.
+SUBJECT_VALUES = [
+    ("k_id", "subject_id"), ("k_type", "subject_type"), ("trim(name)", "name"),
+    ("nz(industry_code)", "industry_code"), ("trim(region_code)", "region_code"), ("d_reg", "registered_on"),
+    ("upper(nz(legal_rep_id))", "legal_rep_id"), ("upper(nz(actual_controller_id))", "actual_controller_id"),
+    ("b_opt_out", "positive_opt_out"), ("id_warning", "id_warning"),
+]
+RECORD_VALUES = [
+    ("k_id", "record_id"), ("k_subject", "subject_id"), ("k_type", "record_type"), ("d_event_date", "event_date"),
+    ("k_doc", "document_no"), ("nz(agency)", "agency"), ("k_sev", "severity"), ("n_amount", "amount"),
+    ("nz(grade)", "grade"), ("nz(related_record_id)", "related_record_id"), ("d_repaired_on", "repaired_on"),
+    ("d_objection_raised_on", "objection_raised_on"), ("d_objection_resolved_on", "objection_resolved_on"),
+    ("k_outcome", "objection_outcome"), ("d_revoked_on", "revoked_on"), ("d_list_entry_on", "list_entry_on"),
+    ("d_list_exit_on", "list_exit_on"),
+]
 
 
-def _apply(con, table: str, key: str, values: str, batch_id: str) -> dict[str, int]:
-    """Upsert the accepted rows of chk_<table> into <table>; returns inserted/updated/unchanged."""
-    cols = [r[0] for r in con.execute(f"SELECT column_name FROM information_schema.columns WHERE table_name='{table}' ORDER BY ordinal_position").fetchall()]
-    content = [c for c in cols if c not in ("content_hash", "batch_id", "source_file", "source_row")]
+def _typed_select(items: list[str], values: list[tuple[str, str]], src: str) -> str:
+    """The check tables keep lineage, issues, the typed values and their content hash only."""
+    typed = ", ".join(f"{expr} AS {name}" for expr, name in values)
+    names = ", ".join(name for _, name in values)
+    return f"""
+        SELECT *, md5(CAST(ROW({names}) AS VARCHAR)) AS content_hash FROM (
+            SELECT _ord, _file, _row, _sha, {_issues_sql(items)} AS issues, {typed} FROM {src})"""
+
+
+def _plan(con, table: str, key: str, main: str) -> dict[str, int]:
+    """Decide insert / update / unchanged for every accepted row (before the store is touched)."""
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE acc_{table} AS
-        SELECT *, md5(CAST(ROW({', '.join(content)}) AS VARCHAR)) AS content_hash FROM (
-            SELECT {values}, _file AS source_file, _row AS source_row
-            FROM chk_{table} WHERE len(issues) = 0
-        )
-    """)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE act_{table} AS
-        SELECT a.{key}, CASE WHEN t.{key} IS NULL THEN 'insert'
-                             WHEN t.content_hash = a.content_hash THEN 'unchanged' ELSE 'update' END AS action
-        FROM acc_{table} a LEFT JOIN {table} t ON t.{key} = a.{key}
+        CREATE OR REPLACE TABLE act_{table} AS
+        SELECT c._ord, CASE WHEN t.{key} IS NULL THEN 'insert'
+                            WHEN t.content_hash = c.content_hash THEN 'unchanged' ELSE 'update' END AS action
+        FROM chk_{table} c LEFT JOIN {main}.{table} t ON t.{key} = c.{key}
+        WHERE len(c.issues) = 0
     """)
     counts = dict(con.execute(f"SELECT action, count(*) FROM act_{table} GROUP BY action").fetchall())
-    con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM act_{table} WHERE action = 'update')")
-    select = ", ".join(f"'{batch_id}'" if c == "batch_id" else f"a.{c}" for c in cols)
-    con.execute(f"""
-        INSERT INTO {table} SELECT {select} FROM acc_{table} a
-        JOIN act_{table} x ON x.{key} = a.{key} WHERE x.action <> 'unchanged'
-    """)
     return {k: int(counts.get(k, 0)) for k in ("insert", "update", "unchanged")}
 
 
-def _quarantine(con, table: str, batch_id: str) -> int:
-    raw = ", ".join(f"{c.name} := {c.name}" for c in archive.TABLES[table])
-    n_before = int(con.execute("SELECT count(*) FROM quarantine").fetchone()[0])
+def _write(con, table: str, key: str, main: str, batch_id: str) -> None:
+    """Inside the store's transaction: replace updated rows, insert new ones."""
     con.execute(f"""
-        INSERT INTO quarantine
-        SELECT _sha, '{table}', _row, _file, '{batch_id}',
-               split_part(issues[1], chr(31), 1), split_part(issues[1], chr(31), 2), split_part(issues[1], chr(31), 3),
-               list_transform(issues, lambda x: split_part(x, chr(31), 1) || ':' || split_part(x, chr(31), 2)),
-               to_json(struct_pack({raw}))
-        FROM chk_{table} c
-        WHERE len(issues) > 0 AND NOT EXISTS (
-            SELECT 1 FROM quarantine q WHERE q.source_sha256 = c._sha AND q.table_name = '{table}' AND q.source_row = c._row)
+        DELETE FROM {main}.{table} WHERE {key} IN (
+            SELECT c.{key} FROM chk_{table} c JOIN act_{table} a USING (_ord) WHERE a.action = 'update')
     """)
-    return int(con.execute("SELECT count(*) FROM quarantine").fetchone()[0]) - n_before
+    cols = [r[0] for r in con.execute(
+        f"SELECT column_name FROM information_schema.columns WHERE table_catalog = '{main}' AND table_name = '{table}' "
+        "ORDER BY ordinal_position").fetchall()]
+    lineage = {"batch_id": _lit(batch_id), "source_file": "c._file", "source_row": "c._row"}
+    select = ", ".join(lineage.get(c, f"c.{c}") for c in cols)
+    con.execute(f"""
+        INSERT INTO {main}.{table} SELECT {select}
+        FROM chk_{table} c JOIN act_{table} a USING (_ord) WHERE a.action <> 'unchanged'
+    """)
+
+
+def _quarantine(con, table: str, main: str, batch_id: str) -> None:
+    raw = ", ".join(f"{c.name} := s.{c.name}" for c in archive.TABLES[table])
+    con.execute(f"""
+        INSERT INTO {main}.quarantine
+        SELECT c._sha, '{table}', c._row, c._file, '{batch_id}',
+               split_part(c.issues[1], chr(31), 1), split_part(c.issues[1], chr(31), 2), split_part(c.issues[1], chr(31), 3),
+               list_transform(c.issues, lambda x: split_part(x, chr(31), 1) || ':' || split_part(x, chr(31), 2)),
+               to_json(struct_pack({raw}))
+        FROM chk_{table} c JOIN stg_{table} s USING (_ord)
+        WHERE len(c.issues) > 0 AND NOT EXISTS (
+            SELECT 1 FROM {main}.quarantine q
+            WHERE q.source_sha256 = c._sha AND q.table_name = '{table}' AND q.source_row = c._row)
+    """)
 
 
 @dataclass
@@ -548,6 +574,14 @@ class IngestResult:
         }
 
 
+SCRATCH = "xinyi_ingest_scratch"
+
+
+def _remove_scratch(path: Path) -> None:
+    for p in (path, Path(str(path) + ".wal")):
+        p.unlink(missing_ok=True)
+
+
 def ingest(
     files: Iterable[str | Path],
     store: Store,
@@ -557,7 +591,7 @@ def ingest(
     config: IngestConfig | None = None,
     report_path: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
-    _fail_after: str | None = None,
+    _fail_after: str | None = None,  # test-only fault injection: staging | checks | write
 ) -> IngestResult:
     """Ingest credit-archive files (or folders of them) into ``store``.
 
@@ -584,15 +618,21 @@ def ingest(
     batch_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     con = store.con
-    counts = {"insert": 0, "update": 0, "unchanged": 0}
-    with store.transaction():
+    main = con.execute("SELECT current_database()").fetchone()[0]
+    scratch = store.path.with_name(store.path.name + ".ingest-scratch")
+    _remove_scratch(scratch)
+    # Staging and checks live in a disk-backed scratch database beside the store (bounded memory);
+    # only the final apply touches the store, in one transaction.
+    con.execute(f"ATTACH '{scratch}' AS {SCRATCH}")
+    con.execute(f"USE {SCRATCH}")
+    try:
         for m in MACROS:
             con.execute(m)
         _catalog_table(con, catalog)
         for table in ("subjects", "records"):
             cols = ", ".join(f"{c.name} VARCHAR" for c in archive.TABLES[table])
             extra = ", _uscc_status TINYINT, _ric_status TINYINT, _rep_status TINYINT, _ctl_status TINYINT" if table == "subjects" else ""
-            con.execute(f"CREATE OR REPLACE TEMP TABLE stg_{table} ({cols}, _file VARCHAR, _sha VARCHAR, _row BIGINT, _ord BIGINT{extra})")
+            con.execute(f"CREATE OR REPLACE TABLE stg_{table} ({cols}, _file VARCHAR, _sha VARCHAR, _row BIGINT, _ord BIGINT{extra})")
         order = 0
         for src in sources:
             say(f"reading {src.path.name} ({src.kind}, {src.table})")
@@ -608,38 +648,46 @@ def ingest(
             raise RuntimeError("injected failure after staging")
         say("checking subjects")
         _check_subjects(con, cfg, export_date)
-        c = _apply(con, "subjects", "subject_id", SUBJECT_VALUES, batch_id)
-        counts = {k: counts[k] + v for k, v in c.items()}
-        _quarantine(con, "subjects", batch_id)
-        if _fail_after == "subjects":
-            raise RuntimeError("injected failure after subjects")
         say("checking records")
-        _check_records(con, export_date)
-        c = _apply(con, "records", "record_id", RECORD_VALUES, batch_id)
-        counts = {k: counts[k] + v for k, v in c.items()}
-        _quarantine(con, "records", batch_id)
-        if _fail_after == "records":
-            raise RuntimeError("injected failure after records")
+        _check_records(con, export_date, main)
+        counts = {"insert": 0, "update": 0, "unchanged": 0}
+        for table, key in (("subjects", "subject_id"), ("records", "record_id")):
+            for k, v in _plan(con, table, key, main).items():
+                counts[k] += v
+        if _fail_after == "checks":
+            raise RuntimeError("injected failure after checks")
         say("building the quality report")
         report = build_report(con, sources, export_date, batch_id, catalog, cfg.report_examples)
         if report.rows_read != report.accepted + report.quarantined:
             raise AssertionError(
                 f"conservation broken: read {report.rows_read} != accepted {report.accepted} + quarantined {report.quarantined}"
             )
-        finished = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         files_info = [
             {"path": str(s.path), "table": s.table, "format": s.kind, "sha256": s.sha256,
              "dropped_forbidden_columns": s.dropped_forbidden, "ignored_columns": s.ignored}
             for s in sources
         ]
-        con.execute(
-            "INSERT INTO ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [batch_id, started, finished, export_date, json.dumps(files_info), report.rows_read,
-             report.accepted, report.quarantined, json.dumps(report.to_dict(), ensure_ascii=False)],
-        )
-        for t in ("stg_subjects", "stg_records", "chk_subjects", "chk_records", "acc_subjects",
-                  "acc_records", "act_subjects", "act_records", "cat_types"):
-            con.execute(f"DROP TABLE IF EXISTS {t}")
+        say("writing to the store")
+        with store.transaction():
+            for table, key in (("subjects", "subject_id"), ("records", "record_id")):
+                _write(con, table, key, main, batch_id)
+                _quarantine(con, table, main, batch_id)
+            finished = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+            con.execute(
+                f"INSERT INTO {main}.ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [batch_id, started, finished, export_date, json.dumps(files_info), report.rows_read,
+                 report.accepted, report.quarantined, json.dumps(report.to_dict(), ensure_ascii=False)],
+            )
+            pause = os.environ.get("XINYI_INGEST_PAUSE_IN_TRANSACTION")  # fault-injection point for tests
+            if pause:
+                say("paused inside the transaction")
+                time.sleep(float(pause))
+            if _fail_after == "write":
+                raise RuntimeError("injected failure inside the store transaction")
+    finally:
+        con.execute(f"USE {main}")
+        con.execute(f"DETACH {SCRATCH}")
+        _remove_scratch(scratch)
     out_path = None
     if report_path is not None:
         out_path = report.write(report_path)

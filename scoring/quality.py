@@ -116,10 +116,10 @@ def build_report(con, sources: list["SourceFile"], export_date: dt.date, batch_i
         f"""SELECT r, count(DISTINCT (t, _file, _row)) FROM (
               SELECT t, _file, _row, split_part(unnest(issues), chr(31), 1) AS r FROM {both}) GROUP BY 1 ORDER BY 2 DESC""").fetchall()}
     agency = _rows(con, """
-        SELECT coalesce(nz(agency), '(missing)') AS key, count(*) AS read, count(*) FILTER (WHERE len(issues) = 0) AS accepted
+        SELECT coalesce(agency, '(missing)') AS key, count(*) AS read, count(*) FILTER (WHERE len(issues) = 0) AS accepted
         FROM chk_records GROUP BY 1 ORDER BY 1""")
     rtype = _rows(con, """
-        SELECT coalesce(k_type, '(missing)') AS key, count(*) AS read, count(*) FILTER (WHERE len(issues) = 0) AS accepted
+        SELECT coalesce(record_type, '(missing)') AS key, count(*) AS read, count(*) FILTER (WHERE len(issues) = 0) AS accepted
         FROM chk_records GROUP BY 1 ORDER BY 1""")
     for rows in (agency, rtype):
         for r in rows:
@@ -131,7 +131,7 @@ def build_report(con, sources: list["SourceFile"], export_date: dt.date, batch_i
                count(*) FILTER (WHERE list_contains(list_transform(issues, lambda x: split_part(x, chr(31), 1)), 'BAD_USCC')),
                count(*) FILTER (WHERE list_contains(list_transform(issues, lambda x: split_part(x, chr(31), 1)), 'DUPLICATE_SUBJECT')),
                count(*) FILTER (WHERE len(issues) = 0 AND id_warning = 'legacy_uscc')
-        FROM chk_subjects WHERE k_type IN {orgs}""").fetchone()
+        FROM chk_subjects WHERE subject_type IN {orgs}""").fetchone()
     uscc = {
         "organisation_rows": int(n_org), "invalid": int(invalid), "duplicated": int(dup),
         "legacy_accepted": int(legacy), "error_rate": (invalid + dup) / n_org if n_org else 0.0,

@@ -20,6 +20,7 @@ import pandas as pd
 from .errors import StoreError
 
 SCHEMA_VERSION = "1"
+DEFAULT_MEMORY_LIMIT = "4GB"
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -104,6 +105,9 @@ class Store:
         threads = os.environ.get("XINYI_THREADS")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
+        # Bounded memory: DuckDB spills to <store>.tmp beyond this (its own default is 80% of RAM).
+        self.con.execute(f"SET memory_limit = '{os.environ.get('XINYI_MEMORY_LIMIT', DEFAULT_MEMORY_LIMIT)}'")
+        self.con.execute("SET preserve_insertion_order = false")
         if not read_only:
             self._init_schema()
 

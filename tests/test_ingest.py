@@ -163,7 +163,7 @@ def test_reingest_is_idempotent(tmp_path_factory, kinds):
 
 
 @fast
-@given(kinds=kinds_strategy, stage=st.sampled_from(["staging", "subjects", "records"]))
+@given(kinds=kinds_strategy, stage=st.sampled_from(["staging", "checks", "write"]))
 def test_failed_ingest_leaves_store_unchanged(tmp_path_factory, kinds, stage):
     d = tmp_path_factory.mktemp("fail")
     files, _ = _write_archive(d, ["good", "bad_date"])
@@ -178,26 +178,31 @@ def test_failed_ingest_leaves_store_unchanged(tmp_path_factory, kinds, stage):
 
 
 def test_interrupted_ingest_leaves_store_unchanged(sample_dir, tmp_path):
-    """SIGKILL a real `scoring ingest` mid-transaction; the store reopens exactly as before."""
+    """SIGKILL a real `scoring ingest` inside the store transaction, after it has written the rows:
+    the store reopens exactly as before."""
     store = tmp_path / "s.duckdb"
     files, _ = _write_archive(tmp_path / "first", ["good"] * 5)
     with open_store(store) as st:
         ingest(files, st, export_date=EXPORT)
         fp = st.fingerprint()
+    env = {**os.environ, "XINYI_INGEST_PAUSE_IN_TRANSACTION": "30"}
     proc = subprocess.Popen([sys.executable, "-m", "scoring.cli", "ingest", str(sample_dir), "--store", str(store)],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     seen = []
     for line in proc.stderr:
         seen.append(line)
-        if "checking subjects" in line:
-            time.sleep(0.2)
+        if "paused inside the transaction" in line:
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    assert any("writing to the store" in line for line in seen)
     with open_store(store) as st:
         assert st.fingerprint() == fp
         assert st.count("records") == 5
+        # and the store still works: the same ingest now completes
+        res = ingest([sample_dir], st)
+        assert st.count("records") == 5 + res.report.by_table["records"]["accepted"]
 
 
 # -- formats, updates, modes, errors ---------------------------------------------------------
