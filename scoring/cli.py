@@ -241,6 +241,38 @@ def quarantine(
 
 
 @app.command()
+def features(
+    store: Path = typer.Option(..., "--store"),
+    as_of: str = typer.Option(..., "--as-of", help="The date the features describe."),
+    subjects: str = typer.Option("persons", "--subjects", help="persons | organisations"),
+    industry: Optional[str] = typer.Option(None, "--industry", help="Add an industry's features (organisations)."),
+    engine: str = typer.Option("polars", "--engine", help="polars | duckdb"),
+    out: Path = typer.Option(..., "--out", help="Write the features here (.parquet or .csv); metadata goes beside it."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Point-in-time feature vectors (时点特征), one row per subject, with every column's basis."""
+    from .export import write_features
+    from .features import build_features
+    from .store import open_store
+
+    try:
+        with open_store(store, read_only=True) as st:
+            fm = build_features(st, _date(as_of, "--as-of"), subjects=subjects, industry=industry, engine=engine)
+            paths = write_features(fm, out, st.pseudonym_key)
+    except XinyiError as exc:
+        fail(str(exc), as_json)
+        return
+    summary = {"as_of": fm.as_of.isoformat(), "feature_set": fm.feature_set, "engine": fm.engine,
+               "subjects": int(fm.values.shape[0]), "features": int(fm.values.shape[1]),
+               "out": str(paths[0]), "meta": str(paths[1])}
+    if as_json:
+        emit_json(summary)
+        return
+    emit_frame(fm.build_table(), title=f"{fm.feature_set} features as of {fm.as_of} ({fm.values.shape[0]:,} subjects)")
+    emit_text(f"features: {paths[0]}\nmetadata: {paths[1]}")
+
+
+@app.command()
 def demo(
     workdir: Path = typer.Option(Path("work"), "--workdir", help="Where the demo writes its store and reports."),
     sample_dir: Optional[Path] = typer.Option(None, "--sample", help="Archive to use (default: data/sample)."),

@@ -107,7 +107,7 @@ def build_report(con, sources: list["SourceFile"], export_date: dt.date, batch_i
     reason = "split_part(issues[1], chr(31), 1)"
     by_table = {}
     for t in ("subjects", "records"):
-        read, acc = con.execute(f"SELECT count(*), count(*) FILTER (WHERE len(issues) = 0) FROM chk_{t}").fetchone()
+        read, acc = con.execute(f"SELECT count(*), count(*) FILTER (WHERE len(issues) = 0) FROM chk_{t}").fetchall()[0]
         by_table[t] = {"read": int(read), "accepted": int(acc), "quarantined": int(read - acc)}
     both = "(SELECT issues, _file, _row, 'subjects' AS t FROM chk_subjects UNION ALL SELECT issues, _file, _row, 'records' FROM chk_records)"
     by_reason = {r: int(n) for r, n in con.execute(
@@ -131,7 +131,7 @@ def build_report(con, sources: list["SourceFile"], export_date: dt.date, batch_i
                count(*) FILTER (WHERE list_contains(list_transform(issues, lambda x: split_part(x, chr(31), 1)), 'BAD_USCC')),
                count(*) FILTER (WHERE list_contains(list_transform(issues, lambda x: split_part(x, chr(31), 1)), 'DUPLICATE_SUBJECT')),
                count(*) FILTER (WHERE len(issues) = 0 AND id_warning = 'legacy_uscc')
-        FROM chk_subjects WHERE subject_type IN {orgs}""").fetchone()
+        FROM chk_subjects WHERE subject_type IN {orgs}""").fetchall()[0]
     uscc = {
         "organisation_rows": int(n_org), "invalid": int(invalid), "duplicated": int(dup),
         "legacy_accepted": int(legacy), "error_rate": (invalid + dup) / n_org if n_org else 0.0,

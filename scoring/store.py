@@ -114,7 +114,8 @@ class Store:
     def _init_schema(self) -> None:
         for stmt in DDL:
             self.con.execute(stmt)
-        have = self.con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        rows = self.con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall()
+        have = rows[0] if rows else None
         if have is None:
             self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
             self.con.execute("INSERT INTO meta VALUES ('pseudonym_key', ?)", [secrets.token_hex(32)])
@@ -125,15 +126,29 @@ class Store:
     def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
         return self.con.execute(query, params or []).df()
 
+    def arrow(self, query: str, params: list | None = None):
+        """Run a query and fetch the result as a pyarrow Table (DuckDB 1.x and 2.x)."""
+        if params:
+            res = self.con.execute(query, params)
+            return (getattr(res, "to_arrow_table", None) or getattr(res, "fetch_arrow_table"))()
+        rel = self.con.sql(query)
+        return (getattr(rel, "to_arrow_table", None) or getattr(rel, "arrow"))()
+
+    def polars(self, query: str, params: list | None = None):
+        import polars as pl
+
+        return pl.from_arrow(self.arrow(query, params))
+
     def table(self, name: str) -> pd.DataFrame:
         return self.sql(f"SELECT * FROM {name}")
 
     def count(self, name: str) -> int:
-        return int(self.con.execute(f"SELECT count(*) FROM {name}").fetchone()[0])
+        return int(self.con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0])
 
     @property
     def pseudonym_key(self) -> bytes:
-        row = self.con.execute("SELECT value FROM meta WHERE key='pseudonym_key'").fetchone()
+        rows = self.con.execute("SELECT value FROM meta WHERE key='pseudonym_key'").fetchall()
+        row = rows[0] if rows else None
         return bytes.fromhex(row[0]) if row else b""
 
     @contextlib.contextmanager
@@ -164,7 +179,7 @@ class Store:
             row = ", ".join(f'"{c}"' for c in cols)
             n, x = self.con.execute(
                 f"SELECT count(*), coalesce(bit_xor(md5_number(CAST(ROW({row}) AS VARCHAR))), 0) FROM {t}"
-            ).fetchone()
+            ).fetchall()[0]
             h.update(f"{t}:{n}:{x};".encode())
         return h.hexdigest()
 
@@ -179,7 +194,8 @@ class Store:
         }
 
     def last_report(self) -> dict | None:
-        row = self.con.execute("SELECT report FROM ingest_batches ORDER BY finished_at DESC LIMIT 1").fetchone()
+        rows = self.con.execute("SELECT report FROM ingest_batches ORDER BY finished_at DESC LIMIT 1").fetchall()
+        row = rows[0] if rows else None
         return json.loads(row[0]) if row else None
 
     def close(self) -> None:

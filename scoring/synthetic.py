@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
-from .catalog import Catalog, Polarity, SubjectType, load_catalog
+from .catalog import Catalog, Polarity, SubjectType, add_months, load_catalog
 from .configfile import config_dir, load_model
 from .identifiers import USCC_CHARSET, complete_id_number, complete_uscc
 from .industry import Industry, load_industries
@@ -56,24 +56,16 @@ class IndustryProfile(BaseModel):
     agency: str
 
 
-class OutcomeTypes(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    serious_only: list[str]
-    any_severity: list[str]
-
-
 class SampleProfile(BaseModel):
     """configs/sample.yaml."""
 
     model_config = ConfigDict(extra="forbid")
     export_date: dt.date
     history_years: int
-    horizon_months: int
     drift_sd: float
     org_person_correlation: float
     new_entrant_share: float
     opt_out_share: float
-    outcome_types: OutcomeTypes
     regions: dict[str, str]
     industries: dict[str, IndustryProfile]
     government_share: float
@@ -326,10 +318,13 @@ def _doc_numbers(agency: np.ndarray, year: np.ndarray, serial: np.ndarray, court
 
 class _Generator:
     def __init__(self, prof: SampleProfile, catalog: Catalog, rng: np.random.Generator, seed: int):
+        from .training import load_outcome
+
         self.prof, self.cat, self.rng = prof, catalog, rng
+        self.outcome = load_outcome()
         self.ids = _Ids(seed)
         self.E = _days(prof.export_date)
-        self.T = _days(prof.export_date) - int(round(prof.horizon_months * 365.25 / 12))
+        self.T = _days(add_months(prof.export_date, -self.outcome.horizon_months))
         self.start = self.E - int(prof.history_years * 365.25)
         self.n_buckets = prof.history_years
 
@@ -386,10 +381,10 @@ class _Generator:
     def p_outcome(self, pop: Population) -> np.ndarray:
         """True probability of an outcome event within the horizon after the cut-off."""
         lam = np.zeros(len(pop))
-        ot = self.prof.outcome_types
+        ot = self.outcome
         frac = (self.E - self.T) / 365.25
         mid = np.full(len(pop), (self.T + self.E) // 2)
-        for code in ot.serious_only + ot.any_severity:
+        for code in ot.serious_of + ot.any_of:
             if code not in self.prof.processes:
                 continue
             p = self.prof.processes[code]
@@ -397,7 +392,7 @@ class _Generator:
             z = self.z_at(pop, np.arange(len(pop)), mid)
             active = pop.registered <= self.T
             l = rate * frac * np.exp(self._sign(code) * p.z_effect * z) * active
-            if code in ot.serious_only:
+            if code in ot.serious_of:
                 l = l * self._p_serious(code, z)
             lam += l
         return 1 - np.exp(-lam)
@@ -729,7 +724,7 @@ def generate_sample(
     manifest = {
         "generator": "xinyi synthetic archive", "seed": seed, "export_date": prof.export_date.isoformat(),
         "history_start": (EPOCH + dt.timedelta(days=gen.start)).isoformat(),
-        "cutoff": (EPOCH + dt.timedelta(days=gen.T)).isoformat(), "horizon_months": prof.horizon_months,
+        "cutoff": (EPOCH + dt.timedelta(days=gen.T)).isoformat(), "horizon_months": gen.outcome.horizon_months,
         "persons": persons, "organisations": organisations, "records": n_records, "files": files,
         "planted_errors": planted, "catalog_version": cat.version,
         "truth": ["truth/persons.parquet", "truth/organisations.parquet"] + (["truth/planted_errors.csv"] if planted else []),
@@ -740,19 +735,19 @@ def generate_sample(
 
 def _truth(gen: _Generator, pop: Population, tbl: pa.Table) -> pd.DataFrame:
     """Latent truth of one chunk: z at the cut-off, true grade, outcome probability and outcome."""
-    ot = gen.prof.outcome_types
+    ot = gen.outcome
     cutoff = (EPOCH + dt.timedelta(days=gen.T)).isoformat()
     rt = tbl.column("record_type")
     after = pc.greater(tbl.column("event_date"), pa.scalar(cutoff))
-    serious = pc.and_(pc.is_in(rt, pa.array(ot.serious_only)), pc.equal(tbl.column("severity"), "serious"))
-    listed = pc.is_in(rt, pa.array(ot.any_severity))
+    serious = pc.and_(pc.is_in(rt, pa.array(ot.serious_of)), pc.equal(tbl.column("severity"), "serious"))
+    listed = pc.is_in(rt, pa.array(ot.any_of))
     hit = pc.and_(after, pc.or_(pc.fill_null(serious, False), listed))
     who = set(pc.filter(tbl.column("subject_id"), hit).to_pylist())
     z_t = pop.z0 - pop.drift * (gen.E - gen.T) / 365.25
     df = pd.DataFrame({
         "subject_id": pop.ids, "subject_type": pop.subject_type, "latent_z": z_t,
         "p_outcome": gen.p_outcome(pop), "outcome": np.array([s in who for s in pop.ids], dtype=np.int8),
-        "cutoff": cutoff, "horizon_months": gen.prof.horizon_months,
+        "cutoff": cutoff, "horizon_months": gen.outcome.horizon_months,
     })
     if not pop.is_person:
         df.insert(2, "industry", pop.industry)

@@ -1,0 +1,88 @@
+"""Training sets: features at a cut-off T plus the outcome label in (T, T + horizon].
+
+Reusable by every model (信义金 points card, industry grade models). Features at T see only what
+counted at T (:mod:`scoring.asof`); the label looks only after T, so nothing leaks. Several
+rolling cut-offs stack into one frame with a ``cutoff`` column.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from .catalog import add_months
+from .configfile import config_dir, load_model
+from .store import Store
+
+
+class Outcome(BaseModel):
+    """configs/labels.yaml ``outcome``: what counts as the bad outcome after a cut-off."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    label_zh: str
+    label_en: str
+    horizon_months: int
+    serious_of: list[str]
+    any_of: list[str]
+
+
+class _Labels(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Outcome
+
+
+def load_outcome(path: str | Path | None = None) -> Outcome:
+    p = Path(path) if path is not None else config_dir() / "labels.yaml"
+    return load_model(_Labels, p).outcome
+
+
+def outcome_sql(outcome: Outcome, cutoff: dt.date, horizon_months: int | None = None) -> str:
+    """SQL selecting subject_id of subjects with the outcome in (cutoff, cutoff + horizon]."""
+    end = add_months(cutoff, horizon_months or outcome.horizon_months)
+    serious = ", ".join(f"'{c}'" for c in outcome.serious_of)
+    any_of = ", ".join(f"'{c}'" for c in outcome.any_of)
+    return f"""
+        SELECT DISTINCT subject_id FROM records
+        WHERE event_date > DATE '{cutoff}' AND event_date <= DATE '{end}'
+          AND revoked_on IS NULL AND coalesce(objection_outcome, '') <> 'upheld'
+          AND ((record_type IN ({serious}) AND severity = 'serious') OR record_type IN ({any_of}))
+    """
+
+
+def training_set(
+    store: Store,
+    cutoffs: Iterable[dt.date | str],
+    *,
+    subjects: str = "organisations",
+    industry: str | None = None,
+    horizon_months: int | None = None,
+    engine: str = "polars",
+    outcome: Outcome | None = None,
+) -> pd.DataFrame:
+    """Features at each cut-off with the outcome label in (cut-off, cut-off + horizon].
+
+    Returns columns ``cutoff``, ``subject_id``, the features, and ``label`` (0/1). The horizon must
+    end on or before the store's latest export date, or the labels would be incomplete.
+    """
+    from .features import FeatureBuilder
+
+    outcome = outcome or load_outcome()
+    h = horizon_months or outcome.horizon_months
+    latest = store.con.execute("SELECT max(export_date) FROM ingest_batches").fetchall()[0][0]
+    builder = FeatureBuilder(store, subjects=subjects, industry=industry, engine=engine)
+    parts = []
+    for c in cutoffs:
+        cut = dt.date.fromisoformat(c) if isinstance(c, str) else c
+        if latest is not None and add_months(cut, h) > latest:
+            raise ValueError(f"cut-off {cut} + {h} months is after the archive's export date {latest}; "
+                             "labels would be incomplete: choose an earlier cut-off")
+        fm = builder.at(cut)
+        pos = set(store.con.execute(outcome_sql(outcome, cut, h)).df()["subject_id"])
+        df = fm.values.reset_index()
+        df.insert(0, "cutoff", cut)
+        df["label"] = df["subject_id"].isin(pos).astype("int8")
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True)
