@@ -1,0 +1,299 @@
+"""Benchmark: point-in-time features over 10M and 100M generated records.
+
+For each size: the archive is generated (scoring.synthetic) if missing; DuckDB turns the records
+into as-of timelines (scoring.asof.timeline_sql, written to Parquet with integer subject codes);
+then the person set is computed for persons and the organisation set plus every industry set for
+organisations (self features; about 90 columns in all) as of 2025-06-30, by
+
+* the Polars engine (scoring.engine_polars; streaming from Parquet at 100M),
+* the DuckDB engine (scoring.engine_duckdb, same definitions compiled to FILTER aggregates),
+* a plain pandas groupby of the same features (the peer; 10M only: it does not fit at 100M),
+
+checking that all three agree. Each step runs in its own process so its peak memory is its own.
+
+    python bench/features_bench.py                      # 10M and 100M
+    python bench/features_bench.py --sizes 10000000
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+AS_OF = dt.date(2025, 6, 30)
+HERE = Path(__file__).resolve().parent
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_sets():
+    """Self features only: person set for persons; organisation + industry additions for organisations."""
+    from scoring.feature_defs import FeatureSet, load_feature_set
+
+    person = load_feature_set("person")
+    org = load_feature_set("organisation")
+    extra, names = [], {f.name for f in org.features}
+    for ind in ("construction", "food", "elderly_care", "medical", "travel_agency", "property_services"):
+        for f in load_feature_set(ind).features:
+            if f.name not in names:
+                names.add(f.name)
+                extra.append(f)
+    keep = lambda fs: tuple(f for f in fs if f.link == "self")  # noqa: E731
+    return {
+        "person": FeatureSet(name="person", label_zh="", subject_types=person.subject_types, industry=None,
+                             features=keep(person.features)),
+        "organisation": FeatureSet(name="organisation", label_zh="", subject_types=org.subject_types, industry=None,
+                                   features=keep(org.features) + tuple(extra)),
+    }
+
+
+def step_timeline(archive: str, out: str) -> dict:
+    import duckdb
+
+    from scoring.asof import periods_table, timeline_sql
+    from scoring.catalog import load_catalog
+
+    con = duckdb.connect()
+    con.execute(f"SET threads = {os.cpu_count()}")
+    con.execute("SET memory_limit = '4GB'")
+    con.execute("SET preserve_insertion_order = false")
+    con.register("periods_df", periods_table(load_catalog()))
+    con.execute("CREATE TABLE periods AS SELECT * FROM periods_df")
+    con.execute(f"""CREATE TABLE subj AS SELECT row_number() OVER () - 1 AS sid, subject_id,
+                    subject_type = 'person' AS is_person FROM read_parquet('{archive}/subjects.parquet')""")
+    recs = f"""(SELECT CAST(s.sid AS INTEGER) AS subject_id, s.is_person,
+                CAST(substr(r.record_id, 6) AS BIGINT) AS record_id, r.record_type, r.severity,
+                CAST(r.amount AS DOUBLE) AS amount, r.grade,
+                CAST(r.event_date AS DATE) AS event_date, CAST(r.repaired_on AS DATE) AS repaired_on,
+                CAST(r.objection_raised_on AS DATE) AS objection_raised_on,
+                CAST(r.objection_resolved_on AS DATE) AS objection_resolved_on, r.objection_outcome,
+                CAST(r.revoked_on AS DATE) AS revoked_on, CAST(r.list_entry_on AS DATE) AS list_entry_on,
+                CAST(r.list_exit_on AS DATE) AS list_exit_on
+               FROM read_parquet('{archive}/records.parquet') r JOIN subj s USING (subject_id))"""
+    t0 = time.perf_counter()
+    con.execute(f"""COPY (SELECT subject_id, is_person, record_id, record_type, severity, amount, grade, event_date,
+                            t_start, t_end, s_from, s_to, false AS excluded FROM ({timeline_sql(recs, 'periods')}))
+                    TO '{out}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)""")
+    n = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchall()[0][0]
+    con.execute(f"COPY (SELECT sid AS subject_id, is_person FROM subj) TO '{out}.subjects.parquet' (FORMAT parquet)")
+    sec = time.perf_counter() - t0
+    return {"rows": n, "seconds": sec}
+
+
+def _populations(timeline: str):
+    import polars as pl
+
+    subj = pl.read_parquet(f"{timeline}.subjects.parquet")
+    return {"person": subj.filter(pl.col("is_person")).select("subject_id"),
+            "organisation": subj.filter(~pl.col("is_person")).select("subject_id")}
+
+
+def step_polars(timeline: str, out: str, streaming: bool) -> dict:
+    import polars as pl
+
+    from scoring import engine_polars
+
+    sets, pops = bench_sets(), _populations(timeline)
+    links = pl.DataFrame({"organisation_id": [], "person_id": []}, schema={"organisation_id": pl.Int32, "person_id": pl.Int32})
+    t0 = time.perf_counter()
+    n = pl.scan_parquet(timeline).select(pl.len()).collect().item()
+    results = {}
+    for name in ("person", "organisation"):
+        lf = pl.scan_parquet(timeline).filter(pl.col("is_person") == (name == "person")).with_columns(
+            pl.col("record_type").cast(pl.Categorical), pl.col("severity").cast(pl.Categorical),
+            pl.col("grade").cast(pl.Categorical))
+        src = lf if streaming else lf.collect()
+        results[name] = engine_polars.compute(src, links, pops[name], sets[name], AS_OF, streaming=streaming)
+    sec = time.perf_counter() - t0
+    for name, df in results.items():
+        df.sort("subject_id").write_parquet(f"{out}.{name}.parquet")
+    return {"rows": n, "seconds": sec, "features": sum(len(s.features) for s in sets.values()),
+            "subjects": sum(len(d) for d in results.values())}
+
+
+def step_duckdb(timeline: str, out: str) -> dict:
+    import duckdb
+
+    from scoring import engine_duckdb
+
+    sets = bench_sets()
+    con = duckdb.connect()
+    con.execute(f"SET threads = {os.cpu_count()}")
+    con.execute("SET memory_limit = '6GB'")
+    con.execute(f"CREATE VIEW subj AS SELECT * FROM read_parquet('{timeline}.subjects.parquet')")
+    con.execute("CREATE TABLE links (organisation_id INTEGER, person_id INTEGER)")
+    t0 = time.perf_counter()
+    n = con.execute(f"SELECT count(*) FROM read_parquet('{timeline}')").fetchall()[0][0]
+    for name in ("person", "organisation"):
+        flag = "true" if name == "person" else "false"
+        con.execute(f"CREATE OR REPLACE VIEW tl AS SELECT * FROM read_parquet('{timeline}') WHERE is_person = {flag}")
+        con.execute(f"CREATE OR REPLACE VIEW pop AS SELECT subject_id FROM subj WHERE is_person = {flag}")
+        df = engine_duckdb.compute(con, "tl", "links", "pop", sets[name], AS_OF)
+        df.sort_values("subject_id").to_parquet(f"{out}.{name}.parquet", index=False)
+    return {"rows": n, "seconds": time.perf_counter() - t0}
+
+
+def step_pandas(timeline: str, out: str) -> dict:
+    """The peer: the same features with a plain pandas groupby (masked columns, one agg per feature)."""
+    import numpy as np
+    import pandas as pd
+
+    from scoring.catalog import add_months
+
+    sets = bench_sets()
+    subj = pd.read_parquet(f"{timeline}.subjects.parquet")
+    t0 = time.perf_counter()
+    df = pd.read_parquet(timeline)
+    n = len(df)
+    T = pd.Timestamp(AS_OF)
+    for c in ("event_date", "t_start", "t_end", "s_from", "s_to"):
+        df[c] = pd.to_datetime(df[c])
+    counts = ((df["t_start"] <= T) & (df["t_end"].isna() | (T < df["t_end"]))
+              & ~(df["s_from"].notna() & (df["s_from"] <= T) & (df["s_to"].isna() | (T < df["s_to"]))))
+    df = df[counts.to_numpy()]
+    for name in ("person", "organisation"):
+        part = df[df["is_person"] == (name == "person")]
+        cols, aggs = {}, {}
+        for f in sets[name].features:
+            m = part["record_type"].isin(f.records)
+            if f.severities:
+                m &= part["severity"].isin(f.severities)
+            if f.window_months is not None:
+                m &= part["event_date"] > pd.Timestamp(add_months(AS_OF, -f.window_months))
+            if f.agg == "count":
+                cols[f.name], aggs[f.name] = m.astype("int64"), "sum"
+            elif f.agg == "weighted_count":
+                cols[f.name], aggs[f.name] = part["severity"].map(f.weights).fillna(0.0).where(m, 0.0), "sum"
+            elif f.agg in ("sum_amount", "hours_diminishing"):
+                cols[f.name], aggs[f.name] = part["amount"].where(m), "sum"
+            elif f.agg == "max_amount":
+                cols[f.name], aggs[f.name] = part["amount"].where(m), "max"
+            elif f.agg == "days_since_last":
+                cols[f.name], aggs[f.name] = part["event_date"].where(m), "max"
+            elif f.agg == "ratio":
+                num = part["record_type"].isin(f.numerator)
+                if f.window_months is not None:
+                    num &= part["event_date"] > pd.Timestamp(add_months(AS_OF, -f.window_months))
+                cols[f.name + "__n"], aggs[f.name + "__n"] = num.astype("int64"), "sum"
+                cols[f.name], aggs[f.name] = m.astype("int64"), "sum"
+            elif f.agg == "active_list":
+                cols[f.name], aggs[f.name] = m.astype("int64"), "max"
+            elif f.agg == "latest_grade":
+                key = part["event_date"].where(m)
+                cols[f.name + "__d"], aggs[f.name + "__d"] = key, "max"
+                cols[f.name] = part["grade"].where(m)
+        wide = pd.DataFrame(cols)
+        wide["subject_id"] = part["subject_id"].to_numpy()
+        g = wide.groupby("subject_id")
+        res = g.agg({k: v for k, v in aggs.items()})
+        for f in sets[name].features:
+            if f.agg == "latest_grade":
+                sub = wide[[f.name, f.name + "__d", "subject_id"]].dropna()
+                sub = sub.assign(rid=part.loc[sub.index, "record_id"].to_numpy()) if len(sub) else sub.assign(rid=[])
+                last = sub.sort_values([f.name + "__d", "rid"]).groupby("subject_id")[f.name].last()
+                res[f.name] = last.map(f.grade_values)
+            elif f.agg == "days_since_last":
+                res[f.name] = (T - res[f.name]).dt.days.astype("float64")
+            elif f.agg == "ratio":
+                den = res[f.name]
+                res[f.name] = np.minimum(res[f.name + "__n"] / den.where(den > 0), 1.0)
+            elif f.agg == "hours_diminishing":
+                total, val, lo = res[f.name].fillna(0.0), 0.0, 0.0
+                for hi, rate in f.tiers:
+                    span = (total - lo).clip(lower=0)
+                    if hi is not None:
+                        span = span.clip(upper=hi - lo)
+                    val = val + span * rate
+                    lo = hi if hi is not None else lo
+                res[f.name] = val
+        pop = subj[subj["is_person"] == (name == "person")]["subject_id"]
+        res = res.reindex(pop.to_numpy())
+        from scoring.feature_defs import ZERO_WHEN_EMPTY
+
+        for f in sets[name].features:
+            if f.agg in ZERO_WHEN_EMPTY:
+                res[f.name] = res[f.name].fillna(0.0)
+        res = res[[f.name for f in sets[name].features]].astype("float64")
+        res.index.name = "subject_id"
+        res.reset_index().sort_values("subject_id").to_parquet(f"{out}.{name}.parquet", index=False)
+    return {"rows": n, "seconds": time.perf_counter() - t0}
+
+
+def child(step: str, args: list[str]) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", step, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"step {step} failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def agree(a: str, b: str) -> bool:
+    import numpy as np
+    import pandas as pd
+
+    for name in ("person", "organisation"):
+        x = pd.read_parquet(f"{a}.{name}.parquet").set_index("subject_id").sort_index()
+        y = pd.read_parquet(f"{b}.{name}.parquet").set_index("subject_id").sort_index()
+        y.index = y.index.astype(x.index.dtype)
+        if x.shape != y.shape or not np.allclose(x.to_numpy(float), y[x.columns].to_numpy(float), equal_nan=True, rtol=1e-9):
+            return False
+    return True
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="10000000,100000000")
+    ap.add_argument("--workdir", default="bench/out")
+    ap.add_argument("--child", nargs="+")
+    a = ap.parse_args()
+    if a.child:
+        step, rest = a.child[0], a.child[1:]
+        fn = {"timeline": step_timeline, "polars": lambda t, o: step_polars(t, o, False),
+              "polars_streaming": lambda t, o: step_polars(t, o, True), "duckdb": step_duckdb,
+              "pandas": step_pandas}[step]
+        r = fn(*rest)
+        r.update(step=step, peak_mb=peak_mb())
+        print(json.dumps(r))
+        return
+    wd = Path(a.workdir)
+    wd.mkdir(parents=True, exist_ok=True)
+    results = []
+    for n in [int(x) for x in a.sizes.split(",")]:
+        archive = wd / f"archive_{n}"
+        if not (archive / "records.parquet").exists():
+            sys.path.insert(0, str(HERE))
+            from archive_bench import child as gen_child
+
+            print(f"generating {n:,} records ...", flush=True)
+            gen_child("generate", [str(archive), str(n)])
+        timeline = str(wd / f"timeline_{n}.parquet")
+        steps = [("timeline", [str(archive), timeline])]
+        engines = ["polars", "duckdb", "pandas"] if n <= 20_000_000 else ["polars_streaming", "duckdb"]
+        steps += [(e, [timeline, str(wd / f"feat_{e}_{n}")]) for e in engines]
+        for step, args in steps:
+            r = child(step, args)
+            r["size"] = n
+            results.append(r)
+            print(f"{step:<17} {n:>12,}: {r['rows']:,} records in {r['seconds']:.1f}s = {r['rows'] / r['seconds']:,.0f} records/s, "
+                  f"peak {r['peak_mb']:,.0f} MB" + (f", {r['features']} features for {r['subjects']:,} subjects" if "features" in r else ""),
+                  flush=True)
+        first = engines[0]
+        for other in engines[1:]:
+            ok = agree(str(wd / f"feat_{first}_{n}"), str(wd / f"feat_{other}_{n}"))
+            print(f"  {first} and {other} agree: {ok}")
+            t_first = next(r["seconds"] for r in results if r["size"] == n and r["step"] == first)
+            t_other = next(r["seconds"] for r in results if r["size"] == n and r["step"] == other)
+            print(f"  {other} / {first} time: {t_other / t_first:.2f}x")
+    (wd / "features_bench.json").write_text(json.dumps(results, indent=2))
+    print(f"cpus: {os.cpu_count()}")
+
+
+if __name__ == "__main__":
+    main()
