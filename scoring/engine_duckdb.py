@@ -11,7 +11,7 @@ import pandas as pd
 
 from .asof import counts_sql
 from .catalog import add_months
-from .feature_defs import ZERO_WHEN_EMPTY, FeatureSet, FeatureSpec
+from .feature_defs import LINK_KEYS, LINKS, ZERO_WHEN_EMPTY, FeatureSet, FeatureSpec
 
 
 def _lit(s: str) -> str:
@@ -77,13 +77,13 @@ def compute(con: duckdb.DuckDBPyConnection, timeline: str, links: str, populatio
     """Feature matrix at ``as_of`` from SQL relations (timeline, links, population(subject_id))."""
     counting = f"(SELECT * FROM {timeline} WHERE {counts_sql(f'DATE {_lit(as_of)}')} AND NOT excluded)"
     joins, selects = [], []
-    for i, link in enumerate(("self", "represented_orgs", "legal_rep")):
+    for i, link in enumerate(LINKS):
         specs = [f for f in fset.features if f.link == link]
         if not specs:
             continue
         src = counting
         if link != "self":
-            frm, to = ("organisation_id", "person_id") if link == "represented_orgs" else ("person_id", "organisation_id")
+            frm, to = LINK_KEYS[link]
             src = (f"(SELECT l.{to} AS subject_id, c.* EXCLUDE (subject_id) FROM {counting} c "
                    f"JOIN (SELECT DISTINCT {frm}, {to} FROM {links}) l ON l.{frm} = c.subject_id)")
         aggs = ",\n      ".join(compile_feature(f, as_of) for f in specs)

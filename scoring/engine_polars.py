@@ -10,7 +10,7 @@ import datetime as dt
 import polars as pl
 
 from .catalog import add_months
-from .feature_defs import FeatureSet, FeatureSpec
+from .feature_defs import LINK_KEYS, LINKS, ZERO_WHEN_EMPTY, FeatureSet, FeatureSpec
 
 ID = "subject_id"
 
@@ -116,14 +116,14 @@ def compute(timeline: pl.DataFrame | pl.LazyFrame, links: pl.DataFrame, populati
     """
     lf = timeline.lazy().filter(counts_expr(as_of))
     out = population.lazy().select(ID)
-    for link in ("self", "represented_orgs", "legal_rep"):
+    for link in LINKS:
         specs = [f for f in fset.features if f.link == link]
         if not specs:
             continue
         src = lf
         if link != "self":
             # re-key linked subjects' records to the subject the feature describes
-            frm, to = ("organisation_id", "person_id") if link == "represented_orgs" else ("person_id", "organisation_id")
+            frm, to = LINK_KEYS[link]
             src = lf.join(links.lazy().select(frm, to).unique(), left_on=ID, right_on=frm).drop(ID).rename({to: ID})
         plain = [f for f in specs if f.agg != "latest_grade"]
         if plain:
@@ -134,8 +134,6 @@ def compute(timeline: pl.DataFrame | pl.LazyFrame, links: pl.DataFrame, populati
         for f in specs:
             if f.agg == "latest_grade":
                 out = out.join(latest_grade(src, f, as_of), on=ID, how="left")
-    from .feature_defs import ZERO_WHEN_EMPTY
-
     fills = [pl.col(f.name).fill_null(0.0) for f in fset.features if f.agg in ZERO_WHEN_EMPTY]
     out = out.with_columns(fills).select([ID] + [f.name for f in fset.features])
     return out.collect(engine="streaming") if streaming else out.collect()
