@@ -272,6 +272,125 @@ def features(
     emit_text(f"features: {paths[0]}\nmetadata: {paths[1]}")
 
 
+points_app = typer.Typer(help="信义金 personal points: fit, score, explain.", no_args_is_help=True)
+app.add_typer(points_app, name="points")
+DEFAULT_CARD = ROOT / "models" / "points_card.json"
+
+
+@points_app.command("fit")
+def points_fit(
+    store: Path = typer.Option(..., "--store"),
+    out: Path = typer.Option(DEFAULT_CARD, "--out", help="Where to save the card (JSON)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Card settings (default configs/points/card.yaml)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Fit the 信义金 card on rolling cut-offs and check it on the hold-out cut-off."""
+    from .personal import fit_card, load_card_config
+    from .store import open_store
+
+    try:
+        with open_store(store, read_only=True) as st:
+            card, ev = fit_card(st, load_card_config(config))
+        card.save(out)
+        evidence = out.with_name(out.stem + ".evidence.json")
+        evidence.write_text(json.dumps(ev, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    except XinyiError as exc:
+        fail(str(exc), as_json)
+        return
+    summary = {"card": str(out), "evidence": str(evidence), **{k: ev[k] for k in ("auc", "gini", "ks", "brier", "ece",
+                                                                                  "holdout_cutoff", "holdout_rows")}}
+    if as_json:
+        emit_json(summary)
+        return
+    emit_frame(card.summary().sort_values("max_points", ascending=False), title="信义金 card: points per feature")
+    emit_text("\n".join(f"{k:<15} {v}" for k, v in summary.items()))
+
+
+def _load_card(path: Path):
+    from .points import PointsCard
+
+    if not path.exists():
+        raise typer.BadParameter(f"{path}: no card here; fit one with `scoring points fit --store ... --out {path}`")
+    return PointsCard.load(path)
+
+
+@points_app.command("score")
+def points_score(
+    store: Path = typer.Option(..., "--store"),
+    as_of: str = typer.Option(..., "--as-of"),
+    card: Path = typer.Option(DEFAULT_CARD, "--card"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write every person's score (.csv/.parquet; pseudonymous keys)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Score every person as of a date (suspended persons get no number)."""
+    from .export import subject_keys
+    from .personal import score_persons
+    from .store import open_store
+
+    try:
+        c = _load_card(card)
+        with open_store(store, read_only=True) as st:
+            df = score_persons(st, c, _date(as_of, "--as-of"))
+            key = st.pseudonym_key
+    except XinyiError as exc:
+        fail(str(exc), as_json)
+        return
+    scored = df[df["status"] == "scored"]["points"].astype(float)
+    summary = {"as_of": as_of, "persons": int(len(df)), "scored": int(len(scored)),
+               "suspended": int((df["status"] == "suspended").sum()),
+               "points_quantiles": {q: float(scored.quantile(q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)} if len(scored) else {}}
+    if out is not None:
+        exp = df.copy()
+        exp.insert(0, "subject_key", subject_keys(exp.pop("subject_id"), key))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        exp.to_parquet(out, index=False) if out.suffix == ".parquet" else exp.to_csv(out, index=False, encoding="utf-8")
+        summary["out"] = str(out)
+    if as_json:
+        emit_json(summary)
+        return
+    emit_text("\n".join(f"{k:<17} {v}" for k, v in summary.items()))
+
+
+@points_app.command("explain")
+def points_explain(
+    subject: str = typer.Argument(..., help="The person's ID number (shown masked)."),
+    store: Path = typer.Option(..., "--store"),
+    as_of: str = typer.Option(..., "--as-of"),
+    card: Path = typer.Option(DEFAULT_CARD, "--card"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Every line item of one person's score, with the records behind it, and scene eligibility."""
+    from .personal import eligibility, explain_person, load_scenes
+    from .store import open_store
+
+    try:
+        c = _load_card(card)
+        with open_store(store, read_only=True) as st:
+            e = explain_person(st, c, subject.strip().upper(), _date(as_of, "--as-of"))
+        e["scenes"] = eligibility(e["points"], e["status"], load_scenes())
+    except KeyError as exc:
+        fail(str(exc.args[0]), as_json)
+        return
+    except XinyiError as exc:
+        fail(str(exc), as_json)
+        return
+    if as_json:
+        emit_json(e)
+        return
+    if e["status"] == "suspended":
+        emit_text(f"{e['subject']} as of {e['as_of']}: 暂停计分 (suspended). {e['reason']}; "
+                  f"earliest end: {e['suspended_until'] or 'when removed from the list'}; documents: {e['documents']}")
+    else:
+        emit_text(f"{e['subject']} as of {e['as_of']}: 信义金 {e['points']} / 1000")
+        rows = [{"item": i["label_zh"], "value": i["value"], "bin": i["bin"], "points": f"{i['points']}/{i['max_points']}",
+                 "records": "; ".join(f"{r['record_type']} {r['event_date']} {r.get('document_no') or ''} 至 {r.get('expires_on') or '长期'}"
+                                      for r in i["records"])} for i in e["items"]]
+        import pandas as pd
+
+        emit_frame(pd.DataFrame(rows), title="line items (明细)")
+    emit_frame(__import__("pandas").DataFrame(e["scenes"]), title="信义+ scenes")
+
+
 @app.command()
 def demo(
     workdir: Path = typer.Option(Path("work"), "--workdir", help="Where the demo writes its store and reports."),

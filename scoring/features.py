@@ -53,6 +53,22 @@ def _as_date(d: dt.date | str) -> dt.date:
     return dt.date.fromisoformat(d) if isinstance(d, str) else d
 
 
+def prepare_views(store: Store, catalog: Catalog) -> None:
+    """Temporary views over the store: ``xinyi_timeline`` (every record with its as-of interval,
+    see :mod:`scoring.asof`) and ``xinyi_links`` (organisation_id, person_id)."""
+    con = store.con
+    con.register("xinyi_periods_df", periods_table(catalog))
+    con.execute("CREATE OR REPLACE TEMP TABLE xinyi_periods AS SELECT * FROM xinyi_periods_df")
+    con.unregister("xinyi_periods_df")
+    base = ("(SELECT r.*, coalesce(s.positive_opt_out, false) AS opt_out "
+            "FROM records r JOIN subjects s USING (subject_id))")
+    con.execute(f"""CREATE OR REPLACE TEMP VIEW xinyi_timeline AS
+        SELECT *, (opt_out_eligible AND opt_out) AS excluded FROM ({timeline_sql(base, 'xinyi_periods')})""")
+    con.execute("""CREATE OR REPLACE TEMP VIEW xinyi_links AS
+        SELECT subject_id AS organisation_id, legal_rep_id AS person_id FROM subjects WHERE legal_rep_id IS NOT NULL
+        UNION SELECT subject_id, actual_controller_id FROM subjects WHERE actual_controller_id IS NOT NULL""")
+
+
 class FeatureBuilder:
     """Load the store's record timelines once, then compute features at any number of dates."""
 
@@ -71,17 +87,7 @@ class FeatureBuilder:
                 raise ConfigError(f"unknown industry {industry!r}; known: {', '.join(sorted(inds))}")
             self.classes = inds[industry].gbt4754
         self.meta = self.fset.metadata(self.catalog)
-        con = store.con
-        con.register("xinyi_periods_df", periods_table(self.catalog))
-        con.execute("CREATE OR REPLACE TEMP TABLE xinyi_periods AS SELECT * FROM xinyi_periods_df")
-        con.unregister("xinyi_periods_df")
-        base = ("(SELECT r.*, coalesce(s.positive_opt_out, false) AS opt_out "
-                "FROM records r JOIN subjects s USING (subject_id))")
-        con.execute(f"""CREATE OR REPLACE TEMP VIEW xinyi_timeline AS
-            SELECT *, (opt_out_eligible AND opt_out) AS excluded FROM ({timeline_sql(base, 'xinyi_periods')})""")
-        con.execute("""CREATE OR REPLACE TEMP VIEW xinyi_links AS
-            SELECT subject_id AS organisation_id, legal_rep_id AS person_id FROM subjects WHERE legal_rep_id IS NOT NULL
-            UNION SELECT subject_id, actual_controller_id FROM subjects WHERE actual_controller_id IS NOT NULL""")
+        prepare_views(store, self.catalog)
         self._timeline = None
         self._links = None
 
