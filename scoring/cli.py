@@ -351,6 +351,66 @@ def points_score(
     emit_text("\n".join(f"{k:<17} {v}" for k, v in summary.items()))
 
 
+@points_app.command("compare")
+def points_compare(
+    store: Path = typer.Option(..., "--store"),
+    cutoff: str = typer.Option(..., "--cutoff", help="Persons as of this date, outcome in the horizon after it."),
+    card: Path = typer.Option(DEFAULT_CARD, "--card"),
+    expert: Optional[Path] = typer.Option(None, "--expert", help="Expert card (default configs/points/expert_person.yaml)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """The fitted card and the expert card side by side on the same data."""
+    from .personal import compare_cards
+    from .points import load_expert_card
+    from .store import open_store
+
+    try:
+        cards = {"fitted": _load_card(card), "expert": load_expert_card(expert)}
+        with open_store(store, read_only=True) as st:
+            df = compare_cards(st, cards, _date(cutoff, "--cutoff"))
+    except (XinyiError, ValueError) as exc:
+        fail(str(exc), as_json)
+        return
+    if as_json:
+        emit_json(df.to_dict(orient="records"))
+    else:
+        emit_frame(df.round(4), title="fitted vs expert card")
+
+
+@points_app.command("diff")
+def points_diff(
+    subject: str = typer.Argument(..., help="The person's ID number (shown masked)."),
+    store: Path = typer.Option(..., "--store"),
+    date_from: str = typer.Option(..., "--from"),
+    date_to: str = typer.Option(..., "--to"),
+    card: Path = typer.Option(DEFAULT_CARD, "--card"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Why the score moved between two dates: parts per record that sum exactly to the change."""
+    from .score_diff import diff_person
+    from .store import open_store
+
+    try:
+        c = _load_card(card)
+        with open_store(store, read_only=True) as st:
+            d = diff_person(st, c, subject.strip().upper(), _date(date_from, "--from"), _date(date_to, "--to"))
+    except (XinyiError, ValueError) as exc:
+        fail(str(exc), as_json)
+        return
+    if as_json:
+        emit_json(d)
+        return
+    emit_text(f"{d['subject']}: {d['points_from']} ({d['from']}) -> {d['points_to']} ({d['to']}), change {d['change']:+d}"
+              + ("" if d["status_from"] == d["status_to"] == "scored" else
+                 f"  [gate: {d['status_from']} -> {d['status_to']}]"))
+    import pandas as pd
+
+    rows = [{"date": p["date"], "points": f"{p['points']:+d}", "what": p["event"],
+             "record": "" if not p["record"] else f"{p['record']['name_zh']} {p['record']['event_date']} {p['record']['document_no'] or ''}"}
+            for p in d["parts"]]
+    emit_frame(pd.DataFrame(rows, columns=["date", "points", "what", "record"]), title="parts (sum = change)")
+
+
 @points_app.command("explain")
 def points_explain(
     subject: str = typer.Argument(..., help="The person's ID number (shown masked)."),

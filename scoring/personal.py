@@ -110,6 +110,31 @@ def fit_card(store: Store, config: CardConfig | None = None, catalog: Catalog | 
 
 
 # -- scoring -------------------------------------------------------------------------------
+def compare_cards(store: Store, cards: dict[str, PointsCard], cutoff: dt.date | str,
+                  catalog: Catalog | None = None) -> pd.DataFrame:
+    """Cards side by side on the same persons at ``cutoff`` and the outcome after it: AUC and KS of
+    the points (fewer points = riskier), Brier/ECE of the points mapped to probabilities on the
+    same data (a 1-D logistic fit), and the points distribution. Each card's table is recounted on
+    this data (:meth:`PointsCard.evaluate`)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    cutoff = dt.date.fromisoformat(cutoff) if isinstance(cutoff, str) else cutoff
+    data = training_set(store, [cutoff], subjects="persons")
+    y = data["label"].to_numpy()
+    rows = []
+    for name, card in cards.items():
+        pts = card.score(data[card.features_]).to_numpy(float)
+        card.evaluate(data[card.features_], y)
+        p = LogisticRegression().fit(pts.reshape(-1, 1), y).predict_proba(pts.reshape(-1, 1))[:, 1]
+        _, brier, ece = reliability(y, p)
+        rows.append({"card": name, "cutoff": cutoff.isoformat(), "persons": len(y), "outcome_rate": float(y.mean()),
+                     "auc": float(roc_auc_score(y, -pts)), "ks": ks_statistic(y, -pts), "brier": brier, "ece": ece,
+                     "points_p5": float(np.percentile(pts, 5)), "points_median": float(np.median(pts)),
+                     "points_p95": float(np.percentile(pts, 95))})
+    return pd.DataFrame(rows)
+
+
 def score_persons(store: Store, card: PointsCard, as_of: dt.date | str, gate: GateConfig | None = None,
                   catalog: Catalog | None = None) -> pd.DataFrame:
     """Every person as of ``as_of``: status (scored | suspended), points (empty when suspended),

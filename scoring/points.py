@@ -29,6 +29,7 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from .binning import MISSING, MonotoneBinning
 
@@ -110,6 +111,59 @@ def allocate(weights: Mapping[str, float], total: int, groups: Mapping[str, str]
     if left:
         raise ValueError(f"could not place {left} points within the caps {caps}")
     return {k: out.get(k, 0) for k in weights}
+
+
+class ExpertBin(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    below: float | None = None
+    points: int
+
+
+class ExpertFeature(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bins: list[ExpertBin]
+    missing: int = 0
+
+
+class ExpertCard(BaseModel):
+    """configs/points/expert_*.yaml: a card written by hand."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    total: int = 1000
+    features: dict[str, ExpertFeature]
+
+    @model_validator(mode="after")
+    def _rules(self) -> "ExpertCard":
+        best = 0
+        for f, spec in self.features.items():
+            if not spec.bins or spec.bins[-1].below is not None:
+                raise ValueError(f"features.{f}: the last bin must have no upper bound")
+            bounds = [b.below for b in spec.bins[:-1]]
+            if any(b is None for b in bounds) or bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
+                raise ValueError(f"features.{f}: bin bounds must be given and strictly increasing")
+            pts = [b.points for b in spec.bins] + [spec.missing]
+            if min(pts) < 0:
+                raise ValueError(f"features.{f}: points must be >= 0 (正向累积)")
+            best += max(pts)
+        if best != self.total:
+            raise ValueError(f"the best possible person would have {best} points, not {self.total}: adjust the points")
+        return self
+
+
+def load_expert_card(path: str | Path | None = None, features=None) -> "PointsCard":
+    """Build a :class:`PointsCard` from an expert card file (default configs/points/expert_person.yaml)."""
+    from .configfile import config_dir, load_model
+
+    p = Path(path) if path is not None else config_dir() / "points" / "expert_person.yaml"
+    spec = load_model(ExpertCard, p)
+    if features is not None:
+        unknown = sorted(set(spec.features) - set(features))
+        if unknown:
+            from .errors import ConfigError
+
+            raise ConfigError(f"{p}: features: {unknown} are not in the feature set")
+    return PointsCard.from_expert(spec)
 
 
 class PointsCard:
@@ -216,6 +270,9 @@ class PointsCard:
 
     def predict_risk(self, X: pd.DataFrame) -> np.ndarray:
         """The fitted model's probability of the outcome (for calibration checks)."""
+        if getattr(self, "expert_", None):
+            raise ValueError(f"card {self.expert_!r} is an expert card: it has no model probability; "
+                             "calibrate its points on data instead (scoring.personal.points_calibration)")
         z = self.intercept_ + sum(self.coef_[f] * self.binnings_[f].transform(X[f]) for f in self.features_)
         return 1.0 / (1.0 + np.exp(-z))
 
@@ -238,6 +295,43 @@ class PointsCard:
         return pd.DataFrame([{"feature": f, "max_points": self.max_points_[f], "coef": self.coef_[f],
                               "iv": self.binnings_[f].iv_, "dimension": dims.get(f, "")} for f in self.features_])
 
+    @classmethod
+    def from_expert(cls, spec: ExpertCard) -> "PointsCard":
+        """The same card object from hand-written points: no model behind it (``coef_`` is 0,
+        :meth:`predict_risk` is unavailable); binning statistics are empty until data is seen."""
+        card = cls(features=list(spec.features), total=spec.total)
+        card.features_ = list(spec.features)
+        card.intercept_, card.coef_, card.binnings_, card.points_, card.max_points_ = 0.0, {}, {}, {}, {}
+        card.expert_ = spec.name
+        for f, fs in spec.features.items():
+            splits = [b.below for b in fs.bins[:-1]]
+            k = len(fs.bins)
+            card.binnings_[f] = MonotoneBinning.from_dict({
+                "name": f, "dtype": "numerical", "direction": "auto", "max_prebins": 20, "min_bin_share": 0.0,
+                "max_bins": k, "special_values": [], "increasing": True, "splits": splits, "categories": [],
+                "bin_n": [0.0] * k, "bin_events": [0.0] * k, "missing": [0, 0.0], "special": [],
+                "total_events": 0.0, "total_non_events": 0.0, "n_total": 0})
+            card.points_[f] = {i: b.points for i, b in enumerate(fs.bins)} | {-1: fs.missing}
+            card.coef_[f] = 0.0
+            card.max_points_[f] = max(card.points_[f].values())
+        return card
+
+    def evaluate(self, X: pd.DataFrame, y) -> "PointsCard":
+        """Recount every bin's rows, events and WoE on (X, y) without changing bins or points
+        (fills an expert card's table, or shows a fitted card on new data)."""
+        y = np.asarray(y, dtype=float)
+        for f in self.features_:
+            b = self.binnings_[f]
+            idx = b.bin_index(X[f])
+            b.bin_n_ = np.bincount(idx[idx >= 0], minlength=b.n_bins).astype(float)
+            b.bin_events_ = np.bincount(idx[idx >= 0], weights=y[idx >= 0], minlength=b.n_bins)
+            b.missing_stats_ = (int((idx == -1).sum()), float(y[idx == -1].sum()))
+            b.special_stats_ = {v: (int((idx == -2 - k).sum()), float(y[idx == -2 - k].sum()))
+                                for k, v in enumerate(b.special_stats_)}
+            b.total_events_, b.total_non_events_, b.n_total_ = float(y.sum()), float(len(y) - y.sum()), int(len(y))
+            b._finish()
+        return self
+
     # -- persistence -----------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {
@@ -249,6 +343,7 @@ class PointsCard:
                        "max_prebins": self.max_prebins, "alpha": self.alpha,
                        "special_values": dict(self.special_values or {})},
             "features": self.features_, "intercept": self.intercept_, "coef": self.coef_,
+            "expert": getattr(self, "expert_", None),
             "max_points": self.max_points_,
             "points": {f: {str(k): v for k, v in p.items()} for f, p in self.points_.items()},
             "binnings": {f: b.to_dict() for f, b in self.binnings_.items()},
@@ -265,6 +360,8 @@ class PointsCard:
         card.max_points_ = {k: int(v) for k, v in d["max_points"].items()}
         card.points_ = {f: {int(k): int(v) for k, v in p.items()} for f, p in d["points"].items()}
         card.binnings_ = {f: MonotoneBinning.from_dict(b) for f, b in d["binnings"].items()}
+        if d.get("expert"):
+            card.expert_ = d["expert"]
         return card
 
     def save(self, path: str | Path) -> Path:

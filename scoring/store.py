@@ -128,10 +128,7 @@ class Store:
 
     def arrow(self, query: str, params: list | None = None):
         """Run a query and fetch the result as a pyarrow Table (DuckDB 1.x and 2.x)."""
-        if params:
-            res = self.con.execute(query, params)
-            return (getattr(res, "to_arrow_table", None) or getattr(res, "fetch_arrow_table"))()
-        rel = self.con.sql(query)
+        rel = self.con.sql(query, params=params) if params else self.con.sql(query)
         return (getattr(rel, "to_arrow_table", None) or getattr(rel, "arrow"))()
 
     def polars(self, query: str, params: list | None = None):

@@ -124,3 +124,22 @@ def test_points_cli(fitted, sample_store, tmp_path):
     assert e["scenes"] and not contains_raw_id(r.stdout)
     r = CliRunner().invoke(app, ["points", "explain", make_person_id(999), "--store", str(path), "--card", str(card), "--as-of", "2025-06-30"])
     assert r.exit_code == 2
+
+
+from test_asof import records as random_records  # noqa: E402
+from scoring.score_diff import diff_person  # noqa: E402
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(rows=random_records(), d1=st.dates(dt.date(2018, 1, 1), dt.date(2022, 1, 1)), span=st.integers(1, 1500))
+def test_diff_parts_sum_exactly_to_the_change(fitted, tmp_path_factory, rows, d1, span):
+    card, _, _ = fitted
+    d2 = min(d1 + dt.timedelta(days=span), EXPORT)
+    with _store(tmp_path_factory.mktemp("diff"), rows) as s:
+        d = diff_person(s, card, PERSON, d1, d2)
+        pts = score_persons(s, card, d1).set_index("subject_id")
+    assert sum(p["points"] for p in d["parts"]) == d["change"] == d["points_to"] - d["points_from"]
+    assert all(p["record"] is not None for p in d["parts"]), d["parts"]   # every part is a record's own effect
+    assert all(d1.isoformat() < p["date"] <= d2.isoformat() for p in d["parts"])
+    if pts.loc[PERSON, "status"] == "scored":
+        assert pts.loc[PERSON, "points"] == d["points_from"]
