@@ -419,7 +419,8 @@ def points_explain(
     card: Path = typer.Option(DEFAULT_CARD, "--card"),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Every line item of one person's score, with the records behind it, and scene eligibility."""
+    """Every line item of one person's score with the records behind it, guidance, and scene eligibility."""
+    from .guidance import guidance
     from .personal import eligibility, explain_person, load_scenes
     from .store import open_store
 
@@ -427,6 +428,7 @@ def points_explain(
         c = _load_card(card)
         with open_store(store, read_only=True) as st:
             e = explain_person(st, c, subject.strip().upper(), _date(as_of, "--as-of"))
+            e["guidance"] = guidance(st, c, subject.strip().upper(), _date(as_of, "--as-of"))["actions"]
         e["scenes"] = eligibility(e["points"], e["status"], load_scenes())
     except KeyError as exc:
         fail(str(exc.args[0]), as_json)
@@ -448,6 +450,8 @@ def points_explain(
         import pandas as pd
 
         emit_frame(pd.DataFrame(rows), title="line items (明细)")
+    if e["guidance"]:
+        emit_text("提升指引 · what you can do:\n" + "\n".join(f"  +{a['points']:<4} {a['text_zh']}" for a in e["guidance"]))
     emit_frame(__import__("pandas").DataFrame(e["scenes"]), title="信义+ scenes")
 
 

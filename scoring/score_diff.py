@@ -43,8 +43,15 @@ class _Subject:
         self.population = pl.DataFrame({"subject_id": [subject_id]})
         self.specs = {f.name: f for f in self.builder.fset.features if f.name in card.features_}
 
-    def points(self, as_of: dt.date, delayed: set[str] = frozenset()) -> int:
+    def points(self, as_of: dt.date, delayed: set[str] = frozenset(), drop: set[str] = frozenset(),
+               extra: list[dict] | None = None) -> int:
+        """Points at ``as_of``; ``delayed`` records are taken as of the day before, ``drop`` ones
+        left out, ``extra`` hypothetical timeline rows added (for guidance)."""
         tl = self.records.select(TIMELINE_COLUMNS)
+        if drop:
+            tl = tl.filter(~pl.col("record_id").is_in(list(drop)))
+        if extra:
+            tl = pl.concat([tl, pl.DataFrame(extra, schema=tl.schema)], how="vertical")
         if delayed:
             d = pl.col("record_id").is_in(list(delayed))
             tl = tl.with_columns([pl.when(d).then(pl.col(c) + pl.duration(days=1)).otherwise(pl.col(c)).alias(c)

@@ -143,3 +143,30 @@ def test_diff_parts_sum_exactly_to_the_change(fitted, tmp_path_factory, rows, d1
     assert all(d1.isoformat() < p["date"] <= d2.isoformat() for p in d["parts"])
     if pts.loc[PERSON, "status"] == "scored":
         assert pts.loc[PERSON, "points"] == d["points_from"]
+
+
+from scoring.guidance import guidance  # noqa: E402
+
+
+def test_guidance_only_lists_actions_in_reach_and_their_exact_gain(fitted, tmp_path):
+    card, _, _ = fitted
+    day = dt.date(2025, 6, 30)
+    rows = [
+        {"record_id": "P1", "subject_id": PERSON, "record_type": "ADM_PENALTY", "event_date": dt.date(2025, 1, 10),
+         "document_no": "罚1", "agency": "公安", "severity": "general", "amount": 200.0},
+        {"record_id": "C1", "subject_id": PERSON, "record_type": "COM_MADE", "event_date": dt.date(2025, 5, 1),
+         "document_no": "诺1", "agency": "发改"},
+        {"record_id": "S1", "subject_id": PERSON, "record_type": "SDL_SERIOUS_DISHONEST", "event_date": dt.date(2020, 1, 1),
+         "document_no": "列1", "agency": "发改", "severity": "serious", "list_entry_on": dt.date(2020, 1, 1),
+         "list_exit_on": dt.date(2021, 1, 1)},
+    ]
+    for opt_out in (False, True):
+        with _store(tmp_path / str(opt_out), rows, opt_out=opt_out) as s:
+            g = guidance(s, card, PERSON, day)
+            now = score_persons(s, card, day).set_index("subject_id").loc[PERSON, "points"]
+        kinds = {a["action"] for a in g["actions"]}
+        assert kinds <= {"repair", "keep_commitment", "volunteer"}
+        assert all(a["points"] > 0 for a in g["actions"]) and g["points"] == now
+        assert "repair" in kinds and ("volunteer" in kinds) is (not opt_out)
+        rep = next(a for a in g["actions"] if a["action"] == "repair")
+        assert rep["record"]["document_no"] == "罚1" and rep["from"] >= "2025-04-10"  # after the 3-month minimum
