@@ -282,23 +282,27 @@ def points_fit(
     store: Path = typer.Option(..., "--store"),
     out: Path = typer.Option(DEFAULT_CARD, "--out", help="Where to save the card (JSON)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Card settings (default configs/points/card.yaml)."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: mlflow.db beside the store)."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Fit the 信义金 card on rolling cut-offs and check it on the hold-out cut-off."""
+    """Fit the 信义金 card on rolling cut-offs, check it on the hold-out cut-off, log it to MLflow."""
     from .personal import fit_card, load_card_config
     from .store import open_store
+    from .tracking import default_tracking_uri, log_points_fit
 
     try:
+        uri = tracking_uri or default_tracking_uri(store.parent)
         with open_store(store, read_only=True) as st:
             card, ev = fit_card(st, load_card_config(config))
-        card.save(out)
-        evidence = out.with_name(out.stem + ".evidence.json")
-        evidence.write_text(json.dumps(ev, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+            card.save(out)
+            evidence = out.with_name(out.stem + ".evidence.json")
+            evidence.write_text(json.dumps(ev, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+            run_id = log_points_fit(card, ev, st, tracking_uri=uri, artifacts=store.parent / "mlartifacts")
     except XinyiError as exc:
         fail(str(exc), as_json)
         return
-    summary = {"card": str(out), "evidence": str(evidence), **{k: ev[k] for k in ("auc", "gini", "ks", "brier", "ece",
-                                                                                  "holdout_cutoff", "holdout_rows")}}
+    summary = {"card": str(out), "evidence": str(evidence), "mlflow_run_id": run_id, "tracking_uri": uri,
+               **{k: ev[k] for k in ("auc", "gini", "ks", "brier", "ece", "holdout_cutoff", "holdout_rows")}}
     if as_json:
         emit_json(summary)
         return
