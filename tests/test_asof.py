@@ -262,3 +262,42 @@ def test_sample_features_metadata_and_engines_agree(sample_store):
             assert set(a.meta["direction"]) <= {"increases_risk", "decreases_risk"}
         ind = build_features(s, "2025-06-30", subjects="organisations", industry="construction")
         assert ind.values.shape[1] > a.values.shape[1]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=hc)
+@given(rows=records(), as_of=st.dates(dt.date(2024, 1, 1), dt.date(2026, 6, 30)), years=st.integers(4, 8))
+def test_a_record_past_its_publicity_changes_nothing(tmp_path_factory, rows, as_of, years):
+    old = {"record_id": "OLD", "subject_id": ORG, "record_type": "ADM_PENALTY", "document_no": "OLD1",
+           "event_date": as_of - dt.timedelta(days=365 * years), "agency": "金华市测试局", "severity": "serious",
+           "amount": 9999.0}
+    assert not record_counts(old, as_of, CAT)
+    d = tmp_path_factory.mktemp("expired")
+    with _store(d / "a", rows) as a, _store(d / "b", rows + [old]) as b:
+        for subjects in ("persons", "organisations"):
+            pd.testing.assert_frame_equal(build_features(a, as_of, subjects=subjects).values,
+                                          build_features(b, as_of, subjects=subjects).values)
+
+
+@pytest.mark.parametrize("feature,needle", [
+    ({"name": "religion_flag", "label_zh": "宗教", "label_en": "Religion", "records": ["ADM_PENALTY"], "agg": "count",
+      "direction": "increases_risk"}, "may not be used"),
+    ({"name": "age_band", "label_zh": "年龄段", "label_en": "Age band", "records": ["ADM_PENALTY"], "agg": "count",
+      "direction": "increases_risk"}, "may not be used"),
+    ({"name": "jaywalks", "label_zh": "闯红灯", "label_en": "Jaywalking", "records": ["JAYWALKING"], "agg": "count",
+      "direction": "increases_risk"}, "may not be used"),
+    ({"name": "no_basis", "label_zh": "无", "label_en": "Nothing", "records": [], "agg": "count",
+      "direction": "increases_risk"}, "no record type"),
+    ({"name": "unknown_type", "label_zh": "未知", "label_en": "Unknown", "records": ["PROPERTY_STATUS"], "agg": "count",
+      "direction": "increases_risk"}, "not in the catalogue"),
+    ({"name": "wrong_subjects", "label_zh": "经营异常", "label_en": "Abnormal", "records": ["ABN_OPERATION_LIST"],
+      "agg": "active_list", "direction": "increases_risk"}, "applies to"),
+])
+def test_invalid_feature_definitions_fail_on_load(tmp_path, feature, needle):
+    from scoring.errors import ConfigError
+    from scoring.feature_defs import load_feature_set
+
+    (tmp_path / "person.yaml").write_text(yaml.safe_dump({"set": "person", "label_zh": "x", "subject_types": ["person"],
+                                                          "features": [feature]}, allow_unicode=True))
+    with pytest.raises(ConfigError) as ei:
+        load_feature_set("person", tmp_path)
+    assert "person.yaml" in str(ei.value) and "features.0" in str(ei.value) and needle in str(ei.value)

@@ -170,3 +170,27 @@ def test_guidance_only_lists_actions_in_reach_and_their_exact_gain(fitted, tmp_p
         assert "repair" in kinds and ("volunteer" in kinds) is (not opt_out)
         rep = next(a for a in g["actions"] if a["action"] == "repair")
         assert rep["record"]["document_no"] == "罚1" and rep["from"] >= "2025-04-10"  # after the 3-month minimum
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(rows=random_records(), as_of=st.dates(dt.date(2019, 1, 1), dt.date(2026, 5, 1)),
+       severity=st.sampled_from(["minor", "general", "serious"]), kind=st.sampled_from(["ADM_PENALTY", "CON_BREACH", "COM_BROKEN"]))
+def test_random_archives_negative_records_never_raise_and_future_ones_change_nothing(fitted, tmp_path_factory, rows,
+                                                                                      as_of, severity, kind):
+    card, _, _ = fitted
+    from scoring.catalog import load_catalog
+
+    sev = severity if severity in [s.value for s in load_catalog()[kind].severities] else "general"
+    neg = {"record_id": "NEG", "subject_id": PERSON, "record_type": kind, "event_date": as_of - dt.timedelta(days=3),
+           "document_no": "NEG1", "agency": "金华市测试局", "severity": sev,
+           "amount": 100.0 if kind != "COM_BROKEN" else None}
+    future = dict(neg, record_id="FUT", document_no="FUT1", event_date=as_of + dt.timedelta(days=1))
+    d = tmp_path_factory.mktemp("mono")
+    with _store(d / "a", rows) as a, _store(d / "b", rows + [neg]) as b, _store(d / "c", rows + [future]) as c:
+        sa = score_persons(a, card, as_of).set_index("subject_id").loc[PERSON]
+        sb = score_persons(b, card, as_of).set_index("subject_id").loc[PERSON]
+        sc = score_persons(c, card, as_of).set_index("subject_id").loc[PERSON]
+    assert 0 <= (sa["points"] if sa["status"] == "scored" else 0) <= 1000
+    if sa["status"] == sb["status"] == "scored":
+        assert sb["points"] <= sa["points"]
+    assert sa["status"] == sc["status"] and (sa["status"] == "suspended" or sa["points"] == sc["points"])
