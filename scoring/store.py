@@ -171,8 +171,9 @@ class Store:
                     [t],
                 ).fetchall()
             ]
-            # batch ids are audit data, not content
-            cols = [c for c in cols if c != "batch_id"]
+            # batch ids and file paths are lineage, not content: the same archive ingested from
+            # another folder or in another batch has the same fingerprint
+            cols = [c for c in cols if c not in ("batch_id", "source_file")]
             row = ", ".join(f'"{c}"' for c in cols)
             n, x = self.con.execute(
                 f"SELECT count(*), coalesce(bit_xor(md5_number(CAST(ROW({row}) AS VARCHAR))), 0) FROM {t}"

@@ -81,6 +81,17 @@ def test_reingesting_the_sample_changes_nothing(sample_store, sample_dir, tmp_pa
     assert again.quarantined == first.quarantined and again.by_reason == first.by_reason
 
 
+def test_fingerprint_depends_on_content_not_on_where_files_live(sample_dir, tmp_path):
+    moved = tmp_path / "elsewhere" / "sample"
+    shutil.copytree(sample_dir, moved)
+    prints = []
+    for src, name in ((sample_dir, "a"), (moved, "b")):
+        with open_store(tmp_path / f"{name}.duckdb") as st:
+            ingest([src], st)
+            prints.append(st.fingerprint())
+    assert prints[0] == prints[1]
+
+
 # -- properties on random mixes of good and bad rows -----------------------------------------
 SUBJECTS, ORGS, PERSONS = small_archive(3, 3)
 BAD_KINDS = ["bad_date", "unknown_type", "unknown_subject", "negative_amount", "missing_agency",
