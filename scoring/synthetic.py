@@ -30,10 +30,9 @@ from pydantic import BaseModel, ConfigDict
 from .catalog import Catalog, Polarity, SubjectType, add_months, load_catalog
 from .configfile import config_dir, load_model
 from .identifiers import USCC_CHARSET, complete_id_number, complete_uscc
-from .industry import Industry, load_industries
+from .industry import GRADES, Industry, load_industries
 
 EPOCH = dt.date(1970, 1, 1)
-GRADES = ("优秀", "良好", "中等", "较差", "差")
 GRADE_CUTS = (1.28, 0.25, -0.67, -1.4)  # z above cut -> grade; shares about 10/30/35/17/8 %
 
 
