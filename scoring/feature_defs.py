@@ -35,7 +35,6 @@ WINDOW_LABELS = {
 }
 #: aggregations whose value for a subject with no counting record is 0 (others: missing)
 ZERO_WHEN_EMPTY = {"count", "weighted_count", "sum_amount", "max_amount", "hours_diminishing", "active_list"}
-LINK_LABELS = {"self": "", "represented_orgs": "所代表企业", "legal_rep": "法定代表人/实际控制人"}
 #: How a link re-keys records: (column of the link table holding the record's subject, column
 #: holding the subject the feature describes). Link table: organisation_id, person_id.
 LINK_KEYS = {"represented_orgs": ("organisation_id", "person_id"), "legal_rep": ("person_id", "organisation_id")}

@@ -32,7 +32,6 @@ def guidance(store: Store, card: PointsCard, subject_id: str, as_of: dt.date | s
     now = subj.points(as_of)
     actions = []
     own = [r for r in subj.records.iter_rows(named=True) if r["subject_id"] == subject_id]
-    from .asof import record_counts
 
     # 1. repairs
     for r in own:

@@ -175,7 +175,6 @@ def describe(path: Path) -> SourceFile:
 
 def _batches(src: SourceFile) -> Iterator[pa.Table]:
     """Stream a file as tables of text columns named by the archive format."""
-    hmap = archive.header_map(src.table)
     try:
         if src.kind == "csv":
             headers = _headers(src.path, "csv")
@@ -326,7 +325,7 @@ def _ranks(src: str, id_key: str, doc_key: str | None, raw: list[str]) -> str:
     row_key = f"md5_number(CAST(ROW({', '.join(raw)}) AS VARCHAR))"
     doc_cols = [c.strip() for c in doc_key.split(",")] if doc_key else []
     doc_join = " AND ".join(f"fd.{c} = x.{c}" for c in doc_cols)
-    doc_sel = (f", CASE WHEN x._ord > fd.o THEN 2 ELSE 1 END AS doc_rank" if doc_key else "")
+    doc_sel = (", CASE WHEN x._ord > fd.o THEN 2 ELSE 1 END AS doc_rank" if doc_key else "")
     doc_cte = (f" LEFT JOIN (SELECT {doc_key}, min(_ord) AS o FROM {src} WHERE {doc_cols[-1]} IS NOT NULL GROUP BY ALL) fd ON {doc_join}"
                if doc_key else "")
     return f"""
@@ -365,7 +364,7 @@ def _check_subjects(con, cfg: IngestConfig, export_date: dt.date) -> None:
                STATUS_MESSAGES.format(s="_uscc_status")),
         _issue("BAD_ID_NUMBER", "subject_id", "k_id IS NOT NULL AND k_type = 'person' AND _ric_status <> 0", STATUS_MESSAGES.format(s="_ric_status")),
         _issue("BAD_REGION", "region_code", "nz(region_code) IS NOT NULL AND NOT regexp_full_match(trim(region_code), '[0-9]{6}')", "'not 6 digits: ' || region_code"),
-        _issue("BAD_INDUSTRY", "industry_code", f"nz(industry_code) IS NOT NULL AND (k_type = 'person' OR NOT regexp_full_match(trim(industry_code), '[0-9]{{4}}'))", "'not a 4-digit class for an organisation: ' || industry_code"),
+        _issue("BAD_INDUSTRY", "industry_code", "nz(industry_code) IS NOT NULL AND (k_type = 'person' OR NOT regexp_full_match(trim(industry_code), '[0-9]{4}'))", "'not a 4-digit class for an organisation: ' || industry_code"),
         _issue("BAD_DATE", "registered_on", "nz(registered_on) IS NOT NULL AND d_reg IS NULL", "'cannot parse ' || registered_on"),
         _issue("DATE_AFTER_EXPORT", "registered_on", f"d_reg > {ex}", f"'after export date {export_date}'"),
         _issue("BAD_LINK", "legal_rep_id", "nz(legal_rep_id) IS NOT NULL AND (k_type = 'person' OR _rep_status <> 0)", "'not a valid ID number of a person linked to an organisation'"),

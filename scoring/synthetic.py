@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .catalog import Catalog, Polarity, SubjectType, add_months, load_catalog
 from .configfile import config_dir, load_model
-from .identifiers import USCC_CHARSET, complete_id_number, complete_uscc
+from .identifiers import complete_id_number, complete_uscc
 from .industry import GRADES, Industry, load_industries
 
 EPOCH = dt.date(1970, 1, 1)
@@ -753,9 +753,6 @@ def _truth(gen: _Generator, pop: Population, tbl: pa.Table) -> pd.DataFrame:
         df["true_grade"] = np.array(GRADES, dtype=object)[_grade_of(z_t)]
         df.loc[df["industry"] == "", "true_grade"] = None
     return df
-
-
-COURT_HEADERS = True
 
 
 def _write_extra(path: Path, df: pd.DataFrame) -> None:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import EXPORT, make_person_id, make_uscc, small_archive
+from conftest import EXPORT, small_archive
 from scoring.asof import record_counts
 from scoring.catalog import SubjectType, load_catalog
 from scoring.features import build_features

@@ -17,7 +17,7 @@ from scoring.ingest import ingest
 from scoring.personal import eligibility, explain_person, fit_card, load_scenes, score_persons
 from scoring.privacy import contains_raw_id
 from scoring.store import open_store
-from test_asof import ORG, PERSON, _store
+from test_asof import PERSON, _store
 
 
 @pytest.fixture(scope="module")

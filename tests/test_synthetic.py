@@ -34,7 +34,7 @@ def test_deterministic_by_seed(small, tmp_path):
     for f in ("subjects.parquet", "records.parquet", "truth/organisations.parquet", "truth/persons.parquet"):
         a, b = pq.read_table(out / f), pq.read_table(tmp_path / "b" / f)
         assert a.equals(b), f
-    other = generate_sample(tmp_path / "c", seed=12, persons=3000, organisations=1500, chunk_subjects=1000)
+    generate_sample(tmp_path / "c", seed=12, persons=3000, organisations=1500, chunk_subjects=1000)
     assert not pq.read_table(out / "records.parquet").equals(pq.read_table(tmp_path / "c" / "records.parquet"))
     assert again.records == res.records
 
