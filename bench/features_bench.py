@@ -201,7 +201,7 @@ def step_pandas(timeline: str, out: str) -> dict:
                 last = sub.sort_values([f.name + "__d", "rid"]).groupby("subject_id")[f.name].last()
                 res[f.name] = last.map(f.grade_values)
             elif f.agg == "days_since_last":
-                res[f.name] = (T - res[f.name]).dt.days.astype("float64")
+                res[f.name] = (T - res[f.name]).dt.days.astype("float64").clip(upper=f.cap_days)
             elif f.agg == "ratio":
                 den = res[f.name]
                 res[f.name] = np.minimum(res[f.name + "__n"] / den.where(den > 0), 1.0)
@@ -221,6 +221,8 @@ def step_pandas(timeline: str, out: str) -> dict:
         for f in sets[name].features:
             if f.agg in ZERO_WHEN_EMPTY:
                 res[f.name] = res[f.name].fillna(0.0)
+            elif f.agg == "days_since_last":
+                res[f.name] = res[f.name].fillna(float(f.cap_days))
         res = res[[f.name for f in sets[name].features]].astype("float64")
         res.index.name = "subject_id"
         res.reset_index().sort_values("subject_id").to_parquet(f"{out}.{name}.parquet", index=False)

@@ -55,7 +55,7 @@ def compile_feature(f: FeatureSpec, as_of: dt.date) -> str:
     elif f.agg == "max_amount":
         e = f"max(amount) FILTER (WHERE {m})"
     elif f.agg == "days_since_last":
-        e = f"{T} - max(event_date) FILTER (WHERE {m})"
+        e = f"least(coalesce({T} - max(event_date) FILTER (WHERE {m}), {f.cap_days}), {f.cap_days})"
     elif f.agg == "ratio":
         num = f"count(*) FILTER (WHERE {_mask(f, as_of, f.numerator)})"
         den = f"count(*) FILTER (WHERE {m})"
@@ -90,7 +90,8 @@ def compute(con: duckdb.DuckDBPyConnection, timeline: str, links: str, populatio
         joins.append(f"LEFT JOIN (SELECT subject_id, {aggs} FROM {src} GROUP BY subject_id) a{i} USING (subject_id)")
         for f in specs:
             col = f"a{i}.{f.name}"
-            selects.append(f"coalesce({col}, 0.0) AS {f.name}" if f.agg in ZERO_WHEN_EMPTY else f"{col} AS {f.name}")
+            fill = "0.0" if f.agg in ZERO_WHEN_EMPTY else str(float(f.cap_days)) if f.agg == "days_since_last" else None
+            selects.append(f"coalesce({col}, {fill}) AS {f.name}" if fill else f"{col} AS {f.name}")
     order = {f.name: i for i, f in enumerate(fset.features)}
     selects.sort(key=lambda s: order[s.rsplit(" AS ", 1)[1]])
     sql = f"SELECT p.subject_id, {', '.join(selects)} FROM {population} p " + " ".join(joins)

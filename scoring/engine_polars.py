@@ -84,7 +84,7 @@ def compile_feature(f: FeatureSpec, as_of: dt.date, cols: dict[tuple, tuple[str,
     elif f.agg == "max_amount":
         e = col("amount").max()
     elif f.agg == "days_since_last":
-        e = (pl.lit(as_of) - col("date").max()).dt.total_days()
+        e = (pl.lit(as_of) - col("date").max()).dt.total_days().fill_null(f.cap_days).clip(upper_bound=f.cap_days)
     elif f.agg == "ratio":
         num = col("mask", recs=f.numerator).sum()
         den = m.sum()
@@ -135,5 +135,6 @@ def compute(timeline: pl.DataFrame | pl.LazyFrame, links: pl.DataFrame, populati
             if f.agg == "latest_grade":
                 out = out.join(latest_grade(src, f, as_of), on=ID, how="left")
     fills = [pl.col(f.name).fill_null(0.0) for f in fset.features if f.agg in ZERO_WHEN_EMPTY]
+    fills += [pl.col(f.name).fill_null(float(f.cap_days)) for f in fset.features if f.agg == "days_since_last"]
     out = out.with_columns(fills).select([ID] + [f.name for f in fset.features])
     return out.collect(engine="streaming") if streaming else out.collect()

@@ -33,7 +33,8 @@ WINDOW_LABELS = {
     "1y": ("近1年", "in the last year"), "3y": ("近3年", "in the last 3 years"),
     "5y": ("近5年", "in the last 5 years"), "publicity": ("公示期内", "within publicity"),
 }
-#: aggregations whose value for a subject with no counting record is 0 (others: missing)
+#: aggregations whose value for a subject with no counting record is 0 (days_since_last: its cap;
+#: others: missing)
 ZERO_WHEN_EMPTY = {"count", "weighted_count", "sum_amount", "max_amount", "hours_diminishing", "active_list"}
 #: How a link re-keys records: (column of the link table holding the record's subject, column
 #: holding the subject the feature describes). Link table: organisation_id, person_id.
@@ -60,6 +61,7 @@ class FeatureSpec(BaseModel):
     grade_values: dict[str, float] = Field(default_factory=dict)
     link: Link = "self"
     dimension: str = ""
+    cap_days: int = Field(1825, ge=1, description="days_since_last: values are capped here, and no record gives the cap")
 
     @field_validator("name")
     @classmethod
