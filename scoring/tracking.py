@@ -45,38 +45,78 @@ def snapshot_tags(store: Store) -> dict[str, str]:
             "xinyi.version": __version__}
 
 
-def log_points_fit(card: PointsCard, evidence: dict, store: Store, *, tracking_uri: str,
-                   experiment: str = "xinyi-points-card", config_files: list[Path] | None = None,
-                   artifacts: Path | None = None) -> str:
-    """Log one 信义金 card fit: parameters, AUC/KS/Gini/Brier/ECE, IV per feature, the calibration
-    table, the card itself, and the configs and snapshot it came from. Returns the run id."""
+def log_run(tracking_uri: str, experiment: str, run_name: str, *, tags: dict, params: dict, metrics: dict,
+            dicts: dict[str, dict] | None = None, texts: dict[str, str] | None = None,
+            files: dict[str, list[Path]] | None = None, artifacts: Path | None = None) -> str:
+    """Create one finished run (or a FAILED one if logging breaks) and return its id."""
     client = _client(tracking_uri)
     exp = _experiment(client, experiment, artifacts)
-    tags = {**snapshot_tags(store), "xinyi.train_cutoffs": ",".join(evidence["train_cutoffs"]),
-            "xinyi.holdout_cutoff": evidence["holdout_cutoff"], "xinyi.kind": "points_card"}
-    run = client.create_run(exp, tags=tags, run_name=f"points-card-{evidence['holdout_cutoff']}")
+    run = client.create_run(exp, tags=tags, run_name=run_name)
     rid = run.info.run_id
     try:
-        params = {"total": card.total, "max_bins": card.max_bins, "min_bin_share": card.min_bin_share,
-                  "alpha": card.alpha, "n_features": len(card.features_), "caps": json.dumps(dict(card.caps or {}), ensure_ascii=False)}
         for k, v in params.items():
             client.log_param(rid, k, v)
-        for k in ("auc", "gini", "ks", "brier", "ece", "holdout_outcome_rate", "train_outcome_rate"):
-            client.log_metric(rid, k, float(evidence[k]))
-        for f, iv in evidence["iv"].items():
-            client.log_metric(rid, f"iv.{f}", float(iv))
-        client.log_dict(rid, card.to_dict(), "card/points_card.json")
-        client.log_dict(rid, evidence, "evidence/evidence.json")
-        client.log_text(rid, card.build_table().to_csv(index=False), "card/points_card_table.csv")
-        client.log_text(rid, __import__("pandas").DataFrame(evidence["reliability"]).to_csv(index=False),
-                        "evidence/reliability.csv")
-        files = config_files or [config_dir() / "points" / "card.yaml", config_dir() / "points" / "gate.yaml",
-                                 config_dir() / "features" / "person.yaml", config_dir() / "labels.yaml",
-                                 config_dir() / "catalog.yaml"]
-        for f in files:
-            client.log_artifact(rid, str(f), "configs")
+        for k, v in metrics.items():
+            client.log_metric(rid, k, float(v))
+        for path, d in (dicts or {}).items():
+            client.log_dict(rid, d, path)
+        for path, t in (texts or {}).items():
+            client.log_text(rid, t, path)
+        for folder, paths in (files or {}).items():
+            for f in paths:
+                client.log_artifact(rid, str(f), folder)
         client.set_terminated(rid, "FINISHED")
     except BaseException:
         client.set_terminated(rid, "FAILED")
         raise
     return rid
+
+
+def log_points_fit(card: PointsCard, evidence: dict, store: Store, *, tracking_uri: str,
+                   experiment: str = "xinyi-points-card", config_files: list[Path] | None = None,
+                   artifacts: Path | None = None) -> str:
+    """Log one 信义金 card fit: parameters, AUC/KS/Gini/Brier/ECE, IV per feature, the calibration
+    table, the card itself, and the configs and snapshot it came from. Returns the run id."""
+    import pandas as pd
+
+    tags = {**snapshot_tags(store), "xinyi.train_cutoffs": ",".join(evidence["train_cutoffs"]),
+            "xinyi.holdout_cutoff": evidence["holdout_cutoff"], "xinyi.kind": "points_card"}
+    params = {"total": card.total, "max_bins": card.max_bins, "min_bin_share": card.min_bin_share,
+              "alpha": card.alpha, "n_features": len(card.features_),
+              "caps": json.dumps(dict(card.caps or {}), ensure_ascii=False)}
+    metrics = {k: evidence[k] for k in ("auc", "gini", "ks", "brier", "ece", "holdout_outcome_rate", "train_outcome_rate")}
+    metrics.update({f"iv.{f}": iv for f, iv in evidence["iv"].items()})
+    files = config_files or [config_dir() / "points" / "card.yaml", config_dir() / "points" / "gate.yaml",
+                             config_dir() / "features" / "person.yaml", config_dir() / "labels.yaml",
+                             config_dir() / "catalog.yaml"]
+    return log_run(tracking_uri, experiment, f"points-card-{evidence['holdout_cutoff']}", tags=tags, params=params,
+                   metrics=metrics, dicts={"card/points_card.json": card.to_dict(), "evidence/evidence.json": evidence},
+                   texts={"card/points_card_table.csv": card.build_table().to_csv(index=False),
+                          "evidence/reliability.csv": pd.DataFrame(evidence["reliability"]).to_csv(index=False)},
+                   files={"configs": files}, artifacts=artifacts)
+
+
+def log_grade_fit(model, evidence: dict, store: Store, *, tracking_uri: str, artifacts: Path | None = None) -> str:
+    """Log one industry grade model fit with its evidence per grade and the configs behind it."""
+    import pandas as pd
+
+    code = evidence["industry"]
+    tags = {**snapshot_tags(store), "xinyi.kind": "grade_model", "xinyi.industry": code,
+            "xinyi.train_cutoffs": ",".join(evidence["train_cutoffs"]), "xinyi.holdout_cutoff": evidence["holdout_cutoff"]}
+    params = {"n_estimators": model.n_estimators, "learning_rate": model.learning_rate, "num_leaves": model.num_leaves,
+              "min_child_samples": model.min_child_samples, "seed": model.seed, "n_features": len(model.features_)}
+    metrics = {k: evidence[k] for k in ("auc", "auc_bad_grades", "brier_before", "ece_before", "brier", "ece",
+                                        "holdout_outcome_rate") if evidence[k] == evidence[k]}
+    for g in evidence["per_grade"]:
+        if g["organisations"]:
+            metrics[f"outcome_rate.{g['grade']}"] = g["outcome_rate"]
+    files = [config_dir() / "industries" / f"{code}.yaml", config_dir() / "grading.yaml", config_dir() / "labels.yaml"]
+    feat = config_dir() / "features" / f"{code}.yaml"
+    files += [feat] if feat.exists() else []
+    files += [config_dir() / "features" / "organisation.yaml"]
+    return log_run(tracking_uri, f"xinyi-grades-{code}", f"grades-{code}-{evidence['holdout_cutoff']}", tags=tags,
+                   params=params, metrics=metrics, dicts={"evidence/evidence.json": evidence},
+                   texts={"model/importance.csv": model.build_table().to_csv(index=False),
+                          "evidence/per_grade.csv": pd.DataFrame(evidence["per_grade"]).to_csv(index=False),
+                          "evidence/reliability.csv": pd.DataFrame(evidence["reliability"]).to_csv(index=False)},
+                   files={"configs": files}, artifacts=artifacts)

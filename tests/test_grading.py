@@ -1,0 +1,35 @@
+"""Fitting an industry from the store: evidence per grade, tracked in MLflow."""
+import json
+
+from typer.testing import CliRunner
+
+from scoring.cli import app
+from scoring.grading import wilson
+from scoring.industry import GRADES
+
+
+def test_wilson_interval():
+    lo, hi = wilson(20, 100)
+    assert lo < 0.2 < hi and 0.12 < lo < 0.14 and 0.28 < hi < 0.30
+    assert wilson(0, 0) != wilson(0, 0)  # nan: no evidence
+
+
+def test_grades_fit_cli_logs_evidence_per_grade(sample_store, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    path, _ = sample_store
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    r = CliRunner().invoke(app, ["grades", "fit", "--industry", "construction", "--store", str(path),
+                                 "--out", str(tmp_path / "m.json"), "--tracking-uri", uri, "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    per = {g["grade"]: g for g in d["per_grade"]}
+    assert list(per) == list(GRADES)
+    assert sum(g["organisations"] for g in per.values()) == d["rows"]["holdout"]
+    assert per["优秀"]["outcome_rate"] < per["差"]["outcome_rate"]
+    assert all(g["ci_low"] <= g["outcome_rate"] <= g["ci_high"] for g in per.values() if g["organisations"])
+    assert d["auc"] > 0.7
+    run = MlflowClient(uri).get_run(d["mlflow_run_id"])
+    assert run.data.tags["xinyi.industry"] == "construction" and "outcome_rate.差" in run.data.metrics
+    r = CliRunner().invoke(app, ["grades", "fit", "--industry", "nope", "--store", str(path), "--tracking-uri", uri])
+    assert r.exit_code == 2
