@@ -469,10 +469,13 @@ def grades_fit(
     store: Path = typer.Option(..., "--store"),
     out: Optional[Path] = typer.Option(None, "--out", help="Model file (default models/grades/<code>.json)."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: mlflow.db beside the store)."),
+    trials: int = typer.Option(0, "--trials", help="Optuna trials before the final fit (0: the config's parameters)."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds allowed for tuning."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Fit an industry's grade model, check it on the hold-out cut-off, log it to MLflow."""
-    from .grading import fit_industry
+    """Fit an industry's grade model (optionally tuned with Optuna), check it on the hold-out cut-off,
+    log every trial and the chosen model to MLflow."""
+    from .grading import fit_industry, tune_industry
     from .store import open_store
     from .tracking import default_tracking_uri, log_grade_fit
 
@@ -480,14 +483,18 @@ def grades_fit(
         uri = tracking_uri or default_tracking_uri(store.parent)
         path = out or ROOT / "models" / "grades" / f"{industry}.json"
         with open_store(store, read_only=True) as st:
-            model, ev = fit_industry(st, industry)
+            tuning = tune_industry(st, industry, n_trials=trials, timeout=timeout, tracking_uri=uri) if trials > 0 else None
+            model, ev = fit_industry(st, industry, params=tuning["best_params"] if tuning else None)
+            if tuning:
+                ev["tuning"] = tuning
             model.save(path)
             run_id = log_grade_fit(model, ev, st, tracking_uri=uri, artifacts=store.parent / "mlartifacts")
     except (XinyiError, ValueError) as exc:
         fail(str(exc), as_json)
         return
     summary = {"industry": industry, "model": str(path), "mlflow_run_id": run_id, "tracking_uri": uri,
-               **{k: ev[k] for k in ("auc", "auc_bad_grades", "brier_before", "ece_before", "brier", "ece", "rows")}}
+               **{k: ev[k] for k in ("auc", "auc_bad_grades", "brier_before", "ece_before", "brier", "ece", "rows")},
+               "tuning": ev.get("tuning")}
     if as_json:
         emit_json({**summary, "per_grade": ev["per_grade"]})
         return

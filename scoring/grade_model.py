@@ -42,7 +42,9 @@ class GradeModel:
                 "deterministic": True, "force_row_wise": True, "num_threads": 2, "verbose": -1,
                 "monotone_constraints_method": "advanced"}
 
-    def fit(self, X: pd.DataFrame, y, X_cal: pd.DataFrame, y_cal) -> "GradeModel":
+    def fit(self, X: pd.DataFrame, y, X_cal: pd.DataFrame, y_cal, callbacks: list | None = None) -> "GradeModel":
+        """Train on (X, y) and calibrate on (X_cal, y_cal). ``callbacks`` (LightGBM callbacks, e.g.
+        for pruning during tuning) see the AUC on the calibration fold after every round."""
         import lightgbm as lgb
         from sklearn.isotonic import IsotonicRegression
 
@@ -61,7 +63,12 @@ class GradeModel:
         params = self._params() | {"monotone_constraints": self.monotone_}
         data = lgb.Dataset(self._matrix(X), label=np.asarray(y, float), feature_name=self.features_,
                            free_raw_data=False)
-        self.booster_ = lgb.train(params, data, num_boost_round=self.n_estimators)
+        if callbacks:
+            valid = lgb.Dataset(self._matrix(X_cal), label=np.asarray(y_cal, float), reference=data)
+            self.booster_ = lgb.train(params | {"metric": "auc"}, data, num_boost_round=self.n_estimators,
+                                      valid_sets=[valid], valid_names=["calibration"], callbacks=callbacks)
+        else:
+            self.booster_ = lgb.train(params, data, num_boost_round=self.n_estimators)
         margin = self.margin(X_cal)
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0, increasing=True)
         iso.fit(margin, np.asarray(y_cal, float))

@@ -33,3 +33,20 @@ def test_grades_fit_cli_logs_evidence_per_grade(sample_store, tmp_path):
     assert run.data.tags["xinyi.industry"] == "construction" and "outcome_rate.差" in run.data.metrics
     r = CliRunner().invoke(app, ["grades", "fit", "--industry", "nope", "--store", str(path), "--tracking-uri", uri])
     assert r.exit_code == 2
+
+
+def test_tuning_within_budget_logs_every_trial(sample_store, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    path, _ = sample_store
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    r = CliRunner().invoke(app, ["grades", "fit", "--industry", "food", "--store", str(path), "--out",
+                                 str(tmp_path / "m.json"), "--tracking-uri", uri, "--trials", "5", "--timeout", "60", "--json"])
+    assert r.exit_code == 0, r.output
+    t = json.loads(r.stdout)["tuning"]
+    assert t["trials"] == 5 and t["completed"] + t["pruned"] == 5 and t["best_params"]
+    c = MlflowClient(uri)
+    exp = c.get_experiment_by_name("xinyi-grades-food-tuning")
+    runs = c.search_runs([exp.experiment_id])
+    assert len(runs) == 5 and {x.data.tags["xinyi.trial_state"] for x in runs} <= {"COMPLETE", "PRUNED"}
+    assert c.get_experiment_by_name("xinyi-grades-food") is not None  # and the chosen model
