@@ -34,6 +34,8 @@ err = Console(stderr=True, soft_wrap=True)
 ROOT = Path(__file__).resolve().parent.parent
 
 JsonOpt = typer.Option(False, "--json", help="Print a machine-readable JSON summary instead.")
+StoreOpt = typer.Option(..., "--store", help="The DuckDB store file.")
+SubjectArg = typer.Argument(..., help="The person's ID number (shown masked).")
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -195,7 +197,7 @@ def archive_format(as_json: bool = JsonOpt) -> None:
 
 
 @app.command()
-def info(store: Path = typer.Option(..., "--store"), as_json: bool = JsonOpt) -> None:
+def info(store: Path = StoreOpt, as_json: bool = JsonOpt) -> None:
     """Summarise a store: counts, fingerprint and the last quality report."""
     from .store import open_store
 
@@ -214,7 +216,7 @@ def info(store: Path = typer.Option(..., "--store"), as_json: bool = JsonOpt) ->
 
 @app.command()
 def quarantine(
-    store: Path = typer.Option(..., "--store"),
+    store: Path = StoreOpt,
     reason: Optional[str] = typer.Option(None, "--reason", help="Only this reason code."),
     limit: int = typer.Option(50, "--limit"),
     as_json: bool = JsonOpt,
@@ -242,7 +244,7 @@ def quarantine(
 
 @app.command()
 def features(
-    store: Path = typer.Option(..., "--store"),
+    store: Path = StoreOpt,
     as_of: str = typer.Option(..., "--as-of", help="The date the features describe."),
     subjects: str = typer.Option("persons", "--subjects", help="persons | organisations"),
     industry: Optional[str] = typer.Option(None, "--industry", help="Add an industry's features (organisations)."),
@@ -275,11 +277,12 @@ def features(
 points_app = typer.Typer(help="信义金 personal points: fit, score, explain.", no_args_is_help=True)
 app.add_typer(points_app, name="points")
 DEFAULT_CARD = ROOT / "models" / "points_card.json"
+CardOpt = typer.Option(DEFAULT_CARD, "--card", help="The fitted card (JSON).")
 
 
 @points_app.command("fit")
 def points_fit(
-    store: Path = typer.Option(..., "--store"),
+    store: Path = StoreOpt,
     out: Path = typer.Option(DEFAULT_CARD, "--out", help="Where to save the card (JSON)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Card settings (default configs/points/card.yaml)."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: mlflow.db beside the store)."),
@@ -320,9 +323,9 @@ def _load_card(path: Path):
 
 @points_app.command("score")
 def points_score(
-    store: Path = typer.Option(..., "--store"),
+    store: Path = StoreOpt,
     as_of: str = typer.Option(..., "--as-of"),
-    card: Path = typer.Option(DEFAULT_CARD, "--card"),
+    card: Path = CardOpt,
     out: Optional[Path] = typer.Option(None, "--out", help="Write every person's score (.csv/.parquet; pseudonymous keys)."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -357,9 +360,9 @@ def points_score(
 
 @points_app.command("compare")
 def points_compare(
-    store: Path = typer.Option(..., "--store"),
+    store: Path = StoreOpt,
     cutoff: str = typer.Option(..., "--cutoff", help="Persons as of this date, outcome in the horizon after it."),
-    card: Path = typer.Option(DEFAULT_CARD, "--card"),
+    card: Path = CardOpt,
     expert: Optional[Path] = typer.Option(None, "--expert", help="Expert card (default configs/points/expert_person.yaml)."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -383,11 +386,11 @@ def points_compare(
 
 @points_app.command("diff")
 def points_diff(
-    subject: str = typer.Argument(..., help="The person's ID number (shown masked)."),
-    store: Path = typer.Option(..., "--store"),
+    subject: str = SubjectArg,
+    store: Path = StoreOpt,
     date_from: str = typer.Option(..., "--from"),
     date_to: str = typer.Option(..., "--to"),
-    card: Path = typer.Option(DEFAULT_CARD, "--card"),
+    card: Path = CardOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Why the score moved between two dates: parts per record that sum exactly to the change."""
@@ -417,10 +420,10 @@ def points_diff(
 
 @points_app.command("explain")
 def points_explain(
-    subject: str = typer.Argument(..., help="The person's ID number (shown masked)."),
-    store: Path = typer.Option(..., "--store"),
+    subject: str = SubjectArg,
+    store: Path = StoreOpt,
     as_of: str = typer.Option(..., "--as-of"),
-    card: Path = typer.Option(DEFAULT_CARD, "--card"),
+    card: Path = CardOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Every line item of one person's score with the records behind it, guidance, and scene eligibility."""
@@ -430,9 +433,10 @@ def points_explain(
 
     try:
         c = _load_card(card)
+        sid, day = subject.strip().upper(), _date(as_of, "--as-of")
         with open_store(store, read_only=True) as st:
-            e = explain_person(st, c, subject.strip().upper(), _date(as_of, "--as-of"))
-            e["guidance"] = guidance(st, c, subject.strip().upper(), _date(as_of, "--as-of"))["actions"]
+            e = explain_person(st, c, sid, day)
+            e["guidance"] = guidance(st, c, sid, day)["actions"]
         e["scenes"] = eligibility(e["points"], e["status"], load_scenes())
     except KeyError as exc:
         fail(str(exc.args[0]), as_json)
@@ -466,7 +470,7 @@ app.add_typer(grades_app, name="grades")
 @grades_app.command("fit")
 def grades_fit(
     industry: str = typer.Option(..., "--industry", help="Industry code (configs/industries/<code>.yaml)."),
-    store: Path = typer.Option(..., "--store"),
+    store: Path = StoreOpt,
     out: Optional[Path] = typer.Option(None, "--out", help="Model file (default models/grades/<code>.json)."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: mlflow.db beside the store)."),
     trials: int = typer.Option(0, "--trials", help="Optuna trials before the final fit (0: the config's parameters)."),
