@@ -55,7 +55,13 @@ def _as_date(d: dt.date | str) -> dt.date:
 
 def prepare_views(store: Store, catalog: Catalog) -> None:
     """Temporary views over the store: ``xinyi_timeline`` (every record with its as-of interval,
-    see :mod:`scoring.asof`) and ``xinyi_links`` (organisation_id, person_id)."""
+    see :mod:`scoring.asof`) and ``xinyi_links`` (organisation_id, person_id).
+
+    The views read the store's tables live, so they stay valid as records arrive; only the
+    publicity table depends on the catalogue, so they are created once per connection and
+    catalogue version."""
+    if getattr(store, "_views_for", None) == catalog.version:
+        return
     con = store.con
     con.register("xinyi_periods_df", periods_table(catalog))
     con.execute("CREATE OR REPLACE TEMP TABLE xinyi_periods AS SELECT * FROM xinyi_periods_df")
@@ -67,6 +73,7 @@ def prepare_views(store: Store, catalog: Catalog) -> None:
     con.execute("""CREATE OR REPLACE TEMP VIEW xinyi_links AS
         SELECT subject_id AS organisation_id, legal_rep_id AS person_id FROM subjects WHERE legal_rep_id IS NOT NULL
         UNION SELECT subject_id, actual_controller_id FROM subjects WHERE actual_controller_id IS NOT NULL""")
+    store._views_for = catalog.version
 
 
 class FeatureBuilder:
