@@ -492,19 +492,24 @@ def grades_fit(
             if tuning:
                 ev["tuning"] = tuning
             model.save(path)
-            run_id = log_grade_fit(model, ev, st, tracking_uri=uri, artifacts=store.parent / "mlartifacts")
+            run_id = log_grade_fit(model, ev, st, tracking_uri=uri, artifacts=store.parent / "mlartifacts", model_path=path)
+            model.info_["mlflow_run_id"] = run_id  # the run that holds this model's evidence
+            model.save(path)
     except (XinyiError, ValueError) as exc:
         fail(str(exc), as_json)
         return
-    summary = {"industry": industry, "model": str(path), "mlflow_run_id": run_id, "tracking_uri": uri,
-               **{k: ev[k] for k in ("auc", "auc_bad_grades", "brier_before", "ece_before", "brier", "ece", "rows")},
+    summary = {"industry": industry, "label": ev["label"], "model": str(path), "model_version": model.version_,
+               "mlflow_run_id": run_id, "tracking_uri": uri,
+               **{k: ev[k] for k in ("auc", "auc_bad_grades", "qwk_expert_grade", "brier_before", "ece_before", "brier",
+                                     "ece", "rows") if k in ev},
                "tuning": ev.get("tuning")}
     if as_json:
-        emit_json({**summary, "per_grade": ev["per_grade"]})
+        emit_json({**summary, "per_grade": ev["per_grade"], "per_class": ev["per_class"], "baselines": ev["baselines"]})
         return
     import pandas as pd
 
     emit_frame(pd.DataFrame(ev["per_grade"]).round(4), title=f"{industry}: hold-out {ev['holdout_cutoff']}, outcome rate per grade")
+    emit_frame(pd.DataFrame(ev["baselines"]).round(4), title="LightGBM against the baselines on the same hold-out")
     emit_text("\n".join(f"{k:<16} {v}" for k, v in summary.items()))
 
 

@@ -21,6 +21,7 @@ from .errors import ConfigError
 
 GRADES = ("优秀", "良好", "中等", "较差", "差")  # best to worst
 GRADE_INDEX = {g: i for i, g in enumerate(GRADES)}
+GRADES_EN = ("excellent", "good", "fair", "poor", "bad")
 
 
 class Veto(BaseModel):
@@ -52,15 +53,24 @@ class Veto(BaseModel):
 
 
 class Bands(BaseModel):
-    """How model output maps to grades. ``risk``: upper bounds of the calibrated probability of the
-    outcome for 优秀..较差 (higher risk: 差). ``score``: lower bounds of a 0-100 score for 优秀..较差."""
+    """How model output maps to grades.
+
+    * ``risk``: upper bounds of the calibrated probability of the bad end (the outcome; for a grade
+      model, 较差 or 差) for 优秀..较差; higher risk: 差;
+    * ``score``: lower bounds of the 0-100 score ``100 * (1 - risk)`` for 优秀..较差;
+    * ``ordinal`` (expert-grade label): the median grade of the calibrated grade probabilities; no bounds.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    kind: Literal["risk", "score"]
-    bounds: dict[str, float]
+    kind: Literal["risk", "score", "ordinal"]
+    bounds: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _monotone(self) -> "Bands":
+        if self.kind == "ordinal":
+            if self.bounds:
+                raise ValueError("bands.bounds: ordinal bands take the model's median grade and have no bounds")
+            return self
         need = list(GRADES[:-1])
         if list(self.bounds) != need:
             raise ValueError(f"bands.bounds must list {', '.join(need)} in this order (差 is the rest)")
@@ -71,6 +81,9 @@ class Bands(BaseModel):
         return self
 
     def grade(self, value: float) -> str:
+        """The grade for one model output: risk, score, or (ordinal) the grade index 0 = 优秀 .. 4 = 差."""
+        if self.kind == "ordinal":
+            return GRADES[int(value)]
         for g, b in self.bounds.items():
             if (value <= b) if self.kind == "risk" else (value >= b):
                 return g
@@ -104,6 +117,8 @@ class Industry(BaseModel):
 
     @model_validator(mode="after")
     def _grades(self) -> "Industry":
+        if self.bands.kind == "ordinal" and self.label != "expert_grade":
+            raise ValueError("bands.kind ordinal needs label: expert_grade (an outcome model has no grade probabilities)")
         if self.new_entrant_grade not in GRADE_INDEX:
             raise ValueError(f"new_entrant_grade {self.new_entrant_grade!r} is not one of {'/'.join(GRADES)}")
         if list(self.supervision) != list(GRADES):

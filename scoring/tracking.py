@@ -47,7 +47,8 @@ def snapshot_tags(store: Store) -> dict[str, str]:
 
 def log_run(tracking_uri: str, experiment: str, run_name: str, *, tags: dict, params: dict, metrics: dict,
             dicts: dict[str, dict] | None = None, texts: dict[str, str] | None = None,
-            files: dict[str, list[Path]] | None = None, artifacts: Path | None = None) -> str:
+            files: dict[str, list[Path]] | None = None, figures: dict | None = None,
+            artifacts: Path | None = None) -> str:
     """Create one finished run (or a FAILED one if logging breaks) and return its id."""
     client = _client(tracking_uri)
     exp = _experiment(client, experiment, artifacts)
@@ -65,6 +66,8 @@ def log_run(tracking_uri: str, experiment: str, run_name: str, *, tags: dict, pa
         for folder, paths in (files or {}).items():
             for f in paths:
                 client.log_artifact(rid, str(f), folder)
+        for path, fig in (figures or {}).items():
+            client.log_figure(rid, fig, path)
         client.set_terminated(rid, "FINISHED")
     except BaseException:
         client.set_terminated(rid, "FAILED")
@@ -96,27 +99,52 @@ def log_points_fit(card: PointsCard, evidence: dict, store: Store, *, tracking_u
                    files={"configs": files}, artifacts=artifacts)
 
 
-def log_grade_fit(model, evidence: dict, store: Store, *, tracking_uri: str, artifacts: Path | None = None) -> str:
-    """Log one industry grade model fit with its evidence per grade and the configs behind it."""
+def log_grade_fit(model, evidence: dict, store: Store, *, tracking_uri: str, artifacts: Path | None = None,
+                  model_path: Path | None = None) -> str:
+    """Log one industry grade model fit: parameters, hold-out metrics (overall, per class before and
+    after calibration, per grade, baselines), reliability diagrams, the model file and its configs."""
+    import matplotlib.pyplot as plt
     import pandas as pd
 
+    from .industry import GRADES_EN
+    from .plots import reliability_figure
+
     code = evidence["industry"]
-    tags = {**snapshot_tags(store), "xinyi.kind": "grade_model", "xinyi.industry": code,
-            "xinyi.train_cutoffs": ",".join(evidence["train_cutoffs"]), "xinyi.holdout_cutoff": evidence["holdout_cutoff"]}
+    tags = {**snapshot_tags(store), "xinyi.kind": "grade_model", "xinyi.industry": code, "xinyi.label": evidence["label"],
+            "xinyi.model_version": model.version_, "xinyi.train_cutoffs": ",".join(evidence["train_cutoffs"]),
+            "xinyi.calibration_cutoff": evidence["calibration_cutoff"], "xinyi.holdout_cutoff": evidence["holdout_cutoff"]}
     params = {"n_estimators": model.n_estimators, "learning_rate": model.learning_rate, "num_leaves": model.num_leaves,
-              "min_child_samples": model.min_child_samples, "seed": model.seed, "n_features": len(model.features_)}
-    metrics = {k: evidence[k] for k in ("auc", "auc_bad_grades", "brier_before", "ece_before", "brier", "ece",
-                                        "holdout_outcome_rate") if evidence[k] == evidence[k]}
+              "min_child_samples": model.min_child_samples, "seed": model.seed, "n_features": len(model.features_),
+              "n_classes": model.n_classes_, "calibration_scale": round(model.calibrator_.scale_, 6)}
+    keys = ("auc", "auc_bad_grades", "brier_before", "ece_before", "brier", "ece", "holdout_outcome_rate",
+            "qwk_expert_grade", "fit_seconds")
+    metrics = {k: evidence[k] for k in keys if k in evidence and evidence[k] == evidence[k]}
+    en = dict(zip(("优秀", "良好", "中等", "较差", "差"), GRADES_EN))
     for g in evidence["per_grade"]:
         if g["organisations"]:
             metrics[f"outcome_rate.{g['grade']}"] = g["outcome_rate"]
+    for i, c in enumerate(evidence["per_class"]):
+        for m in ("ece", "brier", "ece_before", "brier_before"):
+            metrics[f"class{i}.{m}"] = c[m]
+    for b in evidence.get("baselines", []):
+        for m, v in b.items():
+            if m != "model" and v == v:
+                metrics[f"baseline.{b['model']}.{m}"] = v
     files = [config_dir() / "industries" / f"{code}.yaml", config_dir() / "grading.yaml", config_dir() / "labels.yaml"]
     feat = config_dir() / "features" / f"{code}.yaml"
     files += [feat] if feat.exists() else []
     files += [config_dir() / "features" / "organisation.yaml"]
-    return log_run(tracking_uri, f"xinyi-grades-{code}", f"grades-{code}-{evidence['holdout_cutoff']}", tags=tags,
-                   params=params, metrics=metrics, dicts={"evidence/evidence.json": evidence},
-                   texts={"model/importance.csv": model.build_table().to_csv(index=False),
-                          "evidence/per_grade.csv": pd.DataFrame(evidence["per_grade"]).to_csv(index=False),
-                          "evidence/reliability.csv": pd.DataFrame(evidence["reliability"]).to_csv(index=False)},
-                   files={"configs": files}, artifacts=artifacts)
+    labels = [f"{i}: {en.get(c, 'outcome' if i else 'no outcome')}" for i, c in enumerate(evidence["classes"])]
+    fig = reliability_figure(evidence["reliability"], labels, title=f"{code}: hold-out {evidence['holdout_cutoff']}, calibrated")
+    try:
+        return log_run(tracking_uri, f"xinyi-grades-{code}", f"grades-{code}-{evidence['holdout_cutoff']}", tags=tags,
+                       params=params, metrics=metrics, dicts={"evidence/evidence.json": evidence},
+                       texts={"model/importance.csv": model.build_table().to_csv(index=False),
+                              "evidence/per_grade.csv": pd.DataFrame(evidence["per_grade"]).to_csv(index=False),
+                              "evidence/per_class.csv": pd.DataFrame(evidence["per_class"]).to_csv(index=False),
+                              "evidence/baselines.csv": pd.DataFrame(evidence.get("baselines", [])).to_csv(index=False),
+                              "evidence/reliability.csv": pd.DataFrame(evidence["reliability"]).to_csv(index=False)},
+                       files={"configs": files, **({"model": [model_path]} if model_path else {})},
+                       figures={"evidence/reliability.png": fig}, artifacts=artifacts)
+    finally:
+        plt.close(fig)

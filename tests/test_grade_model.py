@@ -1,6 +1,8 @@
 """Industry grade model core: monotone, calibrated, exactly explained, deterministic, saved as text."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,7 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from scoring.features import FeatureBuilder
 from scoring.grade_model import GradeModel
-from scoring.industry import GRADE_INDEX, load_industries
+from scoring.industry import GRADE_INDEX, GRADES, load_industries
 from scoring.store import open_store
 from scoring.supervision import assign_grades
 from scoring.training import training_set
@@ -27,6 +29,70 @@ def data(sample_store):
     return model, meta, feats, tr, cal, te
 
 
+@pytest.fixture(scope="module")
+def graded(sample_store):
+    """The ordinal model on expert grades (5 classes), as the construction config declares."""
+    path, _ = sample_store
+    with open_store(path, read_only=True) as s:
+        meta = FeatureBuilder(s, subjects="organisations", industry="construction").meta.set_index("feature")
+        sets = [training_set(s, c, subjects="organisations", industry="construction", label="expert_grade")
+                for c in (["2022-06-30", "2023-06-30"], ["2024-06-30"], ["2025-06-30"])]
+    feats = list(meta.index)
+    tr, cal, te = sets
+    model = GradeModel(directions=meta["direction"].to_dict(), n_classes=5) \
+        .fit(tr[feats], tr["label"], cal[feats], cal["label"])
+    return model, feats, te
+
+
+PENALTY_FEATURES = ("penalty_count_1y", "penalty_count_3y", "penalty_count_publicity", "penalty_weighted_1y",
+                    "penalty_weighted_3y", "penalty_serious_count_1y", "penalty_serious_count_3y")
+
+
+def _with_penalty(x: pd.DataFrame, bump: int) -> pd.DataFrame:
+    worse = x.copy()
+    for f in PENALTY_FEATURES:
+        worse[f] = worse[f] + bump
+    worse["days_since_penalty"] = 1.0
+    return worse
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(row=st.integers(0, 10_000), bump=st.integers(1, 5))
+def test_grade_probabilities_sum_to_one_and_a_penalty_shifts_them_to_worse_grades(graded, row, bump):
+    model, feats, te = graded
+    x = te[feats].iloc[[row % len(te)]]
+    p0, p1 = model.predict_proba(x)[0], model.predict_proba(_with_penalty(x, bump))[0]
+    assert p0.shape == (5,) and (p0 >= 0).all() and p0.sum() == pytest.approx(1.0, abs=1e-12)
+    assert p1.sum() == pytest.approx(1.0, abs=1e-12)
+    # stochastic order: P(grade <= k) never rises, for every k; the median grade never improves
+    assert (np.cumsum(p1)[:-1] <= np.cumsum(p0)[:-1] + 1e-12).all()
+    assert model.predict_class(_with_penalty(x, bump))[0] >= model.predict_class(x)[0]
+    ind = load_industries()["construction"]
+    from scoring.grading import grade_organisations
+
+    g = grade_organisations(model, ind, pd.concat([x, _with_penalty(x, bump)]).set_axis(["before", "after"]))
+    assert GRADE_INDEX[g.loc["after", "grade"]] >= GRADE_INDEX[g.loc["before", "grade"]]
+
+
+def test_ordinal_model_sums_deterministic_and_saved(graded, tmp_path):
+    from sklearn.metrics import cohen_kappa_score
+
+    model, feats, te = graded
+    c = model.contributions(te[feats])
+    assert np.allclose(c.sum(axis=1).to_numpy(), model.margin(te[feats]), atol=1e-9)
+    assert model.classes_ == list(GRADES)
+    assert cohen_kappa_score(te["label"], model.predict_class(te[feats]), weights="quadratic") > 0.5
+    loaded = GradeModel.load(model.save(tmp_path / "g.json"))
+    assert loaded.version_ == model.version_
+    assert np.array_equal(loaded.predict_proba(te[feats]), model.predict_proba(te[feats]))
+    text = (tmp_path / "g.json").read_text(encoding="utf-8")
+    d = json.loads(text)
+    d["calibration"]["scale"] *= 2  # an edited file no longer matches the version it claims
+    (tmp_path / "bad.json").write_text(json.dumps(d), encoding="utf-8")
+    with pytest.raises(ValueError, match="does not match its version"):
+        GradeModel.load(tmp_path / "bad.json")
+
+
 def test_shap_sums_to_the_margin_on_every_row(data):
     model, _, feats, _, _, te = data
     c = model.contributions(te[feats])
@@ -39,11 +105,7 @@ def test_a_penalty_never_improves_the_grade(data, row, bump):
     model, meta, feats, _, _, te = data
     ind = load_industries()["construction"]
     x = te[feats].iloc[[row % len(te)]].copy()
-    worse = x.copy()
-    for f in ("penalty_count_1y", "penalty_count_3y", "penalty_count_publicity", "penalty_weighted_1y",
-              "penalty_weighted_3y", "penalty_serious_count_1y", "penalty_serious_count_3y"):
-        worse[f] = worse[f] + bump
-    worse["days_since_penalty"] = 1.0
+    worse = _with_penalty(x, bump)
     r0, r1 = model.predict_risk(x)[0], model.predict_risk(worse)[0]
     assert model.margin(worse)[0] >= model.margin(x)[0] - 1e-12 and r1 >= r0 - 1e-12
     g0 = assign_grades(ind, pd.Series([r0], index=["o"]), x.set_axis(["o"]))["grade"].iloc[0]

@@ -84,7 +84,9 @@ def _mutated(tmp_path, mutate):
 @pytest.mark.parametrize("mutate,needle", [
     (lambda d: d["supervision"]["优秀"].update(sampling_ratio=0), "greater than 0"),
     (lambda d: d["supervision"].pop("良好"), "every grade"),
-    (lambda d: d["bands"].update(bounds={"优秀": 0.2, "良好": 0.1, "中等": 0.3, "较差": 0.4}), "increase"),
+    (lambda d: d["bands"].update(kind="risk", bounds={"优秀": 0.2, "良好": 0.1, "中等": 0.3, "较差": 0.4}), "increase"),
+    (lambda d: d["bands"].update(bounds={"优秀": 0.2}), "no bounds"),
+    (lambda d: d.update(label="outcome"), "needs label: expert_grade"),
     (lambda d: d["vetoes"].append({"code": "x", "label_zh": "x", "feature": "religion_flag", "grade": "差"}), "not a feature"),
     (lambda d: d["vetoes"].append({"code": "y", "label_zh": "y", "feature": "penalty_count_1y", "grade": "差", "at_most": "较差"}), "exactly one"),
     (lambda d: d.update(new_entrant_grade="A"), "new_entrant_grade"),

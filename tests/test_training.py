@@ -24,7 +24,7 @@ def test_training_set_stacks_cutoffs_and_labels_from_after(sample_store, sample_
     assert list(ts.columns[:2]) == ["cutoff", "subject_id"] and ts.columns[-1] == "label"
     assert set(ts["cutoff"]) == set(cutoffs)
     # the features of a cut-off are exactly the features as of that date
-    last = ts[ts["cutoff"] == cutoffs[1]].set_index("subject_id").drop(columns=["cutoff", "label"])
+    last = ts[ts["cutoff"] == cutoffs[1]].set_index("subject_id").drop(columns=["cutoff", "outcome", "label"])
     pd.testing.assert_frame_equal(last, fm.values)
     # the label is recomputed here from the records after each cut-off
     o = load_outcome()
@@ -64,3 +64,21 @@ def test_features_cli(sample_store, tmp_path):
     r = CliRunner().invoke(app, ["features", "--store", str(path), "--as-of", "2025-06-30", "--subjects", "organisations",
                                  "--industry", "nope", "--out", str(tmp_path / "o.csv")])
     assert r.exit_code == 2
+
+
+def test_expert_grade_label_is_the_next_grade_issued_after_the_cutoff(sample_store):
+    from scoring.industry import GRADE_INDEX
+
+    path, _ = sample_store
+    cut = dt.date(2024, 6, 30)
+    with open_store(path, read_only=True) as s:
+        ts = training_set(s, [cut], subjects="organisations", industry="food", label="expert_grade")
+        rec = s.sql("SELECT subject_id, grade, event_date, revoked_on, objection_outcome FROM records "
+                    "WHERE record_type = 'EVAL_INDUSTRY_GRADE'")
+    rec["event_date"] = pd.to_datetime(rec["event_date"]).dt.date
+    rec = rec[(rec["event_date"] > cut) & (rec["event_date"] <= add_months(cut, 12)) & rec["revoked_on"].isna()
+              & (rec["objection_outcome"].fillna("") != "upheld")]
+    first = rec.sort_values("event_date").groupby("subject_id")["grade"].first().map(GRADE_INDEX)
+    assert len(ts) > 300 and set(ts["subject_id"]) <= set(first.index)
+    assert (ts.set_index("subject_id")["label"] == first.reindex(ts["subject_id"]).to_numpy()).all()
+    assert set(ts["label"]) == {0, 1, 2, 3, 4} and set(ts["outcome"]) == {0, 1}
