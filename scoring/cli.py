@@ -513,6 +513,115 @@ def grades_fit(
     emit_text("\n".join(f"{k:<16} {v}" for k, v in summary.items()))
 
 
+def _grade_model(industry: Optional[str], model: Optional[Path]):
+    from .grade_model import GradeModel
+
+    path = model or (ROOT / "models" / "grades" / f"{industry}.json" if industry else None)
+    if path is None:
+        raise typer.BadParameter("give --industry (the model at models/grades/<code>.json) or --model FILE")
+    if not path.exists():
+        raise typer.BadParameter(f"{path}: no grade model here; fit one with `scoring grades fit --industry {industry or 'CODE'} --out {path}`")
+    return GradeModel.load(path)
+
+
+def _industry_of_subject(st, subject: str) -> Optional[str]:
+    from .industry import industry_of, load_industries
+
+    row = st.sql("SELECT industry_code FROM subjects WHERE subject_id = ?", [subject])
+    return industry_of(row["industry_code"].iloc[0], load_industries()) if len(row) else None
+
+
+@grades_app.command("explain")
+def grades_explain(
+    subject: str = SubjectArg,
+    store: Path = StoreOpt,
+    as_of: str = typer.Option(..., "--as-of"),
+    industry: Optional[str] = typer.Option(None, "--industry", help="Industry code (default: the organisation's own)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Grade model file (default models/grades/<code>.json)."),
+    top: int = typer.Option(5, "--top", help="How many SHAP reasons to show."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Why an organisation has its grade: the veto first, then the top SHAP reasons in Chinese with
+    the records behind them (document numbers), the probabilities and the supervision measure."""
+    from .grade_explain import explain_organisation
+    from .store import open_store
+
+    try:
+        sid, day = subject.strip().upper(), _date(as_of, "--as-of")
+        with open_store(store, read_only=True) as st:
+            code = industry or _industry_of_subject(st, sid)
+            if code is None:
+                raise KeyError(f"organisation {sid} is not in the archive or belongs to no configured industry")
+            e = explain_organisation(st, _grade_model(code, model), sid, day, industry=code, top=top)
+    except KeyError as exc:
+        fail(str(exc.args[0]), as_json)
+        return
+    except (XinyiError, ValueError) as exc:
+        fail(str(exc), as_json)
+        return
+    if as_json:
+        emit_json(e)
+        return
+    import pandas as pd
+
+    prev = f"（上期 {e['previous_grade']}）" if e["previous_grade"] else ""
+    emit_text(f"{e['subject']} {e['name']} · {e['industry']} · as of {e['as_of']}: {e['grade']}{prev}; "
+              f"model grade {e['model_grade']}; risk {e['risk']:.3f}; 抽查比例 {e['supervision']['sampling_ratio']:.0%} "
+              f"({e['supervision']['frequency']})")
+    emit_frame(pd.DataFrame([e["probabilities"]]).round(4), title="calibrated grade probabilities")
+    if e["rules"]:
+        emit_text("rules: " + e["rules"])
+    rows = [{"reason": r["text"], "records": "; ".join(f"{x['record_type']} {x['event_date']} {x.get('document_no') or ''}"
+                                                      for x in r["records"]) or "—"} for r in e["reasons"]]
+    emit_frame(pd.DataFrame(rows), title="reasons (veto first, then SHAP)")
+    emit_text(f"SHAP: base {e['shap']['base_value']:.4f} + contributions {e['shap']['sum_of_contributions']:.4f} = "
+              f"model score {e['shap']['model_score']:.4f} (exact: {e['shap']['exact']}); model {e['model_version']}, "
+              f"MLflow run {e['mlflow_run_id'] or '—'}")
+
+
+@grades_app.command("list")
+def grades_list(
+    industry: str = typer.Option(..., "--industry", help="Industry code (configs/industries/<code>.yaml)."),
+    as_of: str = typer.Option(..., "--as-of"),
+    out: Path = typer.Option(..., "--out", help="The list: .xlsx (with summary and migration sheets) or .csv."),
+    store: Path = StoreOpt,
+    model: Optional[Path] = typer.Option(None, "--model", help="Grade model file (default models/grades/<code>.json)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """The grade list for 分级分类监管: every organisation of the industry with grade, calibrated
+    probabilities, supervision measure, top 3 reasons, veto, previous grade and change, model version
+    and MLflow run; a summary with the grade distribution and the migration matrix."""
+    from .grade_list import grade_list, grade_population, summary, write_grade_list
+    from .store import open_store
+
+    try:
+        day = _date(as_of, "--as-of")
+        m = _grade_model(industry, model)
+        with open_store(store, read_only=True) as st:
+            pop = grade_population(st, m, day, industry=industry)
+            lst = grade_list(pop, m)
+            fingerprint = st.fingerprint()
+        info = {"行业": f"{pop.industry.name_zh} ({industry})", "监管部门": pop.industry.regulator,
+                "评价基准日": day.isoformat(), "上期基准日": pop.previous_as_of.isoformat(), "模型版本": m.version_,
+                "MLflow运行ID": m.info_.get("mlflow_run_id", ""), "标签": m.info_.get("label", ""),
+                "数据快照": fingerprint, "说明": "等级按模型校准概率、新设主体规则、升级限制与直接定级规则依次确定；原因为SHAP贡献最大的特征"}
+        paths = write_grade_list(lst, out, info)
+    except (XinyiError, ValueError) as exc:
+        fail(str(exc), as_json)
+        return
+    dist, mig = summary(lst)
+    res = {"industry": industry, "as_of": day.isoformat(), "organisations": len(lst), "files": [str(p) for p in paths],
+           "model_version": m.version_, "mlflow_run_id": m.info_.get("mlflow_run_id", ""),
+           "distribution": dist.to_dict(orient="records"),
+           "migration": {str(k): {str(c): int(v) for c, v in row.items()} for k, row in mig.iterrows()}}
+    if as_json:
+        emit_json(res)
+        return
+    emit_frame(dist.round(4), title=f"{industry} as of {day}: grade distribution ({len(lst)} organisations)")
+    emit_frame(mig.reset_index(), title="migration: previous period (rows) -> this period (columns)")
+    emit_text("written: " + ", ".join(res["files"]))
+
+
 @app.command()
 def demo(
     workdir: Path = typer.Option(Path("work"), "--workdir", help="Where the demo writes its store and reports."),

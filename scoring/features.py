@@ -19,11 +19,13 @@ from pathlib import Path
 import pandas as pd
 
 from . import engine_duckdb, engine_polars
-from .asof import periods_table, timeline_sql
+from .asof import counts_sql, periods_table, timeline_sql
 from .catalog import Catalog, load_catalog
 from .errors import ConfigError
-from .feature_defs import FeatureSet, feature_set_for
+from .engine_duckdb import _mask as mask_sql
+from .feature_defs import LINK_KEYS, FeatureSet, feature_set_for
 from .industry import load_industries
+from .privacy import mask_id
 from .store import Store
 
 ENGINES = ("polars", "duckdb")
@@ -131,3 +133,31 @@ def build_features(store: Store, as_of: dt.date | str, *, subjects: str = "perso
                    feature_dir: str | Path | None = None) -> FeatureMatrix:
     """Per-subject feature vectors as of ``as_of`` (see the module docstring)."""
     return FeatureBuilder(store, subjects, industry, engine, catalog, feature_dir).at(as_of)
+
+
+def records_behind(store: Store, subject_id: str, feature, as_of: dt.date) -> pd.DataFrame:
+    """The records that count for one feature of one subject at ``as_of`` (needs :func:`prepare_views`).
+    For a linked feature, ``via`` names the linked subject, masked if it is a person."""
+    where = f"{counts_sql(f'DATE {chr(39)}{as_of}{chr(39)}')} AND NOT excluded AND {mask_sql(feature, as_of)}"
+    cols = "record_type, event_date, document_no, agency, severity, amount, t_end AS expires_on"
+    if feature.link == "self":
+        return store.sql(f"SELECT {cols} FROM xinyi_timeline WHERE subject_id = ? AND {where} ORDER BY event_date",
+                         [subject_id])
+    frm, to = LINK_KEYS[feature.link]
+    df = store.sql(f"""SELECT t.subject_id AS via, {cols} FROM xinyi_timeline t
+        JOIN xinyi_links l ON l.{frm} = t.subject_id WHERE l.{to} = ? AND {where} ORDER BY event_date""", [subject_id])
+    df["via"] = df["via"].map(mask_id)
+    return df
+
+
+def records_json(records: pd.DataFrame) -> list[dict]:
+    """Records as JSON-ready dicts: dates as ISO dates, missing values left out."""
+    out = []
+    for r in records.to_dict(orient="records"):
+        d = {}
+        for k, v in r.items():
+            if v is None or (not isinstance(v, str) and pd.isna(v)):
+                continue
+            d[k] = v.date().isoformat() if isinstance(v, pd.Timestamp) else v.isoformat() if isinstance(v, dt.date) else v
+        out.append(d)
+    return out

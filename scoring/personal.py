@@ -14,12 +14,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from .asof import counts_sql
 from .catalog import Catalog, load_catalog
 from .configfile import config_dir, load_model
-from .engine_duckdb import _mask as mask_sql
-from .feature_defs import LINK_KEYS
-from .features import FeatureBuilder, prepare_views
+from .features import FeatureBuilder, prepare_views, records_behind, records_json
 from .gate import GateConfig, load_gate, suspensions
 from .points import PointsCard
 from .privacy import mask_id
@@ -156,18 +153,6 @@ def score_persons(store: Store, card: PointsCard, as_of: dt.date | str, gate: Ga
     return out
 
 
-def records_behind(store: Store, subject_id: str, feature, as_of: dt.date) -> pd.DataFrame:
-    """The records that count for one feature of one subject at ``as_of``."""
-    where = f"{counts_sql(f'DATE {chr(39)}{as_of}{chr(39)}')} AND NOT excluded AND {mask_sql(feature, as_of)}"
-    cols = "record_type, event_date, document_no, agency, severity, amount, t_end AS expires_on"
-    if feature.link == "self":
-        return store.sql(f"SELECT {cols} FROM xinyi_timeline WHERE subject_id = ? AND {where} ORDER BY event_date",
-                         [subject_id])
-    frm, to = LINK_KEYS[feature.link]
-    return store.sql(f"""SELECT t.subject_id AS via, {cols} FROM xinyi_timeline t
-        JOIN xinyi_links l ON l.{frm} = t.subject_id WHERE l.{to} = ? AND {where} ORDER BY event_date""", [subject_id])
-
-
 def explain_person(store: Store, card: PointsCard, subject_id: str, as_of: dt.date | str,
                    catalog: Catalog | None = None, gate: GateConfig | None = None) -> dict:
     """Every line item of one person's score with the records behind it (type, date, document
@@ -202,8 +187,7 @@ def explain_person(store: Store, card: PointsCard, subject_id: str, as_of: dt.da
         lines.append({
             "feature": f, "label_zh": labels.loc[f, "label_zh"], "value": None if pd.isna(x[f].iloc[0]) else float(x[f].iloc[0]),
             "bin": label, "points": int(items[f]), "max_points": int(card.max_points_[f]),
-            "records": [{k: (str(v) if isinstance(v, (dt.date, pd.Timestamp)) else v) for k, v in r.items()
-                         if not (isinstance(v, float) and np.isnan(v))} for r in recs.to_dict(orient="records")],
+            "records": records_json(recs),
         })
     return {**head, "status": "scored", "points": int(items.sum()), "items": lines}
 
