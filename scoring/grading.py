@@ -148,32 +148,35 @@ def _quality(y, outcome, proba_raw: np.ndarray | None, proba: np.ndarray, classe
     return q
 
 
-def compare_baselines(model, cfg: GradingConfig, feats: list[str], sets: dict, k: int) -> list[dict]:
+def compare_baselines(model, cfg: GradingConfig, feats: list[str], sets: dict, k: int,
+                      predictions: dict | None = None) -> list[dict]:
     """LightGBM, the expert sheet and ordinal logistic regression on the same folds: each is calibrated
-    with the same ordinal link on the calibration fold and checked on the hold-out."""
+    with the same ordinal link on the calibration fold and checked on the hold-out. When a dict is
+    passed as ``predictions`` it receives each model's hold-out probabilities and grade index."""
     import time
 
     from .baselines import ExpertSheet, OrdinalLogit
     from .ordinal import median_class
 
     tr, cal, hold = sets["train"], sets["calibration"], sets["holdout"]
-    rows = []
-    contenders = [("lightgbm", model, None)]
+    contenders = {"lightgbm": model}
     if cfg.expert_sheet is not None:
-        contenders.append(("expert_sheet", ExpertSheet(config_dir() / cfg.expert_sheet.card, cfg.expert_sheet.bands, k), None))
-    contenders.append(("ordinal_logistic", OrdinalLogit(k), None))
-    for name, m, _ in contenders:
+        contenders["expert_sheet"] = ExpertSheet(config_dir() / cfg.expert_sheet.card, cfg.expert_sheet.bands, k)
+    contenders["ordinal_logistic"] = OrdinalLogit(k)
+    rows = []
+    for name, m in contenders.items():
         t0 = time.perf_counter()
-        if name != "lightgbm":
-            m.fit(tr[feats], tr["label"])
-            calib = OrdinalCalibrator(k).fit(m.margin(cal[feats]), cal["label"])
+        if name == "lightgbm":
+            calib, raw = m.calibrator_, m.predict_proba(hold[feats], calibrated=False)
         else:
-            calib = m.calibrator_
+            m.fit(tr[feats], tr["label"])
+            calib, raw = OrdinalCalibrator(k).fit(m.margin(cal[feats]), cal["label"]), m.predict_proba_raw(hold[feats])
         seconds = time.perf_counter() - t0
         eta = m.margin(hold[feats])
         proba = calib.predict_proba(eta)
-        raw = m.predict_proba(hold[feats], calibrated=False) if name == "lightgbm" else m.predict_proba_raw(hold[feats])
         gi = median_class(eta, calib.thresholds_, calib.scale_)
+        if predictions is not None:
+            predictions[name] = {"proba": proba, "proba_raw": raw, "grade_index": gi}
         rows.append({"model": name, **_quality(hold["label"], hold["outcome"], raw, proba, model.classes_, gi),
                      "fit_seconds": seconds if name != "lightgbm" else float("nan")})
     return rows
@@ -232,9 +235,10 @@ def tune_industry(store: Store, code: str, *, n_trials: int = 20, timeout: float
 
 
 def fit_industry(store: Store, code: str, config: GradingConfig | None = None,
-                 params: dict | None = None) -> tuple[GradeModel, dict]:
+                 params: dict | None = None, predictions: dict | None = None) -> tuple[GradeModel, dict]:
     """Fit with the config's hyper-parameters, or ``params`` (e.g. :func:`tune_industry`'s best);
-    returns the model and its hold-out evidence (with the baselines)."""
+    returns the model and its hold-out evidence (with the baselines). ``predictions``, if given,
+    receives the hold-out rows (``holdout``) and every model's predictions (see :func:`compare_baselines`)."""
     import time
 
     cfg = config or load_grading_config()
@@ -250,7 +254,9 @@ def fit_industry(store: Store, code: str, config: GradingConfig | None = None,
                    "holdout_cutoff": cfg.holdout_cutoff.isoformat(), "store_fingerprint": store.fingerprint()}
     ev = evidence(model, ind, sets["holdout"], feats, cfg, sets)
     ev["fit_seconds"] = seconds
-    ev["baselines"] = compare_baselines(model, cfg, feats, sets, n_classes(ind))
+    ev["baselines"] = compare_baselines(model, cfg, feats, sets, n_classes(ind), predictions)
+    if predictions is not None:
+        predictions["holdout"] = sets["holdout"]
     ev["baselines"][0]["fit_seconds"] = seconds
     return model, ev
 
