@@ -508,11 +508,13 @@ def _plan(con, table: str, key: str, main: str) -> dict[str, int]:
 
 
 def _write(con, table: str, key: str, main: str, batch_id: str) -> None:
-    """Inside the store's transaction: replace updated rows, insert new ones."""
+    """Inside the store's transaction: replace updated rows (keeping the old version in
+    ``<table>_history``), insert new ones."""
+    updated = f"SELECT c.{key} FROM chk_{table} c JOIN act_{table} a USING (_ord) WHERE a.action = 'update'"
     con.execute(f"""
-        DELETE FROM {main}.{table} WHERE {key} IN (
-            SELECT c.{key} FROM chk_{table} c JOIN act_{table} a USING (_ord) WHERE a.action = 'update')
+        INSERT INTO {main}.{table}_history SELECT *, {_lit(batch_id)} FROM {main}.{table} WHERE {key} IN ({updated})
     """)
+    con.execute(f"DELETE FROM {main}.{table} WHERE {key} IN ({updated})")
     cols = [r[0] for r in con.execute(
         f"SELECT column_name FROM information_schema.columns WHERE table_catalog = '{main}' AND table_name = '{table}' "
         "ORDER BY ordinal_position").fetchall()]

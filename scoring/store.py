@@ -72,6 +72,33 @@ DDL = [
         detail VARCHAR,
         reasons VARCHAR[] NOT NULL,
         original JSON NOT NULL)""",
+    # Earlier versions of rows a later batch replaced (lineage, not content): with them the archive
+    # can be rebuilt as it was known after any batch, so published results can be re-derived exactly.
+    """CREATE TABLE IF NOT EXISTS subjects_history AS
+        SELECT *, CAST(NULL AS VARCHAR) AS superseded_batch FROM subjects LIMIT 0""",
+    """CREATE TABLE IF NOT EXISTS records_history AS
+        SELECT *, CAST(NULL AS VARCHAR) AS superseded_batch FROM records LIMIT 0""",
+    # Published outputs (score snapshots, grade lists): kept, never overwritten (scoring.publish).
+    """CREATE TABLE IF NOT EXISTS publications (
+        publication_id VARCHAR PRIMARY KEY,
+        kind VARCHAR NOT NULL,
+        scope VARCHAR NOT NULL,
+        as_of DATE NOT NULL,
+        model_name VARCHAR NOT NULL,
+        model_version VARCHAR NOT NULL,
+        model_content_version VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL,
+        store_batch VARCHAR NOT NULL,
+        store_fingerprint VARCHAR NOT NULL,
+        content_hash VARCHAR NOT NULL,
+        n_rows BIGINT NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        files JSON NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS published_results (
+        publication_id VARCHAR NOT NULL,
+        subject_id VARCHAR NOT NULL,
+        result VARCHAR,
+        detail JSON NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS ingest_batches (
         batch_id VARCHAR PRIMARY KEY,
         started_at TIMESTAMP NOT NULL,
