@@ -274,6 +274,26 @@ def features(
     emit_text(f"features: {paths[0]}\nmetadata: {paths[1]}")
 
 
+AliasFitOpt = typer.Option(None, "--alias", help="Alias for the new registered version (default: champion if the "
+                           "model has none yet, else challenger).")
+ModelFileOpt = typer.Option(None, "--model", help="A grade model file instead of the registry.")
+AliasOpt = typer.Option(None, "--alias", help="Registry alias that scores (default champion).")
+TrackingOpt = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: mlflow.db beside the store).")
+
+
+def _register(uri: str, name: str, path: Path, kind: str, run_id: str, alias: Optional[str], example):
+    """Register a fitted model file as a new version; champion if the name has none yet."""
+    from .registry import register, resolve
+
+    if alias is None:
+        try:
+            resolve(uri, name, alias="champion")
+            alias = "challenger"
+        except LookupError:
+            alias = "champion"
+    return register(uri, name=name, model_path=path, kind=kind, run_id=run_id, example=example, aliases=(alias,))
+
+
 points_app = typer.Typer(help="信义金 personal points: fit, score, explain.", no_args_is_help=True)
 app.add_typer(points_app, name="points")
 DEFAULT_CARD = ROOT / "models" / "points_card.json"
@@ -285,11 +305,14 @@ def points_fit(
     store: Path = StoreOpt,
     out: Path = typer.Option(DEFAULT_CARD, "--out", help="Where to save the card (JSON)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Card settings (default configs/points/card.yaml)."),
-    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: mlflow.db beside the store)."),
+    tracking_uri: Optional[str] = TrackingOpt,
+    alias: Optional[str] = AliasFitOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Fit the 信义金 card on rolling cut-offs, check it on the hold-out cut-off, log it to MLflow."""
+    from .features import FeatureBuilder
     from .personal import fit_card, load_card_config
+    from .registry import POINTS_NAME
     from .store import open_store
     from .tracking import default_tracking_uri, log_points_fit
 
@@ -301,10 +324,13 @@ def points_fit(
             evidence = out.with_name(out.stem + ".evidence.json")
             evidence.write_text(json.dumps(ev, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
             run_id = log_points_fit(card, ev, st, tracking_uri=uri, artifacts=store.parent / "mlartifacts")
+            example = FeatureBuilder(st, subjects="persons").at(ev["holdout_cutoff"]).values
+            reg = _register(uri, POINTS_NAME, out, "card", run_id, alias, example)
     except XinyiError as exc:
         fail(str(exc), as_json)
         return
     summary = {"card": str(out), "evidence": str(evidence), "mlflow_run_id": run_id, "tracking_uri": uri,
+               "registered": f"{reg.name} v{reg.version}", "aliases": list(reg.aliases),
                **{k: ev[k] for k in ("auc", "gini", "ks", "brier", "ece", "holdout_cutoff", "holdout_rows")}}
     if as_json:
         emit_json(summary)
@@ -327,25 +353,42 @@ def points_score(
     as_of: str = typer.Option(..., "--as-of"),
     card: Path = CardOpt,
     out: Optional[Path] = typer.Option(None, "--out", help="Write every person's score (.csv/.parquet; pseudonymous keys)."),
+    alias: Optional[str] = typer.Option(None, "--alias", help="Score with the registered card of this alias (e.g. champion) instead of --card."),
+    tracking_uri: Optional[str] = TrackingOpt,
+    publish: bool = typer.Option(False, "--publish", help="Record the snapshot as a publication in the store (needs --alias)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Score every person as of a date (suspended persons get no number)."""
     from .export import subject_keys
     from .personal import score_persons
+    from .publish import publish as record_publication, score_rows
+    from .registry import POINTS_NAME, load_registered
     from .store import open_store
+    from .tracking import default_tracking_uri
 
     try:
-        c = _load_card(card)
-        with open_store(store, read_only=True) as st:
-            df = score_persons(st, c, _date(as_of, "--as-of"))
+        day = _date(as_of, "--as-of")
+        if publish and not alias:
+            raise ValueError("--publish needs --alias: a publication names the registered card version that scored it")
+        if alias:
+            c, reg = load_registered(tracking_uri or default_tracking_uri(store.parent), POINTS_NAME, alias=alias)
+        else:
+            c, reg = _load_card(card), None
+        with open_store(store, read_only=not publish) as st:
+            df = score_persons(st, c, day)
             key = st.pseudonym_key
-    except XinyiError as exc:
+            pub = record_publication(st, kind="score_snapshot", scope="persons", as_of=day, rows=score_rows(df),
+                                     model_name=reg.name, model_version=reg.version, model_content_version="",
+                                     run_id=reg.run_id, files=[out] if out else []) if publish else None
+    except (XinyiError, ValueError, LookupError) as exc:
         fail(str(exc), as_json)
         return
     scored = df[df["status"] == "scored"]["points"].astype(float)
     summary = {"as_of": as_of, "persons": int(len(df)), "scored": int(len(scored)),
                "suspended": int((df["status"] == "suspended").sum()),
-               "points_quantiles": {q: float(scored.quantile(q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)} if len(scored) else {}}
+               "points_quantiles": {q: float(scored.quantile(q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)} if len(scored) else {},
+               "card": f"{reg.name} v{reg.version}" if reg else str(card),
+               "publication": pub["publication_id"] if pub else None}
     if out is not None:
         exp = df.copy()
         exp.insert(0, "subject_key", subject_keys(exp.pop("subject_id"), key))
@@ -475,13 +518,16 @@ def grades_fit(
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: mlflow.db beside the store)."),
     trials: int = typer.Option(0, "--trials", help="Optuna trials before the final fit (0: the config's parameters)."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds allowed for tuning."),
+    alias: Optional[str] = AliasFitOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Fit an industry's grade model (optionally tuned with Optuna), check it on the hold-out cut-off,
     log every trial and the chosen model to MLflow."""
     from .grading import fit_industry, tune_industry
+    from .registry import grades_name
     from .store import open_store
     from .tracking import default_tracking_uri, log_grade_fit
+    from .training import training_set
 
     try:
         uri = tracking_uri or default_tracking_uri(store.parent)
@@ -495,11 +541,14 @@ def grades_fit(
             run_id = log_grade_fit(model, ev, st, tracking_uri=uri, artifacts=store.parent / "mlartifacts", model_path=path)
             model.info_["mlflow_run_id"] = run_id  # the run that holds this model's evidence
             model.save(path)
+            reg = _register(uri, grades_name(industry), path, "grade", run_id, alias,
+                            training_set(st, [ev["holdout_cutoff"]], subjects="organisations", industry=industry))
     except (XinyiError, ValueError) as exc:
         fail(str(exc), as_json)
         return
     summary = {"industry": industry, "label": ev["label"], "model": str(path), "model_version": model.version_,
-               "mlflow_run_id": run_id, "tracking_uri": uri,
+               "mlflow_run_id": run_id, "tracking_uri": uri, "registered": f"{reg.name} v{reg.version}",
+               "aliases": list(reg.aliases),
                **{k: ev[k] for k in ("auc", "auc_bad_grades", "qwk_expert_grade", "brier_before", "ece_before", "brier",
                                      "ece", "rows") if k in ev},
                "tuning": ev.get("tuning")}
@@ -513,15 +562,21 @@ def grades_fit(
     emit_text("\n".join(f"{k:<16} {v}" for k, v in summary.items()))
 
 
-def _grade_model(industry: Optional[str], model: Optional[Path]):
+def _grade_model(industry: Optional[str], model: Optional[Path], alias: Optional[str] = None, uri: Optional[str] = None):
+    """A grade model from a file (``--model``) or from the MLflow registry (``--alias``, default champion)."""
     from .grade_model import GradeModel
+    from .registry import grades_name, load_registered
 
-    path = model or (ROOT / "models" / "grades" / f"{industry}.json" if industry else None)
-    if path is None:
-        raise typer.BadParameter("give --industry (the model at models/grades/<code>.json) or --model FILE")
-    if not path.exists():
-        raise typer.BadParameter(f"{path}: no grade model here; fit one with `scoring grades fit --industry {industry or 'CODE'} --out {path}`")
-    return GradeModel.load(path)
+    if model is not None:
+        if not model.exists():
+            raise typer.BadParameter(f"{model}: no grade model here; fit one with `scoring grades fit --industry {industry or 'CODE'}`")
+        return GradeModel.load(model), None
+    if not industry:
+        raise typer.BadParameter("give --industry (its registered model) or --model FILE")
+    try:
+        return load_registered(uri, grades_name(industry), alias=alias or "champion")
+    except LookupError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _industry_of_subject(st, subject: str) -> Optional[str]:
@@ -537,7 +592,9 @@ def grades_explain(
     store: Path = StoreOpt,
     as_of: str = typer.Option(..., "--as-of"),
     industry: Optional[str] = typer.Option(None, "--industry", help="Industry code (default: the organisation's own)."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Grade model file (default models/grades/<code>.json)."),
+    model: Optional[Path] = ModelFileOpt,
+    alias: Optional[str] = AliasOpt,
+    tracking_uri: Optional[str] = TrackingOpt,
     top: int = typer.Option(5, "--top", help="How many SHAP reasons to show."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -545,6 +602,7 @@ def grades_explain(
     the records behind them (document numbers), the probabilities and the supervision measure."""
     from .grade_explain import explain_organisation
     from .store import open_store
+    from .tracking import default_tracking_uri
 
     try:
         sid, day = subject.strip().upper(), _date(as_of, "--as-of")
@@ -552,7 +610,8 @@ def grades_explain(
             code = industry or _industry_of_subject(st, sid)
             if code is None:
                 raise KeyError(f"organisation {sid} is not in the archive or belongs to no configured industry")
-            e = explain_organisation(st, _grade_model(code, model), sid, day, industry=code, top=top)
+            m, _ = _grade_model(code, model, alias, tracking_uri or default_tracking_uri(store.parent))
+            e = explain_organisation(st, m, sid, day, industry=code, top=top)
     except KeyError as exc:
         fail(str(exc.args[0]), as_json)
         return
@@ -585,33 +644,48 @@ def grades_list(
     as_of: str = typer.Option(..., "--as-of"),
     out: Path = typer.Option(..., "--out", help="The list: .xlsx (with summary and migration sheets) or .csv."),
     store: Path = StoreOpt,
-    model: Optional[Path] = typer.Option(None, "--model", help="Grade model file (default models/grades/<code>.json)."),
+    model: Optional[Path] = ModelFileOpt,
+    alias: Optional[str] = AliasOpt,
+    tracking_uri: Optional[str] = TrackingOpt,
+    publish: bool = typer.Option(False, "--publish", help="Record the list as a publication in the store (needs a "
+                                 "registered model; the file must not exist yet: publications are never overwritten)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """The grade list for 分级分类监管: every organisation of the industry with grade, calibrated
     probabilities, supervision measure, top 3 reasons, veto, previous grade and change, model version
     and MLflow run; a summary with the grade distribution and the migration matrix."""
     from .grade_list import grade_list, grade_population, summary, write_grade_list
+    from .publish import grade_rows, publish as record_publication
     from .store import open_store
+    from .tracking import default_tracking_uri
 
     try:
         day = _date(as_of, "--as-of")
-        m = _grade_model(industry, model)
-        with open_store(store, read_only=True) as st:
+        m, reg = _grade_model(industry, model, alias, tracking_uri or default_tracking_uri(store.parent))
+        if publish and reg is None:
+            raise ValueError("--publish needs a registered model (--alias), not a model file: publications name the registry version")
+        if publish and out.exists():
+            raise ValueError(f"{out} exists: published outputs are kept, never overwritten; choose a new file")
+        with open_store(store, read_only=not publish) as st:
             pop = grade_population(st, m, day, industry=industry)
             lst = grade_list(pop, m)
             fingerprint = st.fingerprint()
-        info = {"行业": f"{pop.industry.name_zh} ({industry})", "监管部门": pop.industry.regulator,
-                "评价基准日": day.isoformat(), "上期基准日": pop.previous_as_of.isoformat(), "模型版本": m.version_,
-                "MLflow运行ID": m.info_.get("mlflow_run_id", ""), "标签": m.info_.get("label", ""),
-                "数据快照": fingerprint, "说明": "等级按模型校准概率、新设主体规则、升级限制与直接定级规则依次确定；原因为SHAP贡献最大的特征"}
-        paths = write_grade_list(lst, out, info)
+            info = {"行业": f"{pop.industry.name_zh} ({industry})", "监管部门": pop.industry.regulator,
+                    "评价基准日": day.isoformat(), "上期基准日": pop.previous_as_of.isoformat(), "模型版本": m.version_,
+                    "注册模型": f"{reg.name} v{reg.version}" if reg else "(model file)",
+                    "MLflow运行ID": m.info_.get("mlflow_run_id", ""), "标签": m.info_.get("label", ""),
+                    "数据快照": fingerprint, "说明": "等级按模型校准概率、新设主体规则、升级限制与直接定级规则依次确定；原因为SHAP贡献最大的特征"}
+            paths = write_grade_list(lst, out, info)
+            pub = record_publication(st, kind="grade_list", scope=industry, as_of=day, rows=grade_rows(pop.graded),
+                                     model_name=reg.name, model_version=reg.version, model_content_version=m.version_,
+                                     run_id=reg.run_id, files=paths) if publish else None
     except (XinyiError, ValueError) as exc:
         fail(str(exc), as_json)
         return
     dist, mig = summary(lst)
     res = {"industry": industry, "as_of": day.isoformat(), "organisations": len(lst), "files": [str(p) for p in paths],
            "model_version": m.version_, "mlflow_run_id": m.info_.get("mlflow_run_id", ""),
+           "registered": f"{reg.name} v{reg.version}" if reg else None, "publication": pub,
            "distribution": dist.to_dict(orient="records"),
            "migration": {str(k): {str(c): int(v) for c, v in row.items()} for k, row in mig.iterrows()}}
     if as_json:
@@ -619,7 +693,40 @@ def grades_list(
         return
     emit_frame(dist.round(4), title=f"{industry} as of {day}: grade distribution ({len(lst)} organisations)")
     emit_frame(mig.reset_index(), title="migration: previous period (rows) -> this period (columns)")
-    emit_text("written: " + ", ".join(res["files"]))
+    emit_text("written: " + ", ".join(res["files"]) + (f"\npublished: {pub['publication_id']}" if pub else ""))
+
+
+@app.command()
+def justify(
+    subject: str = SubjectArg,
+    store: Path = StoreOpt,
+    as_of: str = typer.Option(..., "--as-of", help="The as-of date of the published result."),
+    publication: Optional[str] = typer.Option(None, "--publication", help="A publication id (default: the latest for that date)."),
+    tracking_uri: Optional[str] = TrackingOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Re-derive a published score or grade exactly: the registered model version that produced it,
+    the archive as known at publication, the reasons with their records, the band evidence, the metrics."""
+    from .justify import justify as run_justify, to_text
+    from .store import open_store
+    from .tracking import default_tracking_uri
+
+    try:
+        with open_store(store, read_only=True) as st:
+            j = run_justify(st, subject.strip().upper(), _date(as_of, "--as-of"),
+                            tracking_uri=tracking_uri or default_tracking_uri(store.parent), publication_id=publication)
+    except (LookupError, KeyError) as exc:
+        fail(str(exc.args[0]) if exc.args else str(exc), as_json)
+        return
+    except (XinyiError, ValueError) as exc:
+        fail(str(exc), as_json)
+        return
+    if as_json:
+        emit_json(j)
+    else:
+        emit_text(to_text(j))
+    if not j["match"]:
+        raise typer.Exit(1)
 
 
 @app.command()

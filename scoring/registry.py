@@ -103,7 +103,7 @@ def register(tracking_uri: str, *, name: str, model_path: Path, kind: str, run_i
     mlflow.set_tracking_uri(tracking_uri)
     with mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(name="model", python_model=wrapper, artifacts={"model": str(model_path)},
-                                       signature=signature, registered_model_name=name,
+                                       signature=signature, input_example=example.head(3), registered_model_name=name,
                                        pip_requirements=[f"xinyi=={__version__}"])
     client = mlflow.MlflowClient(tracking_uri)
     version = str(info.registered_model_version)
