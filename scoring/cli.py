@@ -696,6 +696,122 @@ def grades_list(
     emit_text("written: " + ", ".join(res["files"]) + (f"\npublished: {pub['publication_id']}" if pub else ""))
 
 
+monitor_app = typer.Typer(help="Monitoring between two snapshots: PSI/CSI, migration, calibration drift, champion/challenger.",
+                          no_args_is_help=True)
+app.add_typer(monitor_app, name="monitor")
+
+
+def _emit_monitoring(r: dict, as_json: bool) -> None:
+    import pandas as pd
+
+    if as_json:
+        emit_json({k: (v.reset_index().to_dict(orient="records") if isinstance(v, pd.DataFrame) else v) for k, v in r.items()})
+        return
+    emit_text(f"{r['kind']} {r.get('industry', '')}: reference {r['reference']} -> current {r['current']} "
+              f"({r['rows']['reference']} -> {r['rows']['current']} subjects); score PSI {r['psi']:.4f}")
+    emit_frame(r["csi"].head(10).round(4), title="CSI, largest first")
+    if "migration" in r:
+        emit_frame(r["migration"].reset_index(), title=f"migration {r['migration_summary']}")
+    if r["calibration"] is not None:
+        emit_frame(r["calibration"].round(4), title="calibration drift: predicted vs observed (95% Wilson interval)")
+    else:
+        emit_text(r["calibration_note"])
+    emit_text("alerts: " + ("; ".join(f"{a['level']} {a['what']} {a['value']:.4f}" for a in r["alerts"]) or "none"))
+
+
+@monitor_app.command("grades")
+def monitor_grades_cmd(
+    industry: str = typer.Option(..., "--industry"),
+    reference: str = typer.Option(..., "--reference", help="The reference (expected) date."),
+    current: str = typer.Option(..., "--current", help="The current (actual) date."),
+    store: Path = StoreOpt,
+    model: Optional[Path] = ModelFileOpt,
+    alias: Optional[str] = AliasOpt,
+    tracking_uri: Optional[str] = TrackingOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Risk-score PSI, feature CSI, grade migration and calibration drift of an industry model."""
+    from .monitoring import monitor_grades
+    from .store import open_store
+    from .tracking import default_tracking_uri
+
+    try:
+        m, _ = _grade_model(industry, model, alias, tracking_uri or default_tracking_uri(store.parent))
+        with open_store(store, read_only=True) as st:
+            r = monitor_grades(st, m, industry=industry, reference=_date(reference, "--reference"),
+                               current=_date(current, "--current"))
+    except (XinyiError, ValueError) as exc:
+        fail(str(exc), as_json)
+        return
+    _emit_monitoring(r, as_json)
+
+
+@monitor_app.command("points")
+def monitor_points_cmd(
+    reference: str = typer.Option(..., "--reference"),
+    current: str = typer.Option(..., "--current"),
+    store: Path = StoreOpt,
+    card: Path = CardOpt,
+    alias: Optional[str] = typer.Option(None, "--alias", help="Use the registered card of this alias instead of --card."),
+    tracking_uri: Optional[str] = TrackingOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """信义金 points PSI, card-feature CSI over the card's bins, and calibration drift by points decile."""
+    from .monitoring import monitor_points
+    from .registry import POINTS_NAME, load_registered
+    from .store import open_store
+    from .tracking import default_tracking_uri
+
+    try:
+        c = load_registered(tracking_uri or default_tracking_uri(store.parent), POINTS_NAME, alias=alias)[0] if alias \
+            else _load_card(card)
+        with open_store(store, read_only=True) as st:
+            r = monitor_points(st, c, reference=_date(reference, "--reference"), current=_date(current, "--current"))
+    except (XinyiError, ValueError, LookupError) as exc:
+        fail(str(exc), as_json)
+        return
+    _emit_monitoring(r, as_json)
+
+
+@monitor_app.command("compare")
+def monitor_compare_cmd(
+    industry: str = typer.Option(..., "--industry"),
+    as_of: str = typer.Option(..., "--as-of"),
+    store: Path = StoreOpt,
+    champion: str = typer.Option("champion", "--champion", help="Alias of the model in force."),
+    challenger: str = typer.Option("challenger", "--challenger", help="Alias of the candidate."),
+    tracking_uri: Optional[str] = TrackingOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Champion/challenger: both registered versions on the same organisations and date."""
+    import pandas as pd
+
+    from .monitoring import champion_challenger
+    from .registry import grades_name, load_registered
+    from .store import open_store
+    from .tracking import default_tracking_uri
+
+    try:
+        uri = tracking_uri or default_tracking_uri(store.parent)
+        a, ra = load_registered(uri, grades_name(industry), alias=champion)
+        b, rb = load_registered(uri, grades_name(industry), alias=challenger)
+        with open_store(store, read_only=True) as st:
+            r = champion_challenger(st, a, b, industry=industry, as_of=_date(as_of, "--as-of"))
+    except (XinyiError, ValueError, LookupError) as exc:
+        fail(str(exc), as_json)
+        return
+    r["versions"] = {"champion": ra.version, "challenger": rb.version}
+    if as_json:
+        emit_json({k: (v.reset_index().to_dict(orient="records") if isinstance(v, pd.DataFrame) else v) for k, v in r.items()})
+        return
+    emit_text(f"{industry} as of {r['as_of']}: champion v{ra.version} vs challenger v{rb.version}; "
+              f"same grade for {r['same_grade']:.1%} of {r['organisations']} organisations")
+    emit_frame(r["distribution"].reset_index(), title="grade distribution")
+    emit_frame(r["agreement"].reset_index(), title="champion (rows) vs challenger (columns)")
+    if r["metrics"] is not None:
+        emit_frame(r["metrics"].round(4), title="on the outcome after the as-of date")
+
+
 @app.command()
 def justify(
     subject: str = SubjectArg,

@@ -10,11 +10,13 @@ Only masked or hashed identifiers reach MLflow: the input example is feature val
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 POINTS_NAME = "xinyi-points-card"
 MODEL_FILE = "model.json"
 

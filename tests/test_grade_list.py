@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scoring.cli import app
-from scoring.grade_list import LIST_COLUMNS_ZH, grade_list, grade_population
+from scoring.grade_list import grade_list, grade_population
 from scoring.grading import fit_industry
 from scoring.industry import GRADE_INDEX, GRADES
 from scoring.store import open_store
