@@ -5,7 +5,7 @@ VENV22 ?= .venv-pandas22
 BIN     = $(VENV)/bin
 WORKDIR ?= work
 
-.PHONY: demo test test-full test-pandas22 setup clean
+.PHONY: demo test test-full test-pandas22 setup clean browser
 
 setup: $(VENV)/.installed
 
@@ -22,8 +22,15 @@ demo: setup
 # Full suite on the newest pandas, then the smoke subset on pandas 2.2.
 test: test-full test-pandas22
 
-test-full: setup
+test-full: setup browser
 	$(BIN)/python -m pytest -n 2 -q tests
+
+# Headless Chromium (Debian's package) and CJK fonts for the report rendering test; installed when
+# missing and we are root (as on CI); otherwise that test is skipped outside CI.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; } || \
+	  echo "chromium not installed: the report rendering test will be skipped"
 
 $(VENV22)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV22)

@@ -812,6 +812,66 @@ def monitor_compare_cmd(
         emit_frame(r["metrics"].round(4), title="on the outcome after the as-of date")
 
 
+report_app = typer.Typer(help="HTML model reports and model cards per registered version.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+OutDirOpt = typer.Option(ROOT / "reports", "--out-dir", help="Folder for the report (one sub-folder per version).")
+
+
+@report_app.command("grades")
+def report_grades(
+    industry: str = typer.Option(..., "--industry"),
+    store: Path = StoreOpt,
+    alias: str = typer.Option("champion", "--alias"),
+    tracking_uri: Optional[str] = TrackingOpt,
+    out_dir: Path = OutDirOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Report and model card of a registered industry grade model; attached to its MLflow run."""
+    from .registry import grades_name, load_registered
+    from .report import attach, grade_report
+    from .store import open_store
+    from .tracking import default_tracking_uri
+
+    try:
+        uri = tracking_uri or default_tracking_uri(store.parent)
+        m, reg = load_registered(uri, grades_name(industry), alias=alias)
+        with open_store(store, read_only=True) as st:
+            path = grade_report(st, m, reg, out_dir)
+        attach(uri, reg.run_id, path)
+    except (XinyiError, ValueError, LookupError) as exc:
+        fail(str(exc), as_json)
+        return
+    res = {"report": str(path), "model": f"{reg.name} v{reg.version}", "mlflow_run_id": reg.run_id}
+    emit_json(res) if as_json else emit_text(f"report: {path} (attached to run {reg.run_id})")
+
+
+@report_app.command("points")
+def report_points(
+    store: Path = StoreOpt,
+    alias: str = typer.Option("champion", "--alias"),
+    tracking_uri: Optional[str] = TrackingOpt,
+    out_dir: Path = OutDirOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Report and model card (with the fairness audit) of the registered 信义金 card; attached to its run."""
+    from .registry import POINTS_NAME, load_registered
+    from .report import attach, points_report
+    from .store import open_store
+    from .tracking import default_tracking_uri
+
+    try:
+        uri = tracking_uri or default_tracking_uri(store.parent)
+        c, reg = load_registered(uri, POINTS_NAME, alias=alias)
+        with open_store(store, read_only=True) as st:
+            path = points_report(st, c, reg, out_dir)
+        attach(uri, reg.run_id, path)
+    except (XinyiError, ValueError, LookupError) as exc:
+        fail(str(exc), as_json)
+        return
+    res = {"report": str(path), "model": f"{reg.name} v{reg.version}", "mlflow_run_id": reg.run_id}
+    emit_json(res) if as_json else emit_text(f"report: {path} (attached to run {reg.run_id})")
+
+
 @app.command()
 def justify(
     subject: str = SubjectArg,

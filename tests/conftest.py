@@ -70,3 +70,34 @@ def sample_store(tmp_path_factory, sample_dir):
     with open_store(path) as st:
         res = ingest([sample_dir], st)
     return path, res
+
+
+@pytest.fixture(scope="session")
+def registered(sample_store, tmp_path_factory):
+    """The construction grade model and the 信义金 card fitted on the sample, logged and registered
+    as champions in a local MLflow store: (store path, tracking URI)."""
+    from scoring.features import FeatureBuilder
+    from scoring.grading import fit_industry
+    from scoring.personal import fit_card
+    from scoring.registry import POINTS_NAME, grades_name, register
+    from scoring.store import open_store
+    from scoring.tracking import log_grade_fit, log_points_fit
+
+    path, _ = sample_store
+    d = tmp_path_factory.mktemp("registered")
+    uri = f"sqlite:///{d / 'mlflow.db'}"
+    with open_store(path, read_only=True) as st:
+        model, ev = fit_industry(st, "construction")
+        f = model.save(d / "construction.json")
+        rid = log_grade_fit(model, ev, st, tracking_uri=uri, artifacts=d / "mlartifacts", model_path=f)
+        model.info_["mlflow_run_id"] = rid
+        model.save(f)
+        register(uri, name=grades_name("construction"), model_path=f, kind="grade", run_id=rid,
+                 example=FeatureBuilder(st, subjects="organisations", industry="construction").at("2025-06-30").values,
+                 aliases=("champion",))
+        card, cev = fit_card(st)
+        cf = card.save(d / "card.json")
+        crid = log_points_fit(card, cev, st, tracking_uri=uri, artifacts=d / "mlartifacts")
+        register(uri, name=POINTS_NAME, model_path=cf, kind="card", run_id=crid,
+                 example=FeatureBuilder(st, subjects="persons").at("2025-06-30").values, aliases=("champion",))
+    return path, uri
