@@ -17,12 +17,22 @@ import re
 _ID_PATTERN = re.compile(r"(?<![0-9A-Za-z.])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z]|\.\d)")
 
 
+def _is_org_code(token: str) -> bool:
+    """An all-digit token that is a valid USCC (GB 32100) and not a valid ID number (GB 11643):
+    an organisation's public code, not a person's ID. Ambiguous tokens count as ID numbers."""
+    import datetime as dt
+
+    from .identifiers import is_valid_id_number, is_valid_uscc
+
+    return len(token) == 18 and is_valid_uscc(token) and not is_valid_id_number(token, latest_birth=dt.date.today())
+
+
 def mask_id(value: object) -> str:
     """Mask a person's ID number; organisation codes (USCC) are public and pass through."""
     if value is None:
         return ""
     s = str(value)
-    if _ID_PATTERN.fullmatch(s):
+    if _ID_PATTERN.fullmatch(s) and not _is_org_code(s):
         return s[:3] + "*" * (len(s) - 4) + s[-1]
     return s
 
@@ -33,8 +43,8 @@ def scrub(text: str) -> str:
 
 
 def contains_raw_id(text: str) -> bool:
-    """True when ``text`` contains an unmasked ID-number-like token."""
-    return _ID_PATTERN.search(text) is not None
+    """True when ``text`` contains an unmasked ID-number-like token (valid organisation codes aside)."""
+    return any(not _is_org_code(m.group(0)) for m in _ID_PATTERN.finditer(text))
 
 
 def pseudonym(value: str, key: bytes) -> str:

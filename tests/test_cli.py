@@ -80,6 +80,19 @@ def test_info_on_missing_store(tmp_path):
     assert r.exit_code == 2
 
 
+def _decoded(f) -> str:
+    """A file's content as text for the raw-ID scan: Parquet rows and workbook cells decoded
+    (their pages are compressed), everything else byte for byte."""
+    if f.suffix == ".parquet":
+        return pd.read_parquet(f).to_csv()
+    if f.suffix == ".xlsx":
+        import openpyxl
+
+        wb = openpyxl.load_workbook(f, read_only=True)
+        return "\n".join(",".join("" if v is None else str(v) for v in row) for ws in wb for row in ws.iter_rows(values_only=True))
+    return f.read_bytes().decode("latin-1")
+
+
 def test_demo_runs_end_to_end_and_no_raw_id_leaves_the_store(tmp_path):
     from pathlib import Path
 
@@ -89,21 +102,28 @@ def test_demo_runs_end_to_end_and_no_raw_id_leaves_the_store(tmp_path):
     r = run("demo", "--workdir", wd, "--json")
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
-    for key, path in d["outputs"].items():
-        if key not in ("mlflow_tracking_uri", "mlflow_points_run"):
+    out = d["outputs"]
+    for key, path in out.items():
+        if key not in ("mlflow_tracking_uri", "mlflow_points_run", "points_publication", "grade_publications"):
             assert Path(path).exists(), key
     assert d["ingest"]["rows_read"] == d["ingest"]["accepted"] + d["ingest"]["quarantined"]
-    # every output, report and MLflow record (the SQLite store and artefacts) is free of raw ID numbers;
-    # only the DuckDB store itself holds them
+    assert len(out["grade_publications"]) == 6 and all(Path(out[f"report_{c}"]).exists() for c in out["grade_publications"])
+    justified = json.loads(Path(out["justifications"]).read_text(encoding="utf-8"))
+    assert len(justified) == 3 and all(j["match"] for j in justified)
+    monitoring = json.loads(Path(out["monitoring"]).read_text(encoding="utf-8"))
+    assert set(monitoring) == {"points", *out["grade_publications"]}
+    # every output, log, report and MLflow record (the SQLite store and every artefact) is free of raw
+    # ID numbers; only the DuckDB store itself holds them
     scanned = 0
     for f in wd.rglob("*"):
         if f.is_file() and not f.name.startswith("store.duckdb"):
-            # Parquet pages are compressed (fragments of hex pseudonyms can form digit runs): scan the decoded rows
-            text = (pd.read_parquet(f).to_csv() if f.suffix == ".parquet" else f.read_bytes().decode("latin-1"))
-            assert not contains_raw_id(text), f
+            assert not contains_raw_id(_decoded(f)), f
             scanned += 1
-    assert scanned >= 10 and not contains_raw_id(r.stdout)
-    client = MlflowClient(d["outputs"]["mlflow_tracking_uri"])
-    run_ = client.get_run(d["outputs"]["mlflow_points_run"])
+    assert scanned >= 60 and not contains_raw_id(r.output)
+    client = MlflowClient(out["mlflow_tracking_uri"])
+    run_ = client.get_run(out["mlflow_points_run"])
     assert run_.data.metrics["auc"] > 0.6 and run_.data.tags["xinyi.store_fingerprint"] == d["store"]["fingerprint"]
-    assert {a.path for a in client.list_artifacts(run_.info.run_id)} == {"card", "configs", "evidence"}
+    assert {"card", "configs", "evidence", "reports"} <= {a.path for a in client.list_artifacts(run_.info.run_id)}
+    names = {m.name: m for m in client.search_registered_models()}
+    assert "xinyi-points-card" in names and all(f"xinyi-grades-{c}" in names for c in out["grade_publications"])
+    assert all("champion" in m.aliases for m in names.values())

@@ -109,6 +109,13 @@ def test_masking_hides_birth_date_and_sex_digit():
     text = scrub("person 11010519491231002X and 110105491231002 fined; org 91350200776049653A")
     assert not contains_raw_id(text)
     assert "91350200776049653A" in text
+    # an all-digit organisation code (e.g. a social organisation's 52...) is public too, unless it is
+    # also a valid ID number; an ID-number-like token that is no valid USCC still counts as an ID
+    from conftest import make_uscc
+
+    digits = next(c for c in (make_uscc(i, "52") for i in range(1, 200)) if c.isdigit() and not is_valid_id_number(c))
+    assert mask_id(digits) == digits and not contains_raw_id(f"org {digits}")
+    assert contains_raw_id("id 11010519491231002X") and contains_raw_id("bad 110105194912310021")
 
 
 def test_scrub_leaves_numbers_alone():
