@@ -67,3 +67,16 @@ def validate_model(model: type[M], data: Any, source: str | Path, context: dict 
 def load_model(model: type[M], path: str | Path, context: dict | None = None) -> M:
     """Read a YAML file and validate it into ``model``."""
     return validate_model(model, read_yaml(path), path, context)
+
+
+def files_signature(*folders: str | Path) -> tuple:
+    """(path, modification time, size) of every YAML file in ``folders``: a cache key that changes
+    whenever a config file does."""
+    out = []
+    for f in folders:
+        p = Path(f)
+        for q in sorted(p.glob("*.yaml")) if p.is_dir() else [p]:
+            if q.exists():
+                st = q.stat()
+                out.append((str(q.resolve()), st.st_mtime_ns, st.st_size))
+    return tuple(out)

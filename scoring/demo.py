@@ -35,6 +35,16 @@ def default_sample_dir() -> Path:
     return ROOT / "data" / "sample"
 
 
+def open_sample_store(workdir: str | Path, sample_dir: str | Path | None = None):
+    """The store at ``<workdir>/store.duckdb`` with the sample archive ingested (once): what the
+    notebooks start from. Returns an open :class:`~scoring.store.Store` (close it, or use ``with``)."""
+    src = Path(sample_dir) if sample_dir else default_sample_dir()
+    st = open_store(Path(workdir) / "store.duckdb")
+    if st.count("ingest_batches") == 0:
+        ingest([src], st, report_path=Path(workdir) / "reports" / "quality_report.json")
+    return st
+
+
 def run_demo(workdir: str | Path, sample_dir: str | Path | None = None,
              progress: Callable[[str], None] | None = None) -> dict:
     """Run the chain; returns a summary with the location of every output."""

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from . import lawful
 from .catalog import Catalog, Polarity, SubjectType, load_catalog, parse_months
-from .configfile import config_dir, read_yaml, validate_model
+from .configfile import config_dir, files_signature, read_yaml, validate_model
 from .errors import ConfigError
 
 Agg = Literal["count", "weighted_count", "sum_amount", "max_amount", "days_since_last", "ratio",
@@ -207,10 +207,27 @@ def _check_against_catalog(spec: FeatureSpec, catalog: Catalog, subject_types: t
         raise ValueError(f"feature {spec.name}: hours_diminishing is for positive records")
 
 
+_SETS: dict[tuple, FeatureSet] = {}
+
+
+def _catalog_key(catalog: Catalog) -> str:
+    import hashlib
+
+    return hashlib.sha1(catalog.model_dump_json().encode()).hexdigest()
+
+
 def load_feature_set(name: str, folder: str | Path | None = None, catalog: Catalog | None = None) -> FeatureSet:
-    """Load configs/features/<name>.yaml (and the set it extends), validated against the catalogue."""
+    """Load configs/features/<name>.yaml (and the set it extends), validated against the catalogue.
+    Validated sets are cached until a file in the folder or the catalogue changes."""
     d = Path(folder) if folder is not None else config_dir() / "features"
     catalog = catalog or load_catalog()
+    key = (name, _catalog_key(catalog), files_signature(d))
+    if key not in _SETS:
+        _SETS[key] = _load_feature_set(name, d, catalog)
+    return _SETS[key]
+
+
+def _load_feature_set(name: str, d: Path, catalog: Catalog) -> FeatureSet:
     path = d / f"{name}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in d.glob("*.yaml"))

@@ -164,9 +164,22 @@ def load_industry(path: str | Path) -> Industry:
     return ind
 
 
+_INDUSTRIES: dict[tuple, dict[str, Industry]] = {}
+
+
 def load_industries(folder: str | Path | None = None) -> dict[str, Industry]:
-    """All industries in ``configs/industries/``, by code; a class may belong to one industry only."""
+    """All industries in ``configs/industries/``, by code; a class may belong to one industry only.
+    Cached until a file of the industries, the feature sets or the catalogue changes."""
+    from .configfile import files_signature
+
     d = Path(folder) if folder is not None else config_dir() / "industries"
+    key = files_signature(d, config_dir() / "features", config_dir() / "catalog.yaml")
+    if key not in _INDUSTRIES:
+        _INDUSTRIES[key] = _load_industries(d)
+    return dict(_INDUSTRIES[key])
+
+
+def _load_industries(d: Path) -> dict[str, Industry]:
     out: dict[str, Industry] = {}
     owner: dict[str, str] = {}
     for p in sorted(d.glob("*.yaml")):
