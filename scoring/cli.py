@@ -281,19 +281,6 @@ AliasOpt = typer.Option(None, "--alias", help="Registry alias that scores (defau
 TrackingOpt = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: mlflow.db beside the store).")
 
 
-def _register(uri: str, name: str, path: Path, kind: str, run_id: str, alias: Optional[str], example):
-    """Register a fitted model file as a new version; champion if the name has none yet."""
-    from .registry import register, resolve
-
-    if alias is None:
-        try:
-            resolve(uri, name, alias="champion")
-            alias = "challenger"
-        except LookupError:
-            alias = "champion"
-    return register(uri, name=name, model_path=path, kind=kind, run_id=run_id, example=example, aliases=(alias,))
-
-
 points_app = typer.Typer(help="信义金 personal points: fit, score, explain.", no_args_is_help=True)
 app.add_typer(points_app, name="points")
 DEFAULT_CARD = ROOT / "models" / "points_card.json"
@@ -312,7 +299,7 @@ def points_fit(
     """Fit the 信义金 card on rolling cut-offs, check it on the hold-out cut-off, log it to MLflow."""
     from .features import FeatureBuilder
     from .personal import fit_card, load_card_config
-    from .registry import POINTS_NAME
+    from .registry import POINTS_NAME, register_next
     from .store import open_store
     from .tracking import default_tracking_uri, log_points_fit
 
@@ -325,7 +312,7 @@ def points_fit(
             evidence.write_text(json.dumps(ev, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
             run_id = log_points_fit(card, ev, st, tracking_uri=uri, artifacts=store.parent / "mlartifacts")
             example = FeatureBuilder(st, subjects="persons").at(ev["holdout_cutoff"]).values
-            reg = _register(uri, POINTS_NAME, out, "card", run_id, alias, example)
+            reg = register_next(uri, POINTS_NAME, out, "card", run_id, example, alias)
     except XinyiError as exc:
         fail(str(exc), as_json)
         return
@@ -524,7 +511,7 @@ def grades_fit(
     """Fit an industry's grade model (optionally tuned with Optuna), check it on the hold-out cut-off,
     log every trial and the chosen model to MLflow."""
     from .grading import fit_industry, tune_industry
-    from .registry import grades_name
+    from .registry import grades_name, register_next
     from .store import open_store
     from .tracking import default_tracking_uri, log_grade_fit
     from .training import training_set
@@ -541,8 +528,8 @@ def grades_fit(
             run_id = log_grade_fit(model, ev, st, tracking_uri=uri, artifacts=store.parent / "mlartifacts", model_path=path)
             model.info_["mlflow_run_id"] = run_id  # the run that holds this model's evidence
             model.save(path)
-            reg = _register(uri, grades_name(industry), path, "grade", run_id, alias,
-                            training_set(st, [ev["holdout_cutoff"]], subjects="organisations", industry=industry))
+            reg = register_next(uri, grades_name(industry), path, "grade", run_id,
+                                training_set(st, [ev["holdout_cutoff"]], subjects="organisations", industry=industry), alias)
     except (XinyiError, ValueError) as exc:
         fail(str(exc), as_json)
         return
@@ -817,6 +804,22 @@ app.add_typer(report_app, name="report")
 OutDirOpt = typer.Option(ROOT / "reports", "--out-dir", help="Folder for the report (one sub-folder per version).")
 
 
+def _report(name: str, store: Path, alias: str, tracking_uri: Optional[str], out_dir: Path, as_json: bool) -> None:
+    from .report import write_report
+    from .store import open_store
+    from .tracking import default_tracking_uri
+
+    try:
+        uri = tracking_uri or default_tracking_uri(store.parent)
+        with open_store(store, read_only=True) as st:
+            path, reg = write_report(st, uri, name, out_dir, alias)
+    except (XinyiError, ValueError, LookupError) as exc:
+        fail(str(exc), as_json)
+        return
+    res = {"report": str(path), "model": f"{reg.name} v{reg.version}", "mlflow_run_id": reg.run_id}
+    emit_json(res) if as_json else emit_text(f"report: {path} (attached to run {reg.run_id})")
+
+
 @report_app.command("grades")
 def report_grades(
     industry: str = typer.Option(..., "--industry"),
@@ -827,22 +830,9 @@ def report_grades(
     as_json: bool = JsonOpt,
 ) -> None:
     """Report and model card of a registered industry grade model; attached to its MLflow run."""
-    from .registry import grades_name, load_registered
-    from .report import attach, grade_report
-    from .store import open_store
-    from .tracking import default_tracking_uri
+    from .registry import grades_name
 
-    try:
-        uri = tracking_uri or default_tracking_uri(store.parent)
-        m, reg = load_registered(uri, grades_name(industry), alias=alias)
-        with open_store(store, read_only=True) as st:
-            path = grade_report(st, m, reg, out_dir)
-        attach(uri, reg.run_id, path)
-    except (XinyiError, ValueError, LookupError) as exc:
-        fail(str(exc), as_json)
-        return
-    res = {"report": str(path), "model": f"{reg.name} v{reg.version}", "mlflow_run_id": reg.run_id}
-    emit_json(res) if as_json else emit_text(f"report: {path} (attached to run {reg.run_id})")
+    _report(grades_name(industry), store, alias, tracking_uri, out_dir, as_json)
 
 
 @report_app.command("points")
@@ -854,22 +844,62 @@ def report_points(
     as_json: bool = JsonOpt,
 ) -> None:
     """Report and model card (with the fairness audit) of the registered 信义金 card; attached to its run."""
-    from .registry import POINTS_NAME, load_registered
-    from .report import attach, points_report
-    from .store import open_store
+    from .registry import POINTS_NAME
+
+    _report(POINTS_NAME, store, alias, tracking_uri, out_dir, as_json)
+
+
+models_app = typer.Typer(help="The MLflow model registry: versions and the aliases that decide what scores.",
+                         no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list(store: Path = StoreOpt, tracking_uri: Optional[str] = TrackingOpt, as_json: bool = JsonOpt) -> None:
+    """Every registered xinyi model version with its aliases and run."""
+    import pandas as pd
+    from mlflow import MlflowClient
+
     from .tracking import default_tracking_uri
 
+    client = MlflowClient(tracking_uri or default_tracking_uri(store.parent))
+    rows = []
+    for m in client.search_registered_models():
+        if not m.name.startswith("xinyi-"):
+            continue
+        by_version: dict[str, list[str]] = {}
+        for a, v in (client.get_registered_model(m.name).aliases or {}).items():
+            by_version.setdefault(str(v), []).append(a)
+        rows += [{"name": v.name, "version": v.version, "aliases": ",".join(sorted(by_version.get(str(v.version), []))),
+                  "run_id": v.run_id} for v in client.search_model_versions(f"name = '{m.name}'")]
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_frame(pd.DataFrame(rows, columns=["name", "version", "aliases", "run_id"]), title="registered models")
+
+
+@models_app.command("alias")
+def models_alias(
+    name: str = typer.Argument(..., help="Registered model, e.g. xinyi-grades-construction or xinyi-points-card."),
+    version: str = typer.Argument(..., help="The version to point the alias at."),
+    alias: str = typer.Option("champion", "--alias"),
+    store: Path = StoreOpt,
+    tracking_uri: Optional[str] = TrackingOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Point an alias at a version (promote a challenger to champion)."""
+    from .registry import resolve, set_alias
+    from .tracking import default_tracking_uri
+
+    uri = tracking_uri or default_tracking_uri(store.parent)
     try:
-        uri = tracking_uri or default_tracking_uri(store.parent)
-        c, reg = load_registered(uri, POINTS_NAME, alias=alias)
-        with open_store(store, read_only=True) as st:
-            path = points_report(st, c, reg, out_dir)
-        attach(uri, reg.run_id, path)
-    except (XinyiError, ValueError, LookupError) as exc:
+        resolve(uri, name, version=version)
+        set_alias(uri, name, alias, version)
+    except LookupError as exc:
         fail(str(exc), as_json)
         return
-    res = {"report": str(path), "model": f"{reg.name} v{reg.version}", "mlflow_run_id": reg.run_id}
-    emit_json(res) if as_json else emit_text(f"report: {path} (attached to run {reg.run_id})")
+    res = {"name": name, "alias": alias, "version": version}
+    emit_json(res) if as_json else emit_text(f"{name}@{alias} -> v{version}")
 
 
 @app.command()

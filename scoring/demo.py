@@ -123,7 +123,7 @@ def _points(st, wd: Path, export_date: str, outputs: dict, say) -> list[str]:
     from .personal import explain_person, fit_card, score_persons
     from .privacy import mask_id
     from .publish import publish, score_rows
-    from .registry import POINTS_NAME, load_registered
+    from .registry import POINTS_NAME, load_registered, register_next
     from .score_diff import diff_person
     from .tracking import default_tracking_uri, log_points_fit
 
@@ -134,7 +134,7 @@ def _points(st, wd: Path, export_date: str, outputs: dict, say) -> list[str]:
                                                              encoding="utf-8")
     uri = default_tracking_uri(wd)
     run_id = log_points_fit(card, ev, st, tracking_uri=uri, artifacts=wd / "mlartifacts")
-    reg = register_new(uri, POINTS_NAME, card_path, "card", run_id,
+    reg = register_next(uri, POINTS_NAME, card_path, "card", run_id,
                        FeatureBuilder(st, subjects="persons").at(ev["holdout_cutoff"]).values)
     card, reg = load_registered(uri, POINTS_NAME, alias="champion")
     scores = score_persons(st, card, export_date)
@@ -171,25 +171,13 @@ def _points(st, wd: Path, export_date: str, outputs: dict, say) -> list[str]:
     return lines
 
 
-def register_new(uri: str, name: str, path: Path, kind: str, run_id: str, example):
-    """Register a fitted model: champion if the name has none yet, else challenger."""
-    from .registry import register, resolve
-
-    try:
-        resolve(uri, name, alias="champion")
-        alias = "challenger"
-    except LookupError:
-        alias = "champion"
-    return register(uri, name=name, model_path=path, kind=kind, run_id=run_id, example=example, aliases=(alias,))
-
-
 def _grades(st, wd: Path, export_date: str, outputs: dict, say) -> list[str]:
     """Per sample industry: fit against the baselines, track, register, list and publish."""
     from .grade_list import grade_list, grade_population, summary, write_grade_list
     from .grading import fit_industry
     from .industry import load_industries
     from .publish import grade_rows, publish
-    from .registry import grades_name, load_registered
+    from .registry import grades_name, load_registered, register_next
     from .tracking import default_tracking_uri, log_grade_fit
     from .training import training_set
 
@@ -205,7 +193,7 @@ def _grades(st, wd: Path, export_date: str, outputs: dict, say) -> list[str]:
         run_id = log_grade_fit(model, ev, st, tracking_uri=uri, artifacts=wd / "mlartifacts", model_path=path)
         model.info_["mlflow_run_id"] = run_id
         model.save(path)
-        register_new(uri, grades_name(code), path, "grade", run_id,
+        register_next(uri, grades_name(code), path, "grade", run_id,
                      training_set(st, [ev["holdout_cutoff"]], subjects="organisations", industry=code))
         champ, reg = load_registered(uri, grades_name(code), alias="champion")
         pop = grade_population(st, champ, as_of, industry=code)
@@ -291,23 +279,15 @@ def _monitoring(st, wd: Path, cutoff: str, export_date: str, outputs: dict, say)
 
 def _reports(st, wd: Path, outputs: dict, say) -> list[str]:
     """HTML report and model card of every champion, attached to its MLflow run."""
-    from .registry import POINTS_NAME, grades_name, load_registered
-    from .report import attach, grade_report, points_report
+    from .registry import POINTS_NAME, grades_name
+    from .report import write_report
     from .tracking import default_tracking_uri
 
     uri = default_tracking_uri(wd)
     lines = []
-    say(f"step 7/{STEPS} · reports: 信义金")
-    card, reg = load_registered(uri, POINTS_NAME, alias="champion")
-    path = points_report(st, card, reg, wd / "reports")
-    attach(uri, reg.run_id, path)
-    outputs["report_points"] = str(path)
-    lines.append(f"  {path}")
-    for code in outputs["grade_publications"]:
-        say(f"step 7/{STEPS} · reports: {code}")
-        m, reg = load_registered(uri, grades_name(code), alias="champion")
-        path = grade_report(st, m, reg, wd / "reports")
-        attach(uri, reg.run_id, path)
-        outputs[f"report_{code}"] = str(path)
+    for key, name in [("points", POINTS_NAME)] + [(c, grades_name(c)) for c in outputs["grade_publications"]]:
+        say(f"step 7/{STEPS} · reports: {key}")
+        path, _ = write_report(st, uri, name, wd / "reports")
+        outputs[f"report_{key}"] = str(path)
         lines.append(f"  {path}")
     return lines

@@ -115,6 +115,20 @@ def register(tracking_uri: str, *, name: str, model_path: Path, kind: str, run_i
     return Registered(name, version, run_id, tuple(aliases), f"models:/{name}/{version}")
 
 
+def register_next(tracking_uri: str, name: str, model_path: Path, kind: str, run_id: str, example: pd.DataFrame,
+                  alias: str | None = None) -> Registered:
+    """Register a fitted model as the next version with ``alias``; by default ``champion`` when the
+    name has none yet, else ``challenger`` (a new version never replaces the champion by itself)."""
+    if alias is None:
+        try:
+            resolve(tracking_uri, name, alias="champion")
+            alias = "challenger"
+        except LookupError:
+            alias = "champion"
+    return register(tracking_uri, name=name, model_path=model_path, kind=kind, run_id=run_id, example=example,
+                    aliases=(alias,))
+
+
 def set_alias(tracking_uri: str, name: str, alias: str, version: str | int) -> None:
     from mlflow import MlflowClient
 

@@ -134,3 +134,16 @@ def test_still_exact_after_new_records_arrive(published, tmp_path):
     assert r.exit_code == 0, r.output
     j = json.loads(r.stdout)
     assert j["match"] and j["published"] == "良好"
+
+
+def test_models_cli_lists_versions_and_moves_aliases(published):
+    d, store, uri, _, _ = published
+    base = ["--store", str(store), "--tracking-uri", uri]
+    r = CliRunner().invoke(app, ["models", "list", *base, "--json"])
+    assert r.exit_code == 0, r.output
+    rows = {(x["name"], str(x["version"])): x["aliases"] for x in json.loads(r.stdout)}
+    assert rows[("xinyi-grades-construction", "1")] == "champion" and rows[("xinyi-points-card", "1")] == "champion"
+    r = CliRunner().invoke(app, ["models", "alias", "xinyi-grades-construction", "1", "--alias", "challenger", *base])
+    assert r.exit_code == 0 and "challenger -> v1" in r.output
+    r = CliRunner().invoke(app, ["models", "alias", "xinyi-grades-construction", "9", *base])
+    assert r.exit_code == 2 and "no version 9" in r.output
