@@ -801,6 +801,7 @@ def monitor_compare_cmd(
 
 report_app = typer.Typer(help="HTML model reports and model cards per registered version.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
+ChampionOpt = typer.Option("champion", "--alias", help="Registry alias of the version to report on.")
 OutDirOpt = typer.Option(ROOT / "reports", "--out-dir", help="Folder for the report (one sub-folder per version).")
 
 
@@ -824,7 +825,7 @@ def _report(name: str, store: Path, alias: str, tracking_uri: Optional[str], out
 def report_grades(
     industry: str = typer.Option(..., "--industry"),
     store: Path = StoreOpt,
-    alias: str = typer.Option("champion", "--alias"),
+    alias: str = ChampionOpt,
     tracking_uri: Optional[str] = TrackingOpt,
     out_dir: Path = OutDirOpt,
     as_json: bool = JsonOpt,
@@ -838,7 +839,7 @@ def report_grades(
 @report_app.command("points")
 def report_points(
     store: Path = StoreOpt,
-    alias: str = typer.Option("champion", "--alias"),
+    alias: str = ChampionOpt,
     tracking_uri: Optional[str] = TrackingOpt,
     out_dir: Path = OutDirOpt,
     as_json: bool = JsonOpt,
