@@ -38,11 +38,21 @@ def test_lightgbm_objective_is_the_derivative_of_the_log_loss(theta, eta, data):
         def get_label(self):
             return np.array([float(y)])
 
+    th = [-np.inf] + list(theta) + [np.inf]
+
     def loss(e):
-        return -np.log(class_probabilities(np.array([e]), theta)[0, y])
+        # -log(sigmoid(a) - sigmoid(b)), a = theta_y - e > b = theta_{y-1} - e, in log space (no cancellation)
+        a, b = th[y + 1] - e, th[y] - e
+        if a == np.inf:
+            return np.logaddexp(0, b)
+        if b == -np.inf:
+            return np.logaddexp(0, -a)
+        return -(a + np.log1p(-np.exp(b - a)) - np.logaddexp(0, a) - np.logaddexp(0, b))
 
     g, h = lightgbm_objective(theta)(np.array([eta]), D())
     eps, eh = 1e-5, 1e-3  # (a larger step for the second difference: p = F_y - F_{y-1} loses digits)
+    assert loss(eta) == pytest.approx(-np.log(class_probabilities(np.array([eta]), theta)[0, y]), rel=1e-6, abs=1e-9) \
+        or loss(eta) > 20  # the direct formula loses digits far in the tails
     if loss(eta) < 30:  # away from probabilities that underflow
         assert g[0] == pytest.approx((loss(eta + eps) - loss(eta - eps)) / (2 * eps), abs=1e-5)
         assert h[0] == pytest.approx((loss(eta + eh) - 2 * loss(eta) + loss(eta - eh)) / eh**2, abs=2e-4, rel=1e-3)
