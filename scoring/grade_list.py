@@ -156,6 +156,7 @@ LIST_COLUMNS_ZH = {
     "risk": "风险概率", "model_grade": "模型等级", "sampling_ratio": "双随机抽查比例", "frequency": "检查频次",
     "veto": "直接定级规则", "rules": "定级规则说明", "previous_as_of": "上期基准日", "previous_grade": "上期等级",
     "change": "等级变化", "model_version": "模型版本", "mlflow_run_id": "MLflow运行ID",
+    "reason_1": "主要原因1", "reason_2": "主要原因2", "reason_3": "主要原因3",
 }
 
 

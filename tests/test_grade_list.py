@@ -67,7 +67,7 @@ def test_list_cli_writes_a_workbook_a_spreadsheet_opens(fitted, tmp_path):
     header = rows[0]
     for zh in ("统一社会信用代码", "名称", "信用等级", "双随机抽查比例", "直接定级规则", "上期等级", "等级变化", "模型版本", "MLflow运行ID"):
         assert zh in header
-    assert {f"p_{g}" for g in GRADES} <= set(header) and {"reason_1", "reason_2", "reason_3"} <= set(header)
+    assert {f"p_{g}" for g in GRADES} <= set(header) and {"主要原因1", "主要原因2", "主要原因3"} <= set(header)
     assert len(rows) - 1 == d["organisations"]
     mig = list(wb["迁移矩阵"].values)
     assert sum(sum(v for v in row[1:]) for row in mig[1:]) == d["organisations"]
