@@ -618,6 +618,7 @@ def ingest(
 
     batch_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    store.changed()
     con = store.con
     main = con.execute("SELECT current_database()").fetchall()[0][0]
     scratch = store.path.with_name(store.path.name + ".ingest-scratch")

@@ -70,6 +70,7 @@ def snapshot(store: Store, batch_id: str, subject_ids: list[str], path: str | Pa
     records = store.arrow(_as_known(store, "records", known, within))
     batches_tbl = store.arrow(f"SELECT * FROM ingest_batches WHERE batch_id IN ({known})")
     snap = open_store(path)
+    snap.changed()
     try:
         for name, tbl in (("subjects", subjects), ("records", records), ("ingest_batches", batches_tbl)):
             snap.con.register("snap_in", tbl)

@@ -188,7 +188,24 @@ class Store:
             self.con.execute("COMMIT")
 
     def fingerprint(self, tables: tuple[str, ...] = DATA_TABLES) -> str:
-        """Content hash of the archive tables: independent of row order and of the file layout."""
+        """Content hash of the archive tables: independent of row order and of the file layout.
+
+        The archive tables change only by ingestion, which records a batch in the same transaction
+        and calls :meth:`changed` first (so a failed ingest is hashed again too): the hash is kept
+        until then, or until the batches change on another connection (hashing reads every row)."""
+        if tables != DATA_TABLES:
+            return self._hash(tables)
+        state = self.con.execute("SELECT count(*), max(batch_id), max(finished_at) FROM ingest_batches").fetchall()[0]
+        cached = getattr(self, "_fingerprint", None)
+        if cached is None or cached[0] != state:
+            self._fingerprint = (state, self._hash(tables))
+        return self._fingerprint[1]
+
+    def changed(self) -> None:
+        """The archive tables are about to change on this connection: forget the cached fingerprint."""
+        self._fingerprint = None
+
+    def _hash(self, tables: tuple[str, ...]) -> str:
         h = hashlib.sha256()
         for t in tables:
             cols = [
