@@ -12,7 +12,7 @@ import datetime as dt
 import pandas as pd
 
 from .catalog import load_catalog
-from .features import FeatureBuilder, prepare_views, records_behind, records_json
+from .features import prepare_views, records_behind, records_json
 from .grade_list import grade_population, reason_text
 from .grade_model import GradeModel
 from .store import Store
@@ -33,7 +33,7 @@ def explain_organisation(store: Store, model: GradeModel, subject_id: str, as_of
     g = pop.graded.loc[subject_id]
     c = pop.contributions.loc[subject_id]
     x = pop.X.loc[subject_id]
-    fset = FeatureBuilder(store, subjects="organisations", industry=pop.industry.code).fset
+    fset = pop.feature_set
     prepare_views(store, load_catalog())
     reasons = []
     if g["veto"]:

@@ -39,6 +39,7 @@ class GradedPopulation:
     contributions: pd.DataFrame
     subjects: pd.DataFrame
     labels: pd.Series
+    feature_set: object = None  # the industry's FeatureSet (the records behind each feature)
 
 
 def _as_date(d) -> dt.date:
@@ -80,7 +81,7 @@ def grade_population(store: Store, model: GradeModel, as_of, *, industry: str | 
     graded.insert(0, "previous_grade", prev.reindex(X.index) if prev is not None else np.nan)
     contrib = model.contributions(X[model.features_])
     labels = builder.meta.set_index("feature")["label_zh"]
-    return GradedPopulation(ind, as_of, prev_date, X, graded, contrib, subj.reindex(X.index), labels)
+    return GradedPopulation(ind, as_of, prev_date, X, graded, contrib, subj.reindex(X.index), labels, builder.fset)
 
 
 def _fmt(v: float) -> str:

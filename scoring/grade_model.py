@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .industry import GRADES
-from .ordinal import (OrdinalCalibrator, class_probabilities, initial_thresholds, lightgbm_objective, median_class,
+from .ordinal import (OrdinalCalibrator, bad_end, class_probabilities, initial_thresholds, lightgbm_objective, median_class,
                       rank_score)
 
 FORMAT = "xinyi.grade_model/2"
@@ -119,8 +119,7 @@ class GradeModel:
 
     def predict_risk(self, X: pd.DataFrame, calibrated: bool = True) -> np.ndarray:
         """Calibrated probability of the bad end: the outcome (two classes), or 较差 or 差 (grades)."""
-        p = self.predict_proba(X, calibrated)
-        return p[:, -1] if self.n_classes_ == 2 else p[:, -2:].sum(axis=1)
+        return bad_end(self.predict_proba(X, calibrated))
 
     def predict_class(self, X: pd.DataFrame) -> np.ndarray:
         """The median class of the calibrated distribution (0 = best); never better for a higher score."""

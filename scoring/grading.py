@@ -28,7 +28,7 @@ from .errors import ConfigError
 from .features import FeatureBuilder
 from .grade_model import GradeModel
 from .industry import GRADES, Bands, Industry, load_industries
-from .ordinal import OrdinalCalibrator, rank_score
+from .ordinal import OrdinalCalibrator, bad_end, rank_score
 from .personal import reliability
 from .store import Store
 from .supervision import assign_grades
@@ -109,7 +109,7 @@ def grade_organisations(model, ind: Industry, X: pd.DataFrame, *, previous: pd.S
     feats = model.features_
     proba = model.predict_proba(X[feats])
     probs = pd.DataFrame(proba, index=X.index, columns=[f"p_{c}" for c in model.classes_])
-    probs["risk"] = proba[:, -1] if proba.shape[1] == 2 else proba[:, -2:].sum(axis=1)
+    probs["risk"] = bad_end(proba)
     out = pd.Series(model_output(model, ind, X[feats]), index=X.index)
     graded = assign_grades(ind, out, X, previous=previous, registered_on=registered_on, as_of=as_of)
     return pd.concat([probs, graded], axis=1)
@@ -133,7 +133,7 @@ def _quality(y, outcome, proba_raw: np.ndarray | None, proba: np.ndarray, classe
     from sklearn.metrics import cohen_kappa_score, roc_auc_score
 
     outcome = np.asarray(outcome, int)
-    risk = proba[:, -1] if proba.shape[1] == 2 else proba[:, -2:].sum(axis=1)
+    risk = bad_end(proba)
     per_class, _ = class_calibration(y, proba, classes)
     q = {"auc": float(roc_auc_score(outcome, risk)) if 0 < outcome.mean() < 1 else float("nan"),
          "brier": float(per_class["brier"].mean()), "ece": float(per_class["ece"].mean())}
@@ -149,10 +149,11 @@ def _quality(y, outcome, proba_raw: np.ndarray | None, proba: np.ndarray, classe
 
 
 def compare_baselines(model, cfg: GradingConfig, feats: list[str], sets: dict, k: int,
-                      predictions: dict | None = None) -> list[dict]:
-    """LightGBM, the expert sheet and ordinal logistic regression on the same folds: each is calibrated
-    with the same ordinal link on the calibration fold and checked on the hold-out. When a dict is
-    passed as ``predictions`` it receives each model's hold-out probabilities and grade index."""
+                      predictions: dict | None = None, model_fit_seconds: float = float("nan")) -> list[dict]:
+    """LightGBM (``model``, already fitted in ``model_fit_seconds``), the expert sheet and ordinal
+    logistic regression on the same folds: each is calibrated with the same ordinal link on the
+    calibration fold and checked on the hold-out. When a dict is passed as ``predictions`` it
+    receives each model's hold-out probabilities and grade index."""
     import time
 
     from .baselines import ExpertSheet, OrdinalLogit
@@ -171,14 +172,14 @@ def compare_baselines(model, cfg: GradingConfig, feats: list[str], sets: dict, k
         else:
             m.fit(tr[feats], tr["label"])
             calib, raw = OrdinalCalibrator(k).fit(m.margin(cal[feats]), cal["label"]), m.predict_proba_raw(hold[feats])
-        seconds = time.perf_counter() - t0
+        seconds = model_fit_seconds if name == "lightgbm" else time.perf_counter() - t0
         eta = m.margin(hold[feats])
         proba = calib.predict_proba(eta)
         gi = median_class(eta, calib.thresholds_, calib.scale_)
         if predictions is not None:
             predictions[name] = {"proba": proba, "proba_raw": raw, "grade_index": gi}
         rows.append({"model": name, **_quality(hold["label"], hold["outcome"], raw, proba, model.classes_, gi),
-                     "fit_seconds": seconds if name != "lightgbm" else float("nan")})
+                     "fit_seconds": seconds})
     return rows
 
 
@@ -252,17 +253,18 @@ def fit_industry(store: Store, code: str, config: GradingConfig | None = None,
     model.info_ = {"industry": code, "label": ind.label, "train_cutoffs": [c.isoformat() for c in cfg.cutoffs],
                    "calibration_cutoff": cfg.calibration_cutoff.isoformat(),
                    "holdout_cutoff": cfg.holdout_cutoff.isoformat(), "store_fingerprint": store.fingerprint()}
-    ev = evidence(model, ind, sets["holdout"], feats, cfg, sets)
+    baselines = compare_baselines(model, cfg, feats, sets, n_classes(ind), predictions, seconds)
+    ev = evidence(model, ind, sets["holdout"], feats, cfg, sets, baselines[0])
     ev["fit_seconds"] = seconds
-    ev["baselines"] = compare_baselines(model, cfg, feats, sets, n_classes(ind), predictions)
+    ev["baselines"] = baselines
     if predictions is not None:
         predictions["holdout"] = sets["holdout"]
-    ev["baselines"][0]["fit_seconds"] = seconds
     return model, ev
 
 
 def evidence(model: GradeModel, ind: Industry, hold: pd.DataFrame, feats: list[str], cfg: GradingConfig,
-             sets: dict) -> dict:
+             sets: dict, quality: dict) -> dict:
+    """The model's hold-out evidence; ``quality`` is its row of :func:`compare_baselines`."""
     from sklearn.metrics import roc_auc_score
 
     y, outcome = hold["label"].to_numpy(), hold["outcome"].to_numpy()
@@ -280,19 +282,18 @@ def evidence(model: GradeModel, ind: Industry, hold: pd.DataFrame, feats: list[s
         per_grade.append({"grade": g, "organisations": n, "outcomes": k, "outcome_rate": k / n if n else float("nan"),
                           "ci_low": lo, "ci_high": hi, "mean_risk": float(graded.loc[m, "risk"].mean()) if n else float("nan"),
                           "sampling_ratio": ind.supervision[g].sampling_ratio})
-    q = _quality(y, outcome, proba_raw, proba, model.classes_, model.predict_class(X))
     out = {
         "industry": ind.code, "label": ind.label, "classes": list(model.classes_), "model_version": model.version_,
         "train_cutoffs": [c.isoformat() for c in cfg.cutoffs],
         "calibration_cutoff": cfg.calibration_cutoff.isoformat(), "holdout_cutoff": cfg.holdout_cutoff.isoformat(),
         "rows": {k: int(len(v)) for k, v in sets.items()}, "holdout_outcome_rate": float(outcome.mean()),
-        "auc": q["auc"], "auc_bad_grades": float(roc_auc_score(outcome, bad)) if 0 < bad.mean() < 1 else float("nan"),
-        "brier_before": q["brier_before"], "ece_before": q["ece_before"], "brier": q["brier"], "ece": q["ece"],
+        "auc": quality["auc"], "auc_bad_grades": float(roc_auc_score(outcome, bad)) if 0 < bad.mean() < 1 else float("nan"),
+        "brier_before": quality["brier_before"], "ece_before": quality["ece_before"], "brier": quality["brier"], "ece": quality["ece"],
         "calibration": {"scale": model.calibrator_.scale_, "thresholds": model.calibrator_.thresholds_},
         "per_class": before.add_suffix("_before").rename(columns={"class_before": "class"})
                            .merge(after, on="class").to_dict(orient="records"),
         "reliability": tables, "per_grade": per_grade, "vetoed": int((graded["veto"] != "").sum()),
     }
-    if "qwk" in q:
-        out["qwk_expert_grade"] = q["qwk"]
+    if "qwk" in quality:
+        out["qwk_expert_grade"] = quality["qwk"]
     return out

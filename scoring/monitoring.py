@@ -177,23 +177,28 @@ def _alerts(psi: float, csi: pd.DataFrame, cal: pd.DataFrame | None, moved: floa
     return out
 
 
-def _outcomes_complete(store, as_of: dt.date, months: int) -> bool:
+def outcomes_after(store, index: pd.Index, as_of: dt.date) -> np.ndarray | None:
+    """The outcome (0/1) of every subject in ``index`` after ``as_of``, once the whole horizon is in
+    the archive (the latest export date); None before that."""
     from .catalog import add_months
+    from .training import load_outcome, outcome_sql
 
+    outcome = load_outcome()
     latest = store.con.execute("SELECT max(export_date) FROM ingest_batches").fetchall()[0][0]
-    return latest is not None and add_months(as_of, months) <= latest
+    if latest is None or add_months(as_of, outcome.horizon_months) > latest:
+        return None
+    pos = set(store.sql(outcome_sql(outcome, as_of))["subject_id"])
+    return index.isin(pos).astype(int)
 
 
 def _observed(store, model, index: pd.Index, as_of: dt.date) -> tuple[np.ndarray | None, pd.Series | None]:
     """Once the horizon after ``as_of`` is in the archive: the outcome (0/1) of every subject, and the
     model's own bad end (the outcome, or a next expert grade of 较差/差; missing if none was issued)."""
-    from .training import expert_grade_sql, load_expert_grade, load_outcome, outcome_sql
+    from .training import expert_grade_sql, load_expert_grade
 
-    outcome = load_outcome()
-    if not _outcomes_complete(store, as_of, outcome.horizon_months):
+    y = outcomes_after(store, index, as_of)
+    if y is None:
         return None, None
-    pos = set(store.sql(outcome_sql(outcome, as_of))["subject_id"])
-    y = index.isin(pos).astype(int)
     if model.info_.get("label") != "expert_grade":
         return y, pd.Series(y, index=index)
     g = store.sql(expert_grade_sql(load_expert_grade(), as_of)).set_index("subject_id")["grade_index"]
@@ -233,17 +238,12 @@ def monitor_grades(store, model, *, industry: str | None, reference: dt.date, cu
 def monitor_points(store, card, *, reference: dt.date, current: dt.date, config: MonitoringConfig | None = None) -> dict:
     """Stability of 信义金 points and the card's features, and calibration drift by points decile."""
     from .features import FeatureBuilder
-    from .training import load_outcome, outcome_sql
 
     cfg = config or load_monitoring_config()
     b = FeatureBuilder(store, subjects="persons")
     Xe, Xa = b.at(reference).values[card.features_], b.at(current).values[card.features_]
     se, sa = card.score(Xe).to_numpy(float), card.score(Xa).to_numpy(float)
-    outcome = load_outcome()
-    y_e = None
-    if _outcomes_complete(store, reference, outcome.horizon_months):
-        pos = set(store.sql(outcome_sql(outcome, reference))["subject_id"])
-        y_e = Xe.index.isin(pos).astype(int)
+    y_e = outcomes_after(store, Xe.index, reference)
     table, psi = _stability(se, sa, y_e, cfg)
     csi = csi_card(card, Xe, Xa)
     cal = None
@@ -265,7 +265,6 @@ def champion_challenger(store, champion, challenger, *, industry: str, as_of: dt
     from sklearn.metrics import roc_auc_score
 
     from .grade_list import grade_population
-    from .training import load_outcome, outcome_sql
 
     a = grade_population(store, champion, as_of, industry=industry).graded
     b = grade_population(store, challenger, as_of, industry=industry).graded
@@ -275,10 +274,8 @@ def champion_challenger(store, champion, challenger, *, industry: str, as_of: dt
     out = {"industry": industry, "as_of": as_of.isoformat(), "organisations": int(len(a)),
            "same_grade": float((a["grade"] == b["grade"].reindex(a.index)).mean()), "distribution": dist,
            "agreement": agree, "metrics": None}
-    outcome = load_outcome()
-    if _outcomes_complete(store, as_of, outcome.horizon_months):
-        pos = set(store.sql(outcome_sql(outcome, as_of))["subject_id"])
-        y = a.index.isin(pos).astype(int)
+    y = outcomes_after(store, a.index, as_of)
+    if y is not None:
         rows = []
         for name, g in (("champion", a), ("challenger", b.reindex(a.index))):
             bad = g["grade"].isin(GRADES[-2:]).astype(int)

@@ -43,6 +43,12 @@ def class_probabilities(eta, thresholds, scale: float = 1.0) -> np.ndarray:
     return np.diff(full, axis=1)
 
 
+def bad_end(proba: np.ndarray) -> np.ndarray:
+    """Probability of the bad end: the outcome (two classes), or the two worst grades 较差 or 差."""
+    proba = np.asarray(proba)
+    return proba[:, -1] if proba.shape[1] == 2 else proba[:, -2:].sum(axis=1)
+
+
 def median_class(eta, thresholds, scale: float = 1.0) -> np.ndarray:
     """The median grade: the first k with P(grade <= k) >= 1/2 (a non-decreasing step of eta)."""
     c = cumulative(eta, thresholds, scale)

@@ -15,6 +15,14 @@ def _figure(ncols: int, width: float = 3.2, height: float = 3.0):
     return plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
 
 
+def class_labels(classes) -> list[str]:
+    """ASCII titles for a model's classes: ``0: excellent`` .. ``4: bad``, or ``0: no outcome`` / ``1: outcome``."""
+    from .industry import GRADES, GRADES_EN
+
+    en = dict(zip(GRADES, GRADES_EN))
+    return [f"{i}: {en.get(c, 'outcome' if i else 'no outcome')}" for i, c in enumerate(classes)]
+
+
 def reliability_figure(tables: list[dict], labels: list[str] | None = None, title: str = ""):
     """Reliability diagram per class: mean predicted against observed share by predicted deciles.
     ``tables`` rows hold class, predicted, observed, n (as in the grading evidence); ``labels`` are

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .industry import GRADES, GRADES_EN
+from .industry import GRADES
 
 TEMPLATE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>{{ title }}</title>
@@ -149,9 +149,9 @@ def grade_report(store, model, reg, out_dir: str | Path, *, fairness_min_group: 
     from . import __version__
     from .fairness import audit, organisation_attributes
     from .features import FeatureBuilder
-    from .grading import grade_organisations
+    from .grading import class_calibration, grade_organisations
     from .industry import load_industries
-    from .plots import reliability_figure
+    from .plots import class_labels, reliability_figure
     from .training import training_set
 
     info = model.info_
@@ -162,18 +162,16 @@ def grade_report(store, model, reg, out_dir: str | Path, *, fairness_min_group: 
     y = hold["outcome"].to_numpy()
     graded = grade_organisations(model, ind, X)
     figs, auc, ks = _roc_ks(y, graded["risk"].to_numpy())
-    proba = model.predict_proba(X)
-    from .grading import class_calibration
+    proba = graded[[f"p_{c}" for c in model.classes_]].to_numpy()
     per_class, tables = class_calibration(hold["label"], proba, model.classes_)
-    en = dict(zip(GRADES, GRADES_EN))
-    labels = [f"{i}: {en.get(c, 'outcome' if i else 'no outcome')}" for i, c in enumerate(model.classes_)]
-    figs["reliability"] = _png(reliability_figure(tables, labels, title="calibrated probabilities vs observed"))
+    figs["reliability"] = _png(reliability_figure(tables, class_labels(model.classes_),
+                                                  title="calibrated probabilities vs observed"))
     contrib = model.contributions(X).drop(columns="bias")
     mean_abs = contrib.abs().mean().sort_values(ascending=False).head(15)
     figs["explain"] = _bar(list(mean_abs.index), mean_abs.to_numpy(), "mean |SHAP| (top 15)", "log-odds")
     dist = graded.groupby("grade").agg(organisations=("risk", "size"), mean_risk=("risk", "mean")).reindex(GRADES).fillna(0)
     dist["observed_outcome_rate"] = pd.Series(y, index=X.index).groupby(graded["grade"]).mean().reindex(GRADES)
-    figs["distribution"] = _bar([f"{i}: {en[g]}" for i, g in enumerate(GRADES)], dist["organisations"].to_numpy(),
+    figs["distribution"] = _bar(class_labels(GRADES), dist["organisations"].to_numpy(),
                                 "organisations per grade (hold-out)")
     mono = _monotonicity(lambda Z: model.margin(Z), X, model.directions or {}, +1)
     meta = FeatureBuilder(store, subjects="organisations", industry=ind.code).meta

@@ -106,8 +106,7 @@ def log_grade_fit(model, evidence: dict, store: Store, *, tracking_uri: str, art
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from .industry import GRADES_EN
-    from .plots import reliability_figure
+    from .plots import class_labels, reliability_figure
 
     code = evidence["industry"]
     tags = {**snapshot_tags(store), "xinyi.kind": "grade_model", "xinyi.industry": code, "xinyi.label": evidence["label"],
@@ -119,7 +118,6 @@ def log_grade_fit(model, evidence: dict, store: Store, *, tracking_uri: str, art
     keys = ("auc", "auc_bad_grades", "brier_before", "ece_before", "brier", "ece", "holdout_outcome_rate",
             "qwk_expert_grade", "fit_seconds")
     metrics = {k: evidence[k] for k in keys if k in evidence and evidence[k] == evidence[k]}
-    en = dict(zip(("优秀", "良好", "中等", "较差", "差"), GRADES_EN))
     for g in evidence["per_grade"]:
         if g["organisations"]:
             metrics[f"outcome_rate.{g['grade']}"] = g["outcome_rate"]
@@ -134,8 +132,7 @@ def log_grade_fit(model, evidence: dict, store: Store, *, tracking_uri: str, art
     feat = config_dir() / "features" / f"{code}.yaml"
     files += [feat] if feat.exists() else []
     files += [config_dir() / "features" / "organisation.yaml"]
-    labels = [f"{i}: {en.get(c, 'outcome' if i else 'no outcome')}" for i, c in enumerate(evidence["classes"])]
-    fig = reliability_figure(evidence["reliability"], labels, title=f"{code}: hold-out {evidence['holdout_cutoff']}, calibrated")
+    fig = reliability_figure(evidence["reliability"], class_labels(evidence["classes"]), title=f"{code}: hold-out {evidence['holdout_cutoff']}, calibrated")
     try:
         return log_run(tracking_uri, f"xinyi-grades-{code}", f"grades-{code}-{evidence['holdout_cutoff']}", tags=tags,
                        params=params, metrics=metrics, dicts={"evidence/evidence.json": evidence},
