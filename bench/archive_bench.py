@@ -8,6 +8,7 @@ validating every row, quarantining and upserting.
     python bench/archive_bench.py                    # 10M generate + ingest, 100M generate
     python bench/archive_bench.py --sizes 10000000   # only 10M
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,15 +43,15 @@ def peak_mb() -> float:
 def run_child(step: str, rest: list[str]) -> None:
     t0 = time.perf_counter()
     if step == "generate":
-        from scoring.synthetic import generate_sample
+        from scoring.sample.generator import generate_sample
 
         out, n = rest[0], int(rest[1])
         persons, orgs = subjects_for(n)
         res = generate_sample(out, seed=1, persons=persons, organisations=orgs, chunk_subjects=50_000)
         records = res.records
     elif step == "ingest":
-        from scoring.ingest import ingest
-        from scoring.store import open_store
+        from scoring.archive.ingest import ingest
+        from scoring.archive.store import open_store
 
         with open_store(rest[1]) as st:
             res = ingest([rest[0]], st)
@@ -67,7 +68,9 @@ def run_child(step: str, rest: list[str]) -> None:
     else:
         raise SystemExit(f"unknown step {step}")
     sec = time.perf_counter() - t0
-    print(json.dumps({"step": step, "rows": records, "seconds": sec, "rows_per_s": records / sec, "peak_mb": peak_mb()}))
+    print(
+        json.dumps({"step": step, "rows": records, "seconds": sec, "rows_per_s": records / sec, "peak_mb": peak_mb()})
+    )
 
 
 def main() -> None:
@@ -89,7 +92,10 @@ def main() -> None:
         r = child("generate", [str(out), str(n)])
         r["size"] = n
         results.append(r)
-        print(f"generate {n:>12,}: {r['rows']:,} records in {r['seconds']:.1f}s = {r['rows_per_s']:,.0f} records/s, peak {r['peak_mb']:,.0f} MB", flush=True)
+        print(
+            f"generate {n:>12,}: {r['rows']:,} records in {r['seconds']:.1f}s = {r['rows_per_s']:,.0f} records/s, peak {r['peak_mb']:,.0f} MB",
+            flush=True,
+        )
         if n == a.ingest:
             for step in ("ingest", "peer"):
                 db = wd / f"{step}_{n}.duckdb"
@@ -98,15 +104,20 @@ def main() -> None:
                 r = child(step, [str(out), str(db)])
                 r["size"] = n
                 results.append(r)
-                print(f"{step:<8} {n:>12,}: {r['rows']:,} rows in {r['seconds']:.1f}s = {r['rows_per_s']:,.0f} rows/s, peak {r['peak_mb']:,.0f} MB", flush=True)
+                print(
+                    f"{step:<8} {n:>12,}: {r['rows']:,} rows in {r['seconds']:.1f}s = {r['rows_per_s']:,.0f} rows/s, peak {r['peak_mb']:,.0f} MB",
+                    flush=True,
+                )
                 db.unlink(missing_ok=True)
         if n != a.ingest:
             shutil.rmtree(out, ignore_errors=True)
     ing = [r for r in results if r["step"] == "ingest"]
     peer = [r for r in results if r["step"] == "peer"]
     if ing and peer:
-        print(f"ingest vs plain DuckDB bulk load (peer): {ing[0]['seconds'] / peer[0]['seconds']:.1f}x the time "
-              f"({peer[0]['rows_per_s'] / ing[0]['rows_per_s']:.1f}x slower per row) for checking every row")
+        print(
+            f"ingest vs plain DuckDB bulk load (peer): {ing[0]['seconds'] / peer[0]['seconds']:.1f}x the time "
+            f"({peer[0]['rows_per_s'] / ing[0]['rows_per_s']:.1f}x slower per row) for checking every row"
+        )
     (wd / "archive_bench.json").write_text(json.dumps(results, indent=2))
     print(f"cpus: {os.cpu_count()}")
 

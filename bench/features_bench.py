@@ -1,12 +1,12 @@
 """Benchmark: point-in-time features over 10M and 100M generated records.
 
-For each size: the archive is generated (scoring.synthetic) if missing; DuckDB turns the records
-into as-of timelines (scoring.asof.timeline_sql, written to Parquet with integer subject codes);
+For each size: the archive is generated (scoring.sample.generator) if missing; DuckDB turns the records
+into as-of timelines (scoring.features.asof.timeline_sql, written to Parquet with integer subject codes);
 then the person set is computed for persons and the organisation set plus every industry set for
 organisations (self features; about 90 columns in all) as of 2025-06-30, by
 
-* the Polars engine (scoring.engine_polars; streaming from Parquet at 100M),
-* the DuckDB engine (scoring.engine_duckdb, same definitions compiled to FILTER aggregates),
+* the Polars engine (scoring.features.engine_polars; streaming from Parquet at 100M),
+* the DuckDB engine (scoring.features.engine_duckdb, same definitions compiled to FILTER aggregates),
 * a plain pandas groupby of the same features (the peer; 10M only: it does not fit at 100M),
 
 checking that all three agree. Each step runs in its own process so its peak memory is its own.
@@ -14,6 +14,7 @@ checking that all three agree. Each step runs in its own process so its peak mem
     python bench/features_bench.py                      # 10M and 100M
     python bench/features_bench.py --sizes 10000000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,7 @@ def peak_mb() -> float:
 
 def bench_sets():
     """Self features only: person set for persons; organisation + industry additions for organisations."""
-    from scoring.feature_defs import FeatureSet, load_feature_set
+    from scoring.features.definitions import FeatureSet, load_feature_set
 
     person = load_feature_set("person")
     org = load_feature_set("organisation")
@@ -48,18 +49,28 @@ def bench_sets():
                 extra.append(f)
     keep = lambda fs: tuple(f for f in fs if f.link == "self")  # noqa: E731
     return {
-        "person": FeatureSet(name="person", label_zh="", subject_types=person.subject_types, industry=None,
-                             features=keep(person.features)),
-        "organisation": FeatureSet(name="organisation", label_zh="", subject_types=org.subject_types, industry=None,
-                                   features=keep(org.features) + tuple(extra)),
+        "person": FeatureSet(
+            name="person",
+            label_zh="",
+            subject_types=person.subject_types,
+            industry=None,
+            features=keep(person.features),
+        ),
+        "organisation": FeatureSet(
+            name="organisation",
+            label_zh="",
+            subject_types=org.subject_types,
+            industry=None,
+            features=keep(org.features) + tuple(extra),
+        ),
     }
 
 
 def step_timeline(archive: str, out: str) -> dict:
     import duckdb
 
-    from scoring.asof import periods_table, timeline_sql
-    from scoring.catalog import load_catalog
+    from scoring.archive.catalog import load_catalog
+    from scoring.features.asof import periods_table, timeline_sql
 
     con = duckdb.connect()
     con.execute(f"SET threads = {os.cpu_count()}")
@@ -80,7 +91,7 @@ def step_timeline(archive: str, out: str) -> dict:
                FROM read_parquet('{archive}/records.parquet') r JOIN subj s USING (subject_id))"""
     t0 = time.perf_counter()
     con.execute(f"""COPY (SELECT subject_id, is_person, record_id, record_type, severity, amount, grade, event_date,
-                            t_start, t_end, s_from, s_to, false AS excluded FROM ({timeline_sql(recs, 'periods')}))
+                            t_start, t_end, s_from, s_to, false AS excluded FROM ({timeline_sql(recs, "periods")}))
                     TO '{out}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)""")
     n = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchall()[0][0]
     con.execute(f"COPY (SELECT sid AS subject_id, is_person FROM subj) TO '{out}.subjects.parquet' (FORMAT parquet)")
@@ -92,8 +103,10 @@ def _populations(timeline: str):
     import polars as pl
 
     subj = pl.read_parquet(f"{timeline}.subjects.parquet")
-    return {"person": subj.filter(pl.col("is_person")).select("subject_id"),
-            "organisation": subj.filter(~pl.col("is_person")).select("subject_id")}
+    return {
+        "person": subj.filter(pl.col("is_person")).select("subject_id"),
+        "organisation": subj.filter(~pl.col("is_person")).select("subject_id"),
+    }
 
 
 def step_polars(timeline: str, out: str, streaming: bool) -> dict:
@@ -102,21 +115,33 @@ def step_polars(timeline: str, out: str, streaming: bool) -> dict:
     from scoring import engine_polars
 
     sets, pops = bench_sets(), _populations(timeline)
-    links = pl.DataFrame({"organisation_id": [], "person_id": []}, schema={"organisation_id": pl.Int32, "person_id": pl.Int32})
+    links = pl.DataFrame(
+        {"organisation_id": [], "person_id": []}, schema={"organisation_id": pl.Int32, "person_id": pl.Int32}
+    )
     t0 = time.perf_counter()
     n = pl.scan_parquet(timeline).select(pl.len()).collect().item()
     results = {}
     for name in ("person", "organisation"):
-        lf = pl.scan_parquet(timeline).filter(pl.col("is_person") == (name == "person")).with_columns(
-            pl.col("record_type").cast(pl.Categorical), pl.col("severity").cast(pl.Categorical),
-            pl.col("grade").cast(pl.Categorical))
+        lf = (
+            pl.scan_parquet(timeline)
+            .filter(pl.col("is_person") == (name == "person"))
+            .with_columns(
+                pl.col("record_type").cast(pl.Categorical),
+                pl.col("severity").cast(pl.Categorical),
+                pl.col("grade").cast(pl.Categorical),
+            )
+        )
         src = lf if streaming else lf.collect()
         results[name] = engine_polars.compute(src, links, pops[name], sets[name], AS_OF, streaming=streaming)
     sec = time.perf_counter() - t0
     for name, df in results.items():
         df.sort("subject_id").write_parquet(f"{out}.{name}.parquet")
-    return {"rows": n, "seconds": sec, "features": sum(len(s.features) for s in sets.values()),
-            "subjects": sum(len(d) for d in results.values())}
+    return {
+        "rows": n,
+        "seconds": sec,
+        "features": sum(len(s.features) for s in sets.values()),
+        "subjects": sum(len(d) for d in results.values()),
+    }
 
 
 def step_duckdb(timeline: str, out: str) -> dict:
@@ -146,7 +171,7 @@ def step_pandas(timeline: str, out: str) -> dict:
     import numpy as np
     import pandas as pd
 
-    from scoring.catalog import add_months
+    from scoring.core.dates import add_months
 
     sets = bench_sets()
     subj = pd.read_parquet(f"{timeline}.subjects.parquet")
@@ -156,8 +181,11 @@ def step_pandas(timeline: str, out: str) -> dict:
     T = pd.Timestamp(AS_OF)
     for c in ("event_date", "t_start", "t_end", "s_from", "s_to"):
         df[c] = pd.to_datetime(df[c])
-    counts = ((df["t_start"] <= T) & (df["t_end"].isna() | (T < df["t_end"]))
-              & ~(df["s_from"].notna() & (df["s_from"] <= T) & (df["s_to"].isna() | (T < df["s_to"]))))
+    counts = (
+        (df["t_start"] <= T)
+        & (df["t_end"].isna() | (T < df["t_end"]))
+        & ~(df["s_from"].notna() & (df["s_from"] <= T) & (df["s_to"].isna() | (T < df["s_to"])))
+    )
     df = df[counts.to_numpy()]
     for name in ("person", "organisation"):
         part = df[df["is_person"] == (name == "person")]
@@ -193,7 +221,7 @@ def step_pandas(timeline: str, out: str) -> dict:
         wide = pd.DataFrame(cols)
         wide["subject_id"] = part["subject_id"].to_numpy()
         g = wide.groupby("subject_id")
-        res = g.agg({k: v for k, v in aggs.items()})
+        res = g.agg(dict(aggs))
         for f in sets[name].features:
             if f.agg == "latest_grade":
                 sub = wide[[f.name, f.name + "__d", "subject_id"]].dropna()
@@ -216,7 +244,7 @@ def step_pandas(timeline: str, out: str) -> dict:
                 res[f.name] = val
         pop = subj[subj["is_person"] == (name == "person")]["subject_id"]
         res = res.reindex(pop.to_numpy())
-        from scoring.feature_defs import ZERO_WHEN_EMPTY
+        from scoring.features.definitions import ZERO_WHEN_EMPTY
 
         for f in sets[name].features:
             if f.agg in ZERO_WHEN_EMPTY:
@@ -244,7 +272,9 @@ def agree(a: str, b: str) -> bool:
         x = pd.read_parquet(f"{a}.{name}.parquet").set_index("subject_id").sort_index()
         y = pd.read_parquet(f"{b}.{name}.parquet").set_index("subject_id").sort_index()
         y.index = y.index.astype(x.index.dtype)
-        if x.shape != y.shape or not np.allclose(x.to_numpy(float), y[x.columns].to_numpy(float), equal_nan=True, rtol=1e-9):
+        if x.shape != y.shape or not np.allclose(
+            x.to_numpy(float), y[x.columns].to_numpy(float), equal_nan=True, rtol=1e-9
+        ):
             return False
     return True
 
@@ -257,9 +287,13 @@ def main() -> None:
     a = ap.parse_args()
     if a.child:
         step, rest = a.child[0], a.child[1:]
-        fn = {"timeline": step_timeline, "polars": lambda t, o: step_polars(t, o, False),
-              "polars_streaming": lambda t, o: step_polars(t, o, True), "duckdb": step_duckdb,
-              "pandas": step_pandas}[step]
+        fn = {
+            "timeline": step_timeline,
+            "polars": lambda t, o: step_polars(t, o, False),
+            "polars_streaming": lambda t, o: step_polars(t, o, True),
+            "duckdb": step_duckdb,
+            "pandas": step_pandas,
+        }[step]
         r = fn(*rest)
         r.update(step=step, peak_mb=peak_mb())
         print(json.dumps(r))
@@ -283,9 +317,12 @@ def main() -> None:
             r = child(step, args)
             r["size"] = n
             results.append(r)
-            print(f"{step:<17} {n:>12,}: {r['rows']:,} records in {r['seconds']:.1f}s = {r['rows'] / r['seconds']:,.0f} records/s, "
-                  f"peak {r['peak_mb']:,.0f} MB" + (f", {r['features']} features for {r['subjects']:,} subjects" if "features" in r else ""),
-                  flush=True)
+            print(
+                f"{step:<17} {n:>12,}: {r['rows']:,} records in {r['seconds']:.1f}s = {r['rows'] / r['seconds']:,.0f} records/s, "
+                f"peak {r['peak_mb']:,.0f} MB"
+                + (f", {r['features']} features for {r['subjects']:,} subjects" if "features" in r else ""),
+                flush=True,
+            )
         first = engines[0]
         for other in engines[1:]:
             ok = agree(str(wd / f"feat_{first}_{n}"), str(wd / f"feat_{other}_{n}"))

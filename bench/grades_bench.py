@@ -14,6 +14,7 @@ and explaining a city's organisations, all in one run.
 
     python bench/grades_bench.py [--rows 1000000] [--city 1300000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,8 @@ INDUSTRIES = ("construction", "food", "medical")
 def ece_table(store, truth: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     from sklearn.metrics import cohen_kappa_score
 
-    from scoring.grading import fit_industry
-    from scoring.industry import GRADE_INDEX
+    from scoring.features.industry import GRADE_INDEX
+    from scoring.grades.grading import fit_industry
 
     rows, models = [], {}
     for code in INDUSTRIES:
@@ -47,15 +48,24 @@ def ece_table(store, truth: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
         ok = true.notna().to_numpy()
         for b in ev["baselines"]:
             gi = pred[b["model"]]["grade_index"]
-            rows.append({"industry": code, "model": b["model"], "holdout_rows": int(ok.sum()),
-                         "qwk_true_grade": cohen_kappa_score(true[ok].astype(int), gi[ok], weights="quadratic"),
-                         "qwk_expert_grade": b["qwk"], "auc_p_bad": b["auc"], "ece_before": b["ece_before"],
-                         "ece_after": b["ece"], "fit_seconds": ev["fit_seconds"] if b["model"] == "lightgbm" else b["fit_seconds"]})
+            rows.append(
+                {
+                    "industry": code,
+                    "model": b["model"],
+                    "holdout_rows": int(ok.sum()),
+                    "qwk_true_grade": cohen_kappa_score(true[ok].astype(int), gi[ok], weights="quadratic"),
+                    "qwk_expert_grade": b["qwk"],
+                    "auc_p_bad": b["auc"],
+                    "ece_before": b["ece_before"],
+                    "ece_after": b["ece"],
+                    "fit_seconds": ev["fit_seconds"] if b["model"] == "lightgbm" else b["fit_seconds"],
+                }
+            )
     return pd.DataFrame(rows), models
 
 
 def grading_time(model, ind, X: pd.DataFrame, n: int) -> dict:
-    from scoring.grading import grade_organisations
+    from scoring.grades.grading import grade_organisations
 
     big = X.sample(n, replace=True, random_state=0)
     big.index = [f"o{i}" for i in range(n)]
@@ -79,15 +89,24 @@ def shap_time(model, X: pd.DataFrame, n: int = 100_000) -> dict:
     t_shap = time.perf_counter() - t0
     diff = float(np.abs(np.asarray(sv) - lgb_c[:, :-1]).max())
     base = float(np.abs(np.asarray(explainer.expected_value) - lgb_c[:, -1]).max())
-    return {"rows": n, "lightgbm_pred_contrib_s": t_lgb, "shap_tree_explainer_s": t_shap, "ratio_shap_to_lgb": t_shap / t_lgb,
-            "max_abs_diff": diff, "base_value_diff": base, "lgb_rows_per_s": n / t_lgb, "shap_rows_per_s": n / t_shap,
-            "trees": model.booster_.num_trees(), "shap_version": shap.__version__}
+    return {
+        "rows": n,
+        "lightgbm_pred_contrib_s": t_lgb,
+        "shap_tree_explainer_s": t_shap,
+        "ratio_shap_to_lgb": t_shap / t_lgb,
+        "max_abs_diff": diff,
+        "base_value_diff": base,
+        "lgb_rows_per_s": n / t_lgb,
+        "shap_rows_per_s": n / t_shap,
+        "trees": model.booster_.num_trees(),
+        "shap_version": shap.__version__,
+    }
 
 
 def city_time(model, ind, X: pd.DataFrame, labels: pd.Series, n: int) -> dict:
     """Grade and explain n organisations: grades, exact contributions and top-3 reason texts."""
-    from scoring.grade_list import GradedPopulation, top_reasons
-    from scoring.grading import grade_organisations
+    from scoring.grades.grading import grade_organisations
+    from scoring.grades.lists import GradedPopulation, top_reasons
 
     big = X.sample(n, replace=True, random_state=2)
     big.index = [f"o{i}" for i in range(n)]
@@ -100,8 +119,15 @@ def city_time(model, ind, X: pd.DataFrame, labels: pd.Series, n: int) -> dict:
     reasons = top_reasons(pop)
     t3 = time.perf_counter()
     assert np.allclose(contrib.sum(axis=1).to_numpy(), model.margin(big[model.features_]), atol=1e-9)
-    return {"rows": n, "grade_s": t1 - t0, "shap_s": t2 - t1, "reasons_s": t3 - t2, "total_s": t3 - t0,
-            "total_min": (t3 - t0) / 60, "example_reason": reasons.iloc[0].tolist()}
+    return {
+        "rows": n,
+        "grade_s": t1 - t0,
+        "shap_s": t2 - t1,
+        "reasons_s": t3 - t2,
+        "total_s": t3 - t0,
+        "total_min": (t3 - t0) / 60,
+        "example_reason": reasons.iloc[0].tolist(),
+    }
 
 
 def main() -> None:
@@ -110,10 +136,10 @@ def main() -> None:
     ap.add_argument("--city", type=int, default=1_300_000)
     a = ap.parse_args()
 
-    from scoring.features import FeatureBuilder
-    from scoring.industry import load_industries
-    from scoring.ingest import ingest
-    from scoring.store import open_store
+    from scoring.archive.ingest import ingest
+    from scoring.archive.store import open_store
+    from scoring.features.builder import FeatureBuilder
+    from scoring.features.industry import load_industries
 
     sample = ROOT / "data" / "sample"
     truth = pd.read_parquet(sample / "truth" / "organisations.parquet").set_index("subject_id")
@@ -124,14 +150,17 @@ def main() -> None:
         pd.set_option("display.width", 200)
         print("== 1. grade models on the synthetic archive (hold-out cut-off 2025-06-30) ==")
         print(table.round(4).to_string(index=False))
-        pooled = table.groupby("model")[["qwk_true_grade", "qwk_expert_grade", "auc_p_bad", "ece_before", "ece_after",
-                                          "fit_seconds"]].mean()
+        pooled = table.groupby("model")[
+            ["qwk_true_grade", "qwk_expert_grade", "auc_p_bad", "ece_before", "ece_after", "fit_seconds"]
+        ].mean()
         print("\nmean over industries:\n" + pooled.round(4).to_string())
         out["models"] = table.to_dict(orient="records")
         model, hold = models["construction"]
         ind = load_industries()["construction"]
         X = hold.set_index("subject_id")[model.features_]
-        labels = FeatureBuilder(st, subjects="organisations", industry="construction").meta.set_index("feature")["label_zh"]
+        labels = FeatureBuilder(st, subjects="organisations", industry="construction").meta.set_index("feature")[
+            "label_zh"
+        ]
     print(f"\n== 2. grading {a.rows:,} organisations (construction model, resampled rows) ==")
     out["grading"] = grading_time(model, ind, X, a.rows)
     print(json.dumps(out["grading"], ensure_ascii=False))
@@ -142,7 +171,9 @@ def main() -> None:
     out["city"] = city_time(model, ind, X, labels, a.city)
     print(json.dumps(out["city"], ensure_ascii=False))
     (ROOT / "bench" / "out").mkdir(exist_ok=True)
-    (ROOT / "bench" / "out" / "grades_bench.json").write_text(json.dumps(out, ensure_ascii=False, indent=1, default=str))
+    (ROOT / "bench" / "out" / "grades_bench.json").write_text(
+        json.dumps(out, ensure_ascii=False, indent=1, default=str)
+    )
 
 
 if __name__ == "__main__":

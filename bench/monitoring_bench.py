@@ -3,13 +3,14 @@
 1. On the synthetic archive's persons, an optbinning Scorecard (BinningProcess + LogisticRegression)
    is monitored between the 2024-06-30 (expected) and 2025-06-30 (actual) cut-offs by optbinning's
    ScorecardMonitoring (psi_method="cart", 20 bins, min bin size 0.05) and by
-   ``scoring.monitoring`` on the same scores and bins: system PSI per bin and in total, and CSI per
+   ``scoring.oversight.monitoring`` on the same scores and bins: system PSI per bin and in total, and CSI per
    variable, must agree.
 2. Time for 1M expected + 1M actual rows x 20 variables: xinyi (splits + PSI + CSI) against
    ScorecardMonitoring.fit on the same data.
 
     python bench/monitoring_bench.py          # needs pip install -e .[bench]
 """
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,7 @@ def scorecard(X, y):
 
 
 def xinyi_side(sc, Xe, ye, Xa):
-    from scoring.monitoring import binned_csi, psi_table, score_splits
+    from scoring.oversight.monitoring import binned_csi, psi_table, score_splits
 
     se, sa = sc.score(Xe), sc.score(Xa)
     splits = score_splits(se, ye, "cart", 20, 0.05)
@@ -58,9 +59,9 @@ def optbinning_side(sc, Xe, ye, Xa, ya):
 
 
 def main() -> None:
-    from scoring.ingest import ingest
-    from scoring.store import open_store
-    from scoring.training import training_set
+    from scoring.archive.ingest import ingest
+    from scoring.archive.store import open_store
+    from scoring.features.training import training_set
 
     out = {}
     with tempfile.TemporaryDirectory() as d, open_store(Path(d) / "s.duckdb") as st:
@@ -76,12 +77,20 @@ def main() -> None:
     psi_diff = float(np.nanmax(np.abs(ours["PSI"].iloc[:-1].to_numpy(float) - theirs["PSI"].iloc[:-1].to_numpy(float))))
     csi_diff = max(abs(csi_ours[k] - csi_theirs[k]) for k in csi_theirs)
     print("== 1. cross-check on the sample's persons (2024-06-30 -> 2025-06-30) ==")
-    print(f"splits identical: {same_splits} ({len(splits)} splits); total PSI xinyi {ours.loc['Totals', 'PSI']:.10f} "
-          f"optbinning {theirs['PSI'].iloc[-1]:.10f}; max per-bin difference {psi_diff:.2e}")
+    print(
+        f"splits identical: {same_splits} ({len(splits)} splits); total PSI xinyi {ours.loc['Totals', 'PSI']:.10f} "
+        f"optbinning {theirs['PSI'].iloc[-1]:.10f}; max per-bin difference {psi_diff:.2e}"
+    )
     print(f"CSI of {len(csi_theirs)} variables: max difference {csi_diff:.2e}")
-    out["cross_check"] = {"splits_identical": bool(same_splits), "n_splits": int(len(splits)),
-                          "psi_xinyi": float(ours.loc["Totals", "PSI"]), "psi_optbinning": float(theirs["PSI"].iloc[-1]),
-                          "max_bin_psi_diff": psi_diff, "max_csi_diff": csi_diff, "variables": len(csi_theirs)}
+    out["cross_check"] = {
+        "splits_identical": bool(same_splits),
+        "n_splits": int(len(splits)),
+        "psi_xinyi": float(ours.loc["Totals", "PSI"]),
+        "psi_optbinning": float(theirs["PSI"].iloc[-1]),
+        "max_bin_psi_diff": psi_diff,
+        "max_csi_diff": csi_diff,
+        "variables": len(csi_theirs),
+    }
     # 2. timing at 1M rows
     rng = np.random.default_rng(0)
     n, k = 1_000_000, 20
@@ -100,8 +109,10 @@ def main() -> None:
     optbinning_side(sc2, big_e, y_e, big_a, y_a)
     t_o = time.perf_counter() - t0
     print(f"\n== 2. 1M expected + 1M actual rows x {k} variables ==")
-    print(f"xinyi {t_x:.1f} s, optbinning ScorecardMonitoring {t_o:.1f} s (ratio xinyi/optbinning {t_x / t_o:.2f}); "
-          "both include scoring the two populations")
+    print(
+        f"xinyi {t_x:.1f} s, optbinning ScorecardMonitoring {t_o:.1f} s (ratio xinyi/optbinning {t_x / t_o:.2f}); "
+        "both include scoring the two populations"
+    )
     out["timing_1m"] = {"xinyi_s": t_x, "optbinning_s": t_o, "ratio": t_x / t_o}
     (ROOT / "bench" / "out").mkdir(exist_ok=True)
     (ROOT / "bench" / "out" / "monitoring_bench.json").write_text(json.dumps(out, indent=1))

@@ -10,6 +10,7 @@
 
     python bench/points_bench.py
 """
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,12 @@ def optbinning_model(X, y, categorical):
     from sklearn.linear_model import LogisticRegression
 
     bp = BinningProcess(list(X.columns), categorical_variables=categorical)
-    sc = Scorecard(binning_process=bp, estimator=LogisticRegression(), scaling_method="min_max",
-                   scaling_method_params={"min": 0, "max": 1000})
+    sc = Scorecard(
+        binning_process=bp,
+        estimator=LogisticRegression(),
+        scaling_method="min_max",
+        scaling_method_params={"min": 0, "max": 1000},
+    )
     return sc.fit(X, y)
 
 
@@ -51,7 +56,7 @@ def part_german(seeds=(0, 1, 2, 3, 4)) -> dict:
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
 
-    from scoring.points import PointsCard
+    from scoring.points.card import PointsCard
 
     X, y, dt = german()
     cats = [c for c in X if dt[c] == "categorical"]
@@ -69,17 +74,23 @@ def part_german(seeds=(0, 1, 2, 3, 4)) -> dict:
             t_ob += time.perf_counter() - t
             a_ob.append(roc_auc_score(y[te], ob.predict_proba(X.iloc[te])[:, 1]))
         rows.append({"seed": seed, "card_auc": float(np.mean(a_ours)), "optbinning_auc": float(np.mean(a_ob))})
-        print(f"German credit, folds seed {seed}: card AUC {rows[-1]['card_auc']:.4f}, optbinning {rows[-1]['optbinning_auc']:.4f}, "
-              f"difference {rows[-1]['card_auc'] - rows[-1]['optbinning_auc']:+.4f}", flush=True)
-    print(f"German credit fit time over {5 * len(seeds)} fits: card {t_ours:.2f}s, optbinning {t_ob:.2f}s, "
-          f"ratio {t_ours / t_ob:.3f}", flush=True)
+        print(
+            f"German credit, folds seed {seed}: card AUC {rows[-1]['card_auc']:.4f}, optbinning {rows[-1]['optbinning_auc']:.4f}, "
+            f"difference {rows[-1]['card_auc'] - rows[-1]['optbinning_auc']:+.4f}",
+            flush=True,
+        )
+    print(
+        f"German credit fit time over {5 * len(seeds)} fits: card {t_ours:.2f}s, optbinning {t_ob:.2f}s, "
+        f"ratio {t_ours / t_ob:.3f}",
+        flush=True,
+    )
     return {"rows": rows, "card_seconds": t_ours, "optbinning_seconds": t_ob}
 
 
 def part_large(n=1_000_000, p=30) -> dict:
     from sklearn.metrics import roc_auc_score
 
-    from scoring.points import PointsCard
+    from scoring.points.card import PointsCard
 
     rng = np.random.default_rng(0)
     X = np.empty((n + 200_000, p))
@@ -87,11 +98,11 @@ def part_large(n=1_000_000, p=30) -> dict:
     for j in range(p):
         kind = j % 3
         if kind == 0:
-            X[:, j] = rng.poisson(1.0 + j % 5, len(X))      # counts
+            X[:, j] = rng.poisson(1.0 + j % 5, len(X))  # counts
         elif kind == 1:
-            X[:, j] = rng.lognormal(3, 1, len(X))            # amounts
+            X[:, j] = rng.lognormal(3, 1, len(X))  # amounts
         else:
-            X[:, j] = rng.normal(size=len(X))                # scores
+            X[:, j] = rng.normal(size=len(X))  # scores
         lin += (0.25 if j % 2 else -0.2) * (X[:, j] - X[:, j].mean()) / X[:, j].std()
     y = (rng.random(len(X)) < 1 / (1 + np.exp(-(lin - 1.5)))).astype(int)
     X = pd.DataFrame(X, columns=[f"f{j:02d}" for j in range(p)])
@@ -105,8 +116,11 @@ def part_large(n=1_000_000, p=30) -> dict:
     ob = optbinning_model(X.iloc[tr], y[tr], [])
     t_ob = time.perf_counter() - t
     auc_ob = roc_auc_score(y[te], ob.predict_proba(X.iloc[te])[:, 1])
-    print(f"{n:,} rows x {p} features: card fit {t_ours:.1f}s (AUC {auc_ours:.4f}), optbinning {t_ob:.1f}s "
-          f"(AUC {auc_ob:.4f}), time ratio {t_ours / t_ob:.3f}", flush=True)
+    print(
+        f"{n:,} rows x {p} features: card fit {t_ours:.1f}s (AUC {auc_ours:.4f}), optbinning {t_ob:.1f}s "
+        f"(AUC {auc_ob:.4f}), time ratio {t_ours / t_ob:.3f}",
+        flush=True,
+    )
     return {"card_seconds": t_ours, "optbinning_seconds": t_ob, "card_auc": auc_ours, "optbinning_auc": auc_ob}
 
 
@@ -115,11 +129,11 @@ def part_archive() -> dict:
 
     from sklearn.metrics import roc_auc_score
 
-    from scoring.features import build_features
-    from scoring.ingest import ingest
-    from scoring.points import PointsCard
-    from scoring.store import open_store
-    from scoring.training import training_set
+    from scoring.archive.ingest import ingest
+    from scoring.archive.store import open_store
+    from scoring.features.builder import build_features
+    from scoring.features.training import training_set
+    from scoring.points.card import PointsCard
 
     sample = ROOT / "data" / "sample"
     truth = pd.read_parquet(sample / "truth" / "persons.parquet").set_index("subject_id")
@@ -137,9 +151,17 @@ def part_archive() -> dict:
     auc_card = roc_auc_score(test["label"], -score)
     auc_truth = roc_auc_score(test["label"], -lat["latent_z"].to_numpy())
     auc_p = roc_auc_score(test["label"], lat["p_outcome"].to_numpy())
-    print(f"synthetic archive, persons at 2025-06-30 (trained on 2023 and 2024 cut-offs): card AUC {auc_card:.4f}; "
-          f"latent truth AUC {auc_truth:.4f} (true probability {auc_p:.4f}) — the ceiling", flush=True)
-    return {"card_auc": auc_card, "latent_auc": auc_truth, "p_outcome_auc": auc_p, "outcome_rate": float(test["label"].mean())}
+    print(
+        f"synthetic archive, persons at 2025-06-30 (trained on 2023 and 2024 cut-offs): card AUC {auc_card:.4f}; "
+        f"latent truth AUC {auc_truth:.4f} (true probability {auc_p:.4f}) — the ceiling",
+        flush=True,
+    )
+    return {
+        "card_auc": auc_card,
+        "latent_auc": auc_truth,
+        "p_outcome_auc": auc_p,
+        "outcome_rate": float(test["label"].mean()),
+    }
 
 
 def main() -> None:

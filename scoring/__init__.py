@@ -2,9 +2,10 @@
 
 Library API (the CLI and notebooks call these):
 
-* :func:`scoring.catalog.load_catalog` — the record catalogue (信用信息目录);
-* :func:`scoring.store.open_store` — the embedded DuckDB store;
+* :func:`scoring.archive.catalog.load_catalog` — the record catalogue (信用信息目录);
+* :func:`scoring.archive.store.open_store` — the embedded DuckDB store;
 * :func:`scoring.ingest.ingest` — load a credit archive (信用档案) with quarantine;
-* :func:`scoring.synthetic.generate_sample` — a synthetic archive with a known truth.
+* :func:`scoring.sample.generator.generate_sample` — a synthetic archive with a known truth.
 """
+
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
 """Shared fixtures: small valid archives built from real identifiers, and the committed sample."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.identifiers import complete_id_number, complete_uscc
+from scoring.core.identifiers import complete_id_number, complete_uscc
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
@@ -33,23 +34,46 @@ def small_archive(n_orgs: int = 3, n_persons: int = 3) -> tuple[pd.DataFrame, li
     orgs = [make_uscc(i + 1) for i in range(n_orgs)]
     persons = [make_person_id(i + 1) for i in range(n_persons)]
     rows = [
-        {"subject_id": o, "subject_type": "enterprise", "name": f"测试企业{i}", "industry_code": "8514",
-         "region_code": "330702", "registered_on": "2010-01-01", "legal_rep_id": persons[i % n_persons],
-         "actual_controller_id": None, "positive_opt_out": None}
+        {
+            "subject_id": o,
+            "subject_type": "enterprise",
+            "name": f"测试企业{i}",
+            "industry_code": "8514",
+            "region_code": "330702",
+            "registered_on": "2010-01-01",
+            "legal_rep_id": persons[i % n_persons],
+            "actual_controller_id": None,
+            "positive_opt_out": None,
+        }
         for i, o in enumerate(orgs)
     ] + [
-        {"subject_id": p, "subject_type": "person", "name": f"测试{i}", "industry_code": None,
-         "region_code": "330702", "registered_on": None, "legal_rep_id": None, "actual_controller_id": None,
-         "positive_opt_out": "false"}
+        {
+            "subject_id": p,
+            "subject_type": "person",
+            "name": f"测试{i}",
+            "industry_code": None,
+            "region_code": "330702",
+            "registered_on": None,
+            "legal_rep_id": None,
+            "actual_controller_id": None,
+            "positive_opt_out": "false",
+        }
         for i, p in enumerate(persons)
     ]
     return pd.DataFrame(rows), orgs, persons
 
 
 def penalty(record_id: str, subject: str, day: str = "2024-03-01", **kw) -> dict:
-    row = {"record_id": record_id, "subject_id": subject, "record_type": "ADM_PENALTY", "event_date": day,
-           "document_no": f"金市监罚〔2024〕{record_id}号", "agency": "金华市市场监督管理局",
-           "severity": "general", "amount": "5000"}
+    row = {
+        "record_id": record_id,
+        "subject_id": subject,
+        "record_type": "ADM_PENALTY",
+        "event_date": day,
+        "document_no": f"金市监罚〔2024〕{record_id}号",
+        "agency": "金华市市场监督管理局",
+        "severity": "general",
+        "amount": "5000",
+    }
     row.update(kw)
     return row
 
@@ -63,8 +87,8 @@ def sample_dir() -> Path:
 @pytest.fixture(scope="session")
 def sample_store(tmp_path_factory, sample_dir):
     """The committed sample ingested once per test session (read-only use)."""
-    from scoring.ingest import ingest
-    from scoring.store import open_store
+    from scoring.archive.ingest import ingest
+    from scoring.archive.store import open_store
 
     path = tmp_path_factory.mktemp("sample") / "store.duckdb"
     with open_store(path) as st:
@@ -76,12 +100,12 @@ def sample_store(tmp_path_factory, sample_dir):
 def registered(sample_store, tmp_path_factory):
     """The construction grade model and the 信义金 card fitted on the sample, logged and registered
     as champions in a local MLflow store: (store path, tracking URI)."""
-    from scoring.features import FeatureBuilder
-    from scoring.grading import fit_industry
-    from scoring.personal import fit_card
-    from scoring.registry import POINTS_NAME, grades_name, register
-    from scoring.store import open_store
-    from scoring.tracking import log_grade_fit, log_points_fit
+    from scoring.archive.store import open_store
+    from scoring.features.builder import FeatureBuilder
+    from scoring.grades.grading import fit_industry
+    from scoring.lineage.registry import POINTS_NAME, grades_name, register
+    from scoring.lineage.tracking import log_grade_fit, log_points_fit
+    from scoring.points.personal import fit_card
 
     path, _ = sample_store
     d = tmp_path_factory.mktemp("registered")
@@ -92,12 +116,25 @@ def registered(sample_store, tmp_path_factory):
         rid = log_grade_fit(model, ev, st, tracking_uri=uri, artifacts=d / "mlartifacts", model_path=f)
         model.info_["mlflow_run_id"] = rid
         model.save(f)
-        register(uri, name=grades_name("construction"), model_path=f, kind="grade", run_id=rid,
-                 example=FeatureBuilder(st, subjects="organisations", industry="construction").at("2025-06-30").values,
-                 aliases=("champion",))
+        register(
+            uri,
+            name=grades_name("construction"),
+            model_path=f,
+            kind="grade",
+            run_id=rid,
+            example=FeatureBuilder(st, subjects="organisations", industry="construction").at("2025-06-30").values,
+            aliases=("champion",),
+        )
         card, cev = fit_card(st)
         cf = card.save(d / "card.json")
         crid = log_points_fit(card, cev, st, tracking_uri=uri, artifacts=d / "mlartifacts")
-        register(uri, name=POINTS_NAME, model_path=cf, kind="card", run_id=crid,
-                 example=FeatureBuilder(st, subjects="persons").at("2025-06-30").values, aliases=("champion",))
+        register(
+            uri,
+            name=POINTS_NAME,
+            model_path=cf,
+            kind="card",
+            run_id=crid,
+            example=FeatureBuilder(st, subjects="persons").at("2025-06-30").values,
+            aliases=("champion",),
+        )
     return path, uri

@@ -1,4 +1,5 @@
 """The as-of rule: both engines against the plain-Python rule, and the properties it promises."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -7,21 +8,34 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from conftest import EXPORT, small_archive
-from scoring.asof import record_counts
-from scoring.catalog import SubjectType, load_catalog
-from scoring.features import build_features
-from scoring.ingest import ingest
-from scoring.store import open_store
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scoring.archive.catalog import SubjectType, load_catalog
+from scoring.archive.ingest import ingest
+from scoring.archive.store import open_store
+from scoring.features.asof import record_counts
+from scoring.features.builder import build_features
 
 CAT = load_catalog()
 SUBJECTS, ORGS, PERSONS = small_archive(2, 2)
 ORG, PERSON = ORGS[0], PERSONS[0]
-TYPES = ["ADM_PENALTY", "ADM_PENALTY_SAMR", "JUD_DISHONEST_DEBTOR", "SDL_SERIOUS_DISHONEST", "COM_BROKEN",
-         "CON_BREACH", "VOL_SERVICE_HOURS", "VOL_DONATION", "HON_MUNICIPAL", "ABN_OPERATION_LIST", "EVAL_TAX_GRADE",
-         "ADM_INSPECTION_FAIL", "REG_CHANGE"]
+TYPES = [
+    "ADM_PENALTY",
+    "ADM_PENALTY_SAMR",
+    "JUD_DISHONEST_DEBTOR",
+    "SDL_SERIOUS_DISHONEST",
+    "COM_BROKEN",
+    "CON_BREACH",
+    "VOL_SERVICE_HOURS",
+    "VOL_DONATION",
+    "HON_MUNICIPAL",
+    "ABN_OPERATION_LIST",
+    "EVAL_TAX_GRADE",
+    "ADM_INSPECTION_FAIL",
+    "REG_CHANGE",
+]
 days = st.dates(min_value=dt.date(2017, 1, 1), max_value=dt.date(2026, 6, 1))
 hc = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
@@ -36,18 +50,31 @@ def records(draw, n_max=12):
     for i in range(draw(st.integers(1, n_max))):
         code = draw(st.sampled_from(TYPES))
         rt = CAT[code]
-        subj = draw(st.sampled_from([s for s in (ORG, PERSON)
-                                     if (SubjectType.person in rt.subject_types) == (s == PERSON) or
-                                     (s == ORG and any(t.is_organisation for t in rt.subject_types))]))
+        subj = draw(
+            st.sampled_from(
+                [
+                    s
+                    for s in (ORG, PERSON)
+                    if (SubjectType.person in rt.subject_types) == (s == PERSON)
+                    or (s == ORG and any(t.is_organisation for t in rt.subject_types))
+                ]
+            )
+        )
         stype = "person" if subj == PERSON else "enterprise"
         if stype not in {t.value for t in rt.subject_types}:
             continue
         ev = draw(days)
-        row = {"record_id": f"R{i}", "subject_id": subj, "record_type": code, "event_date": ev,
-               "document_no": f"DOC{i}" if rt.requires_document else None, "agency": "金华市测试局",
-               "severity": draw(st.sampled_from([s.value for s in rt.severities])) if rt.severities else None,
-               "amount": float(draw(st.integers(1, 300))) if rt.amount else None,
-               "grade": draw(st.sampled_from(list(rt.grades))) if rt.grades else None}
+        row = {
+            "record_id": f"R{i}",
+            "subject_id": subj,
+            "record_type": code,
+            "event_date": ev,
+            "document_no": f"DOC{i}" if rt.requires_document else None,
+            "agency": "金华市测试局",
+            "severity": draw(st.sampled_from([s.value for s in rt.severities])) if rt.severities else None,
+            "amount": float(draw(st.integers(1, 300))) if rt.amount else None,
+            "grade": draw(st.sampled_from(list(rt.grades))) if rt.grades else None,
+        }
         if rt.list_type:
             row["list_entry_on"] = ev
             if draw(st.booleans()):
@@ -74,9 +101,24 @@ def records(draw, n_max=12):
     return rows
 
 
-COLS = ["record_id", "subject_id", "record_type", "event_date", "document_no", "agency", "severity", "amount",
-        "grade", "repaired_on", "objection_raised_on", "objection_resolved_on", "objection_outcome", "revoked_on",
-        "list_entry_on", "list_exit_on"]
+COLS = [
+    "record_id",
+    "subject_id",
+    "record_type",
+    "event_date",
+    "document_no",
+    "agency",
+    "severity",
+    "amount",
+    "grade",
+    "repaired_on",
+    "objection_raised_on",
+    "objection_resolved_on",
+    "objection_outcome",
+    "revoked_on",
+    "list_entry_on",
+    "list_exit_on",
+]
 
 
 def _store(folder: Path, rows: list[dict], opt_out: bool = False, export=EXPORT):
@@ -98,11 +140,23 @@ def _per_type_sets(folder: Path) -> Path:
     """Feature sets with one publicity-window count per record type: counts are the as-of rule itself."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, stypes in (("person", ["person"]), ("organisation", ["enterprise"])):
-        feats = [{"name": f"n_{c.lower()}", "label_zh": c, "label_en": c, "records": [c], "agg": "count",
-                  "direction": "increases_risk"}
-                 for c in TYPES if set(stypes) & {t.value for t in CAT[c].subject_types}]
-        (folder / f"{name}.yaml").write_text(yaml.safe_dump(
-            {"set": name, "label_zh": name, "subject_types": stypes, "features": feats}, allow_unicode=True))
+        feats = [
+            {
+                "name": f"n_{c.lower()}",
+                "label_zh": c,
+                "label_en": c,
+                "records": [c],
+                "agg": "count",
+                "direction": "increases_risk",
+            }
+            for c in TYPES
+            if set(stypes) & {t.value for t in CAT[c].subject_types}
+        ]
+        (folder / f"{name}.yaml").write_text(
+            yaml.safe_dump(
+                {"set": name, "label_zh": name, "subject_types": stypes, "features": feats}, allow_unicode=True
+            )
+        )
     return folder
 
 
@@ -143,8 +197,16 @@ def test_future_records_change_nothing(tmp_path_factory, rows, later, as_of):
 
 
 def _penalty(**kw):
-    row = {"record_id": "P1", "subject_id": ORG, "record_type": "ADM_PENALTY", "event_date": dt.date(2022, 3, 10),
-           "document_no": "D1", "agency": "金华市测试局", "severity": "general", "amount": 100.0}
+    row = {
+        "record_id": "P1",
+        "subject_id": ORG,
+        "record_type": "ADM_PENALTY",
+        "event_date": dt.date(2022, 3, 10),
+        "document_no": "D1",
+        "agency": "金华市测试局",
+        "severity": "general",
+        "amount": 100.0,
+    }
     row.update(kw)
     return row
 
@@ -173,7 +235,9 @@ def test_repair_stops_counting_from_that_day(tmp_path_factory, repair_after):
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=hc)
-@given(raise_after=st.integers(0, 200), length=st.integers(1, 40), outcome=st.sampled_from(["rejected", "upheld", None]))
+@given(
+    raise_after=st.integers(0, 200), length=st.integers(1, 40), outcome=st.sampled_from(["rejected", "upheld", None])
+)
 def test_objection_suspends_exactly_while_pending(tmp_path_factory, raise_after, length, outcome):
     raised = dt.date(2022, 3, 10) + dt.timedelta(days=raise_after)
     resolved = raised + dt.timedelta(days=length) if outcome else None
@@ -189,14 +253,17 @@ def test_objection_suspends_exactly_while_pending(tmp_path_factory, raise_after,
             assert _count(s, dt.date(2023, 3, 9)) == 0
 
 
-@pytest.mark.parametrize("day,severity,still_counts_at", [
-    (dt.date(2023, 4, 30), "minor", dt.date(2024, 4, 29)),  # 2019 regime: minor published up to a year
-    (dt.date(2023, 5, 1), "minor", None),                   # 2023 regime: minor not published
-    (dt.date(2026, 3, 31), "minor", None),
-    (dt.date(2026, 4, 1), "minor", dt.date(2026, 6, 30)),   # 2026 regime: at most 3 months
-    (dt.date(2023, 4, 30), "serious", dt.date(2026, 4, 29)),
-    (dt.date(2019, 6, 30), "serious", dt.date(2022, 6, 29)),  # before 2019-07-01: earliest regime
-])
+@pytest.mark.parametrize(
+    "day,severity,still_counts_at",
+    [
+        (dt.date(2023, 4, 30), "minor", dt.date(2024, 4, 29)),  # 2019 regime: minor published up to a year
+        (dt.date(2023, 5, 1), "minor", None),  # 2023 regime: minor not published
+        (dt.date(2026, 3, 31), "minor", None),
+        (dt.date(2026, 4, 1), "minor", dt.date(2026, 6, 30)),  # 2026 regime: at most 3 months
+        (dt.date(2023, 4, 30), "serious", dt.date(2026, 4, 29)),
+        (dt.date(2019, 6, 30), "serious", dt.date(2022, 6, 29)),  # before 2019-07-01: earliest regime
+    ],
+)
 def test_regime_decided_by_record_date(tmp_path, day, severity, still_counts_at):
     with _store(tmp_path, [_penalty(event_date=day, severity=severity)]) as s:
         if still_counts_at is None:
@@ -208,14 +275,40 @@ def test_regime_decided_by_record_date(tmp_path, day, severity, still_counts_at)
 
 def test_opt_out_removes_exactly_the_positive_items(tmp_path):
     rows = [
-        {"record_id": "V1", "subject_id": PERSON, "record_type": "VOL_SERVICE_HOURS", "event_date": dt.date(2025, 1, 5),
-         "agency": "志愿", "amount": 30.0},
-        {"record_id": "H1", "subject_id": PERSON, "record_type": "HON_MUNICIPAL", "event_date": dt.date(2025, 2, 5),
-         "document_no": "H1", "agency": "市政府"},
-        {"record_id": "A1", "subject_id": PERSON, "record_type": "ADM_PENALTY", "event_date": dt.date(2025, 3, 5),
-         "document_no": "A1", "agency": "公安", "severity": "general", "amount": 200.0},
-        {"record_id": "C1", "subject_id": PERSON, "record_type": "COM_MADE", "event_date": dt.date(2025, 1, 5),
-         "document_no": "C1", "agency": "发改"},
+        {
+            "record_id": "V1",
+            "subject_id": PERSON,
+            "record_type": "VOL_SERVICE_HOURS",
+            "event_date": dt.date(2025, 1, 5),
+            "agency": "志愿",
+            "amount": 30.0,
+        },
+        {
+            "record_id": "H1",
+            "subject_id": PERSON,
+            "record_type": "HON_MUNICIPAL",
+            "event_date": dt.date(2025, 2, 5),
+            "document_no": "H1",
+            "agency": "市政府",
+        },
+        {
+            "record_id": "A1",
+            "subject_id": PERSON,
+            "record_type": "ADM_PENALTY",
+            "event_date": dt.date(2025, 3, 5),
+            "document_no": "A1",
+            "agency": "公安",
+            "severity": "general",
+            "amount": 200.0,
+        },
+        {
+            "record_id": "C1",
+            "subject_id": PERSON,
+            "record_type": "COM_MADE",
+            "event_date": dt.date(2025, 1, 5),
+            "document_no": "C1",
+            "agency": "发改",
+        },
     ]
     day = dt.date(2025, 6, 1)
     with _store(tmp_path / "in", rows, opt_out=False) as a, _store(tmp_path / "out", rows, opt_out=True) as b:
@@ -223,8 +316,7 @@ def test_opt_out_removes_exactly_the_positive_items(tmp_path):
         fa = built.values.loc[PERSON]
         fb = build_features(b, day).values.loc[PERSON]
     meta = built.meta.set_index("feature")
-    positive = {f for f, recs in meta["records"].items()
-                if all(CAT[c].opt_out_eligible for c in recs.split(","))}
+    positive = {f for f, recs in meta["records"].items() if all(CAT[c].opt_out_eligible for c in recs.split(","))}
     changed = {f for f in fa.index if not (pd.isna(fa[f]) and pd.isna(fb[f])) and fa[f] != fb[f]}
     assert changed and changed <= positive
     assert (fb[list(positive)].fillna(0) == 0).all()
@@ -234,10 +326,26 @@ def test_opt_out_removes_exactly_the_positive_items(tmp_path):
 
 def test_linked_features_both_directions(tmp_path):
     rows = [
-        {"record_id": "S1", "subject_id": ORG, "record_type": "SDL_SERIOUS_DISHONEST", "event_date": dt.date(2024, 1, 5),
-         "document_no": "S1", "agency": "发改", "severity": "serious", "list_entry_on": dt.date(2024, 1, 5)},
-        {"record_id": "J1", "subject_id": PERSON, "record_type": "JUD_DISHONEST_DEBTOR", "event_date": dt.date(2024, 2, 5),
-         "document_no": "J1", "agency": "法院", "severity": "serious", "list_entry_on": dt.date(2024, 2, 5)},
+        {
+            "record_id": "S1",
+            "subject_id": ORG,
+            "record_type": "SDL_SERIOUS_DISHONEST",
+            "event_date": dt.date(2024, 1, 5),
+            "document_no": "S1",
+            "agency": "发改",
+            "severity": "serious",
+            "list_entry_on": dt.date(2024, 1, 5),
+        },
+        {
+            "record_id": "J1",
+            "subject_id": PERSON,
+            "record_type": "JUD_DISHONEST_DEBTOR",
+            "event_date": dt.date(2024, 2, 5),
+            "document_no": "J1",
+            "agency": "法院",
+            "severity": "serious",
+            "list_entry_on": dt.date(2024, 2, 5),
+        },
     ]
     with _store(tmp_path, rows) as s:
         p = build_features(s, dt.date(2024, 6, 1)).values
@@ -267,37 +375,105 @@ def test_sample_features_metadata_and_engines_agree(sample_store):
 @settings(max_examples=15, deadline=None, suppress_health_check=hc)
 @given(rows=records(), as_of=st.dates(dt.date(2024, 1, 1), dt.date(2026, 6, 30)), years=st.integers(4, 8))
 def test_a_record_past_its_publicity_changes_nothing(tmp_path_factory, rows, as_of, years):
-    old = {"record_id": "OLD", "subject_id": ORG, "record_type": "ADM_PENALTY", "document_no": "OLD1",
-           "event_date": as_of - dt.timedelta(days=365 * years), "agency": "金华市测试局", "severity": "serious",
-           "amount": 9999.0}
+    old = {
+        "record_id": "OLD",
+        "subject_id": ORG,
+        "record_type": "ADM_PENALTY",
+        "document_no": "OLD1",
+        "event_date": as_of - dt.timedelta(days=365 * years),
+        "agency": "金华市测试局",
+        "severity": "serious",
+        "amount": 9999.0,
+    }
     assert not record_counts(old, as_of, CAT)
     d = tmp_path_factory.mktemp("expired")
     with _store(d / "a", rows) as a, _store(d / "b", rows + [old]) as b:
         for subjects in ("persons", "organisations"):
-            pd.testing.assert_frame_equal(build_features(a, as_of, subjects=subjects).values,
-                                          build_features(b, as_of, subjects=subjects).values)
+            pd.testing.assert_frame_equal(
+                build_features(a, as_of, subjects=subjects).values, build_features(b, as_of, subjects=subjects).values
+            )
 
 
-@pytest.mark.parametrize("feature,needle", [
-    ({"name": "religion_flag", "label_zh": "宗教", "label_en": "Religion", "records": ["ADM_PENALTY"], "agg": "count",
-      "direction": "increases_risk"}, "may not be used"),
-    ({"name": "age_band", "label_zh": "年龄段", "label_en": "Age band", "records": ["ADM_PENALTY"], "agg": "count",
-      "direction": "increases_risk"}, "may not be used"),
-    ({"name": "jaywalks", "label_zh": "闯红灯", "label_en": "Jaywalking", "records": ["JAYWALKING"], "agg": "count",
-      "direction": "increases_risk"}, "may not be used"),
-    ({"name": "no_basis", "label_zh": "无", "label_en": "Nothing", "records": [], "agg": "count",
-      "direction": "increases_risk"}, "no record type"),
-    ({"name": "unknown_type", "label_zh": "未知", "label_en": "Unknown", "records": ["PROPERTY_STATUS"], "agg": "count",
-      "direction": "increases_risk"}, "not in the catalogue"),
-    ({"name": "wrong_subjects", "label_zh": "经营异常", "label_en": "Abnormal", "records": ["ABN_OPERATION_LIST"],
-      "agg": "active_list", "direction": "increases_risk"}, "applies to"),
-])
+@pytest.mark.parametrize(
+    "feature,needle",
+    [
+        (
+            {
+                "name": "religion_flag",
+                "label_zh": "宗教",
+                "label_en": "Religion",
+                "records": ["ADM_PENALTY"],
+                "agg": "count",
+                "direction": "increases_risk",
+            },
+            "may not be used",
+        ),
+        (
+            {
+                "name": "age_band",
+                "label_zh": "年龄段",
+                "label_en": "Age band",
+                "records": ["ADM_PENALTY"],
+                "agg": "count",
+                "direction": "increases_risk",
+            },
+            "may not be used",
+        ),
+        (
+            {
+                "name": "jaywalks",
+                "label_zh": "闯红灯",
+                "label_en": "Jaywalking",
+                "records": ["JAYWALKING"],
+                "agg": "count",
+                "direction": "increases_risk",
+            },
+            "may not be used",
+        ),
+        (
+            {
+                "name": "no_basis",
+                "label_zh": "无",
+                "label_en": "Nothing",
+                "records": [],
+                "agg": "count",
+                "direction": "increases_risk",
+            },
+            "no record type",
+        ),
+        (
+            {
+                "name": "unknown_type",
+                "label_zh": "未知",
+                "label_en": "Unknown",
+                "records": ["PROPERTY_STATUS"],
+                "agg": "count",
+                "direction": "increases_risk",
+            },
+            "not in the catalogue",
+        ),
+        (
+            {
+                "name": "wrong_subjects",
+                "label_zh": "经营异常",
+                "label_en": "Abnormal",
+                "records": ["ABN_OPERATION_LIST"],
+                "agg": "active_list",
+                "direction": "increases_risk",
+            },
+            "applies to",
+        ),
+    ],
+)
 def test_invalid_feature_definitions_fail_on_load(tmp_path, feature, needle):
-    from scoring.errors import ConfigError
-    from scoring.feature_defs import load_feature_set
+    from scoring.core.errors import ConfigError
+    from scoring.features.definitions import load_feature_set
 
-    (tmp_path / "person.yaml").write_text(yaml.safe_dump({"set": "person", "label_zh": "x", "subject_types": ["person"],
-                                                          "features": [feature]}, allow_unicode=True))
+    (tmp_path / "person.yaml").write_text(
+        yaml.safe_dump(
+            {"set": "person", "label_zh": "x", "subject_types": ["person"], "features": [feature]}, allow_unicode=True
+        )
+    )
     with pytest.raises(ConfigError) as ei:
         load_feature_set("person", tmp_path)
     assert "person.yaml" in str(ei.value) and "features.0" in str(ei.value) and needle in str(ei.value)

@@ -1,4 +1,5 @@
 """The `scoring` command line: readable by default, JSON with --json, errors exit non-zero."""
+
 import json
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scoring.cli import app
-from scoring.privacy import contains_raw_id
+from scoring.core.privacy import contains_raw_id
 
 runner = CliRunner()
 
@@ -66,12 +67,18 @@ def test_sample_command(tmp_path):
 def test_unreadable_file_exits_non_zero(tmp_path):
     bad = tmp_path / "garbage.parquet"
     bad.write_bytes(b"PAR1 nothing here")
-    proc = subprocess.run([sys.executable, "-m", "scoring.cli", "ingest", str(bad), "--store", str(tmp_path / "s.duckdb")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scoring.cli", "ingest", str(bad), "--store", str(tmp_path / "s.duckdb")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert "garbage.parquet" in proc.stderr and "error" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "scoring.cli", "ingest", str(bad), "--store", str(tmp_path / "s.duckdb"), "--json"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scoring.cli", "ingest", str(bad), "--store", str(tmp_path / "s.duckdb"), "--json"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "garbage.parquet" in json.loads(proc.stdout)["error"]
 
 
@@ -89,7 +96,9 @@ def _decoded(f) -> str:
         import openpyxl
 
         wb = openpyxl.load_workbook(f, read_only=True)
-        return "\n".join(",".join("" if v is None else str(v) for v in row) for ws in wb for row in ws.iter_rows(values_only=True))
+        return "\n".join(
+            ",".join("" if v is None else str(v) for v in row) for ws in wb for row in ws.iter_rows(values_only=True)
+        )
     return f.read_bytes().decode("latin-1")
 
 
@@ -107,7 +116,9 @@ def test_demo_runs_end_to_end_and_no_raw_id_leaves_the_store(tmp_path):
         if key not in ("mlflow_tracking_uri", "mlflow_points_run", "points_publication", "grade_publications"):
             assert Path(path).exists(), key
     assert d["ingest"]["rows_read"] == d["ingest"]["accepted"] + d["ingest"]["quarantined"]
-    assert len(out["grade_publications"]) == 6 and all(Path(out[f"report_{c}"]).exists() for c in out["grade_publications"])
+    assert len(out["grade_publications"]) == 6 and all(
+        Path(out[f"report_{c}"]).exists() for c in out["grade_publications"]
+    )
     justified = json.loads(Path(out["justifications"]).read_text(encoding="utf-8"))
     assert len(justified) == 3 and all(j["match"] for j in justified)
     monitoring = json.loads(Path(out["monitoring"]).read_text(encoding="utf-8"))

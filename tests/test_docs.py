@@ -1,10 +1,11 @@
 """The README documents what the code does: every archive column and every quarantine reason."""
+
 from pathlib import Path
 
 import pytest
 
-from scoring.archive import TABLES
-from scoring.ingest import REASON_TEXT, REASONS_RECORDS, REASONS_SUBJECTS
+from scoring.archive.reasons import REASON_TEXT, REASONS_RECORDS, REASONS_SUBJECTS
+from scoring.archive.schema import TABLES
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

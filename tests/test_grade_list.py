@@ -1,5 +1,6 @@
 """Grade lists and explanations for 分级分类监管: every column a regulator needs, in a file a
 spreadsheet opens; the veto first; SHAP exact; the upgrade limit holds across periods."""
+
 from __future__ import annotations
 
 import json
@@ -9,11 +10,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from scoring.archive.store import open_store
 from scoring.cli import app
-from scoring.grade_list import grade_list, grade_population
-from scoring.grading import fit_industry
-from scoring.industry import GRADE_INDEX, GRADES
-from scoring.store import open_store
+from scoring.features.industry import GRADE_INDEX, GRADES
+from scoring.grades.grading import fit_industry
+from scoring.grades.lists import grade_list, grade_population
 
 AS_OF = "2026-06-30"
 
@@ -37,8 +38,20 @@ def test_list_has_every_column_and_holds_the_rules(fitted):
     assert len(lst) == n_orgs and lst["subject_id"].is_unique
     probs = [f"p_{g}" for g in GRADES]
     assert np.allclose(lst[probs].sum(axis=1), 1.0, atol=1e-5)
-    for col in ("name", "grade", "sampling_ratio", "frequency", "reason_1", "reason_2", "reason_3", "veto",
-                "previous_grade", "change", "model_version", "mlflow_run_id"):
+    for col in (
+        "name",
+        "grade",
+        "sampling_ratio",
+        "frequency",
+        "reason_1",
+        "reason_2",
+        "reason_3",
+        "veto",
+        "previous_grade",
+        "change",
+        "model_version",
+        "mlflow_run_id",
+    ):
         assert col in lst.columns
     assert (lst["model_version"] == model.version_).all() and (lst["mlflow_run_id"] == "run-under-test").all()
     vetoed = lst[lst["veto"] != ""]
@@ -57,15 +70,41 @@ def test_list_cli_writes_a_workbook_a_spreadsheet_opens(fitted, tmp_path):
 
     path, model, mfile = fitted
     out = tmp_path / "grades.xlsx"
-    r = CliRunner().invoke(app, ["grades", "list", "--industry", "construction", "--as-of", AS_OF, "--store", str(path),
-                                 "--model", str(mfile), "--out", str(out), "--json"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "grades",
+            "list",
+            "--industry",
+            "construction",
+            "--as-of",
+            AS_OF,
+            "--store",
+            str(path),
+            "--model",
+            str(mfile),
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     wb = openpyxl.load_workbook(out, read_only=True)
     assert wb.sheetnames == ["等级名单", "等级分布", "迁移矩阵", "说明"]
     rows = list(wb["等级名单"].values)
     header = rows[0]
-    for zh in ("统一社会信用代码", "名称", "信用等级", "双随机抽查比例", "直接定级规则", "上期等级", "等级变化", "模型版本", "MLflow运行ID"):
+    for zh in (
+        "统一社会信用代码",
+        "名称",
+        "信用等级",
+        "双随机抽查比例",
+        "直接定级规则",
+        "上期等级",
+        "等级变化",
+        "模型版本",
+        "MLflow运行ID",
+    ):
         assert zh in header
     assert {f"p_{g}" for g in GRADES} <= set(header) and {"主要原因1", "主要原因2", "主要原因3"} <= set(header)
     assert len(rows) - 1 == d["organisations"]
@@ -80,15 +119,43 @@ def test_list_cli_writes_a_workbook_a_spreadsheet_opens(fitted, tmp_path):
 def test_list_as_csv_and_bad_requests(fitted, tmp_path):
     path, _, mfile = fitted
     out = tmp_path / "g.csv"
-    args = ["grades", "list", "--industry", "construction", "--as-of", AS_OF, "--store", str(path), "--model", str(mfile)]
+    args = [
+        "grades",
+        "list",
+        "--industry",
+        "construction",
+        "--as-of",
+        AS_OF,
+        "--store",
+        str(path),
+        "--model",
+        str(mfile),
+    ]
     r = CliRunner().invoke(app, args + ["--out", str(out)])
     assert r.exit_code == 0, r.output
     lst = pd.read_csv(out, encoding="utf-8-sig", dtype=str)
-    assert "信用等级" in lst.columns and (tmp_path / "g.summary.csv").exists() and (tmp_path / "g.migration.csv").exists()
+    assert (
+        "信用等级" in lst.columns and (tmp_path / "g.summary.csv").exists() and (tmp_path / "g.migration.csv").exists()
+    )
     r = CliRunner().invoke(app, args + ["--out", str(tmp_path / "g.txt")])
     assert r.exit_code == 2 and ".xlsx or .csv" in r.output
-    r = CliRunner().invoke(app, ["grades", "list", "--industry", "food", "--as-of", AS_OF, "--store", str(path),
-                                 "--model", str(mfile), "--out", str(out)])
+    r = CliRunner().invoke(
+        app,
+        [
+            "grades",
+            "list",
+            "--industry",
+            "food",
+            "--as-of",
+            AS_OF,
+            "--store",
+            str(path),
+            "--model",
+            str(mfile),
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 2 and "fitted for industry 'construction'" in r.output
 
 
@@ -97,25 +164,46 @@ def test_explain_puts_the_veto_first_with_records_and_exact_shap(fitted):
     with open_store(path, read_only=True) as s:
         lst = grade_list(grade_population(s, model, AS_OF), model)
     sid = lst.loc[lst["veto"] != "", "subject_id"].iloc[0]
-    r = CliRunner().invoke(app, ["grades", "explain", sid, "--as-of", AS_OF, "--store", str(path), "--model", str(mfile), "--json"])
+    r = CliRunner().invoke(
+        app, ["grades", "explain", sid, "--as-of", AS_OF, "--store", str(path), "--model", str(mfile), "--json"]
+    )
     assert r.exit_code == 0, r.output
     e = json.loads(r.stdout)
     assert e["grade"] == lst.set_index("subject_id").loc[sid, "grade"]
     assert e["reasons"][0]["kind"] == "veto" and e["reasons"][0]["records"]
     assert all(rec.get("document_no") for rec in e["reasons"][0]["records"])
-    assert e["shap"]["exact"] and abs(e["shap"]["base_value"] + e["shap"]["sum_of_contributions"] - e["shap"]["model_score"]) < 1e-9
+    assert (
+        e["shap"]["exact"]
+        and abs(e["shap"]["base_value"] + e["shap"]["sum_of_contributions"] - e["shap"]["model_score"]) < 1e-9
+    )
     assert sum(e["probabilities"].values()) == pytest.approx(1.0)
-    r = CliRunner().invoke(app, ["grades", "explain", sid, "--as-of", AS_OF, "--store", str(path), "--model", str(mfile)])
+    r = CliRunner().invoke(
+        app, ["grades", "explain", sid, "--as-of", AS_OF, "--store", str(path), "--model", str(mfile)]
+    )
     assert r.exit_code == 0 and "直接定级" in r.output
-    r = CliRunner().invoke(app, ["grades", "explain", "91330700MA00000000", "--as-of", AS_OF, "--store", str(path),
-                                 "--model", str(mfile), "--json"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "grades",
+            "explain",
+            "91330700MA00000000",
+            "--as-of",
+            AS_OF,
+            "--store",
+            str(path),
+            "--model",
+            str(mfile),
+            "--json",
+        ],
+    )
     assert r.exit_code == 2
 
 
 def _org_store(folder, rows):
     """A small archive whose organisations are construction firms (GB/T 4754 class 4710)."""
     import test_asof
-    from scoring.ingest import ingest
+
+    from scoring.archive.ingest import ingest
 
     folder.mkdir(parents=True, exist_ok=True)
     subjects = test_asof.SUBJECTS.copy()
@@ -134,11 +222,14 @@ def _org_store(folder, rows):
 def _penalty_cases():
     import datetime as dt
 
+    import test_asof
     from hypothesis import strategies as st
 
-    import test_asof
-    return (test_asof.records(), st.dates(dt.date(2019, 1, 1), dt.date(2026, 5, 1)),
-            st.sampled_from(["minor", "general", "serious"]))
+    return (
+        test_asof.records(),
+        st.dates(dt.date(2019, 1, 1), dt.date(2026, 5, 1)),
+        st.sampled_from(["minor", "general", "serious"]),
+    )
 
 
 def test_a_new_penalty_record_never_improves_an_organisations_grade(fitted, tmp_path_factory):
@@ -146,18 +237,27 @@ def test_a_new_penalty_record_never_improves_an_organisations_grade(fitted, tmp_
     archive, through features, model, bands, upgrade limit and vetoes) never gets a better grade."""
     import datetime as dt
 
+    import test_asof
     from hypothesis import HealthCheck, given, settings
 
-    import test_asof
     _, model, _ = fitted
     recs, dates, sev = _penalty_cases()
 
-    @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    )
     @given(rows=recs, as_of=dates, severity=sev)
     def check(rows, as_of, severity):
-        pen = {"record_id": "PEN", "subject_id": test_asof.ORG, "record_type": "ADM_PENALTY",
-               "event_date": as_of - dt.timedelta(days=3), "document_no": "罚PEN", "agency": "金华市测试局",
-               "severity": severity, "amount": 5000.0}
+        pen = {
+            "record_id": "PEN",
+            "subject_id": test_asof.ORG,
+            "record_type": "ADM_PENALTY",
+            "event_date": as_of - dt.timedelta(days=3),
+            "document_no": "罚PEN",
+            "agency": "金华市测试局",
+            "severity": severity,
+            "amount": 5000.0,
+        }
         d = tmp_path_factory.mktemp("orgmono")
         with _org_store(d / "a", rows) as a, _org_store(d / "b", rows + [pen]) as b:
             ga = grade_population(a, model, as_of).graded

@@ -1,4 +1,5 @@
 """Industry grade model core: monotone, calibrated, exactly explained, deterministic, saved as text."""
+
 from __future__ import annotations
 
 import json
@@ -6,14 +7,15 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from scoring.features import FeatureBuilder
-from scoring.grade_model import GradeModel
-from scoring.industry import GRADE_INDEX, GRADES, load_industries
-from scoring.store import open_store
-from scoring.supervision import assign_grades
-from scoring.training import training_set
+from scoring.archive.store import open_store
+from scoring.features.builder import FeatureBuilder
+from scoring.features.industry import GRADE_INDEX, GRADES, load_industries
+from scoring.features.training import training_set
+from scoring.grades.model import GradeModel
+from scoring.grades.supervision import assign_grades
 
 
 @pytest.fixture(scope="module")
@@ -35,17 +37,27 @@ def graded(sample_store):
     path, _ = sample_store
     with open_store(path, read_only=True) as s:
         meta = FeatureBuilder(s, subjects="organisations", industry="construction").meta.set_index("feature")
-        sets = [training_set(s, c, subjects="organisations", industry="construction", label="expert_grade")
-                for c in (["2022-06-30", "2023-06-30"], ["2024-06-30"], ["2025-06-30"])]
+        sets = [
+            training_set(s, c, subjects="organisations", industry="construction", label="expert_grade")
+            for c in (["2022-06-30", "2023-06-30"], ["2024-06-30"], ["2025-06-30"])
+        ]
     feats = list(meta.index)
     tr, cal, te = sets
-    model = GradeModel(directions=meta["direction"].to_dict(), n_classes=5) \
-        .fit(tr[feats], tr["label"], cal[feats], cal["label"])
+    model = GradeModel(directions=meta["direction"].to_dict(), n_classes=5).fit(
+        tr[feats], tr["label"], cal[feats], cal["label"]
+    )
     return model, feats, te
 
 
-PENALTY_FEATURES = ("penalty_count_1y", "penalty_count_3y", "penalty_count_publicity", "penalty_weighted_1y",
-                    "penalty_weighted_3y", "penalty_serious_count_1y", "penalty_serious_count_3y")
+PENALTY_FEATURES = (
+    "penalty_count_1y",
+    "penalty_count_3y",
+    "penalty_count_publicity",
+    "penalty_weighted_1y",
+    "penalty_weighted_3y",
+    "penalty_serious_count_1y",
+    "penalty_serious_count_3y",
+)
 
 
 def _with_penalty(x: pd.DataFrame, bump: int) -> pd.DataFrame:
@@ -68,7 +80,7 @@ def test_grade_probabilities_sum_to_one_and_a_penalty_shifts_them_to_worse_grade
     assert (np.cumsum(p1)[:-1] <= np.cumsum(p0)[:-1] + 1e-12).all()
     assert model.predict_class(_with_penalty(x, bump))[0] >= model.predict_class(x)[0]
     ind = load_industries()["construction"]
-    from scoring.grading import grade_organisations
+    from scoring.grades.grading import grade_organisations
 
     g = grade_organisations(model, ind, pd.concat([x, _with_penalty(x, bump)]).set_axis(["before", "after"]))
     assert GRADE_INDEX[g.loc["after", "grade"]] >= GRADE_INDEX[g.loc["before", "grade"]]

@@ -1,11 +1,12 @@
 """Fitting an industry from the store: evidence per grade, tracked in MLflow."""
+
 import json
 
 from typer.testing import CliRunner
 
 from scoring.cli import app
-from scoring.grading import wilson
-from scoring.industry import GRADES
+from scoring.evaluation.metrics import wilson
+from scoring.features.industry import GRADES
 
 
 def test_wilson_interval():
@@ -19,8 +20,22 @@ def test_grades_fit_cli_logs_evidence_per_grade(sample_store, tmp_path):
 
     path, _ = sample_store
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    r = CliRunner().invoke(app, ["grades", "fit", "--industry", "construction", "--store", str(path),
-                                 "--out", str(tmp_path / "m.json"), "--tracking-uri", uri, "--json"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "grades",
+            "fit",
+            "--industry",
+            "construction",
+            "--store",
+            str(path),
+            "--out",
+            str(tmp_path / "m.json"),
+            "--tracking-uri",
+            uri,
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     per = {g["grade"]: g for g in d["per_grade"]}
@@ -40,8 +55,26 @@ def test_tuning_within_budget_logs_every_trial(sample_store, tmp_path):
 
     path, _ = sample_store
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    r = CliRunner().invoke(app, ["grades", "fit", "--industry", "food", "--store", str(path), "--out",
-                                 str(tmp_path / "m.json"), "--tracking-uri", uri, "--trials", "5", "--timeout", "60", "--json"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "grades",
+            "fit",
+            "--industry",
+            "food",
+            "--store",
+            str(path),
+            "--out",
+            str(tmp_path / "m.json"),
+            "--tracking-uri",
+            uri,
+            "--trials",
+            "5",
+            "--timeout",
+            "60",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     t = json.loads(r.stdout)["tuning"]
     assert t["trials"] == 5 and t["completed"] + t["pruned"] == 5 and t["best_params"]

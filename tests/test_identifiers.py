@@ -1,16 +1,24 @@
 """GB 32100 (USCC) and GB 11643 (ID number) validators."""
+
 import datetime as dt
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from stdnum.cn import ric, uscc
 
-from scoring.identifiers import (
-    USCC_CHARSET, IdStatus, check_id_number, check_uscc, complete_id_number, complete_uscc,
-    is_valid_id_number, is_valid_uscc,
+from scoring.core.identifiers import (
+    USCC_CHARSET,
+    IdStatus,
+    check_id_number,
+    check_uscc,
+    complete_id_number,
+    complete_uscc,
+    is_valid_id_number,
+    is_valid_uscc,
 )
-from scoring.privacy import contains_raw_id, mask_id, pseudonym, scrub
+from scoring.core.privacy import contains_raw_id, mask_id, pseudonym, scrub
 
 VALID_USCC = ["91350200776049653A", "91320100748204660Q", "91320281142232229Q", "91510104MA6CFT042R"]
 PILOT_USCC = ["91350203M0001QAY9B", "91350100M0001TGQXM"]
@@ -38,14 +46,14 @@ def test_reference_id_valid(code):
 
 @pytest.mark.parametrize("code", VALID_USCC)
 def test_every_single_character_change_to_uscc_is_rejected(code):
-    variants = [code[:i] + c + code[i + 1:] for i in range(18) for c in USCC_CHARSET + "IOSVZ" if c != code[i]]
+    variants = [code[:i] + c + code[i + 1 :] for i in range(18) for c in USCC_CHARSET + "IOSVZ" if c != code[i]]
     status = check_uscc(variants)
     assert (status != IdStatus.OK).all(), [v for v, s in zip(variants, status) if s == IdStatus.OK]
 
 
 @pytest.mark.parametrize("code", VALID_ID)
 def test_every_single_character_change_to_id_is_rejected(code):
-    variants = [code[:i] + c + code[i + 1:] for i in range(18) for c in ID_CHARS + "A" if c != code[i]]
+    variants = [code[:i] + c + code[i + 1 :] for i in range(18) for c in ID_CHARS + "A" if c != code[i]]
     status = check_id_number(variants)
     assert (status != IdStatus.OK).all(), [v for v, s in zip(variants, status) if s == IdStatus.OK]
 
@@ -79,7 +87,7 @@ uscc_body = st.tuples(
 def test_uscc_agrees_with_stdnum(body, pos, ch):
     code = complete_uscc(np.frombuffer(body.encode(), dtype=np.uint8).reshape(1, 16))[0]
     assert is_valid_uscc(code) and uscc.is_valid(code)
-    mutated = code[:pos] + ch + code[pos + 1:]
+    mutated = code[:pos] + ch + code[pos + 1 :]
     assert is_valid_uscc(mutated) == uscc.is_valid(mutated)
 
 
@@ -87,13 +95,18 @@ birth = st.dates(min_value=dt.date(1901, 1, 1), max_value=dt.date(2020, 12, 31))
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.just("110105"), birth,  # a region stdnum knows at every birth date
-       st.integers(0, 999), st.integers(0, 17), st.sampled_from(list(ID_CHARS)))
+@given(
+    st.just("110105"),
+    birth,  # a region stdnum knows at every birth date
+    st.integers(0, 999),
+    st.integers(0, 17),
+    st.sampled_from(list(ID_CHARS)),
+)
 def test_id_number_agrees_with_stdnum(region, born, seq, pos, ch):
     body = f"{region}{born:%Y%m%d}{seq:03d}"
     code = complete_id_number(np.frombuffer(body.encode(), dtype=np.uint8).reshape(1, 17))[0]
     assert is_valid_id_number(code) and ric.is_valid(code)
-    mutated = code[:pos] + ch + code[pos + 1:]
+    mutated = code[:pos] + ch + code[pos + 1 :]
     # stdnum also rejects births before 1900 and unknown regions; we compare where it decides on the check
     if ric.is_valid(mutated):
         assert is_valid_id_number(mutated)

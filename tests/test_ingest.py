@@ -1,4 +1,5 @@
 """Ingestion: nothing lost, nothing invented, all or nothing."""
+
 from __future__ import annotations
 
 import collections
@@ -13,12 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from conftest import EXPORT, make_uscc, penalty, small_archive
-from scoring.errors import InputFileError
-from scoring.ingest import IngestConfig, ingest
-from scoring.store import open_store
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scoring.archive.ingest import IngestConfig, ingest
+from scoring.archive.store import open_store
+from scoring.core.errors import InputFileError
 
 
 # -- the committed sample --------------------------------------------------------------------
@@ -56,9 +58,12 @@ def test_sample_counts_and_report(sample_store, sample_dir):
     assert n_q == res.quarantined
     assert dup_ids.empty
     # input rows, counted independently of the ingest: input = accepted + quarantined
-    n_input = (len(pd.read_parquet(sample_dir / "subjects.parquet")) + len(pd.read_parquet(sample_dir / "records.parquet"))
-               + len(pd.read_csv(sample_dir / "records_court.csv", dtype=str))
-               + len(pd.read_excel(sample_dir / "records_volunteer.xlsx", dtype=str, engine="openpyxl")))
+    n_input = (
+        len(pd.read_parquet(sample_dir / "subjects.parquet"))
+        + len(pd.read_parquet(sample_dir / "records.parquet"))
+        + len(pd.read_csv(sample_dir / "records_court.csv", dtype=str))
+        + len(pd.read_excel(sample_dir / "records_volunteer.xlsx", dtype=str, engine="openpyxl"))
+    )
     assert res.rows_read == n_input == res.accepted + res.quarantined
     assert res.report.by_table["records"]["read"] == manifest["records"]
     rep = res.report.to_dict()
@@ -93,8 +98,18 @@ def test_fingerprint_depends_on_content_not_on_where_files_live(sample_dir, tmp_
 
 # -- properties on random mixes of good and bad rows -----------------------------------------
 SUBJECTS, ORGS, PERSONS = small_archive(3, 3)
-BAD_KINDS = ["bad_date", "unknown_type", "unknown_subject", "negative_amount", "missing_agency",
-             "after_export", "bad_severity", "duplicate", "not_allowed", "bad_status"]
+BAD_KINDS = [
+    "bad_date",
+    "unknown_type",
+    "unknown_subject",
+    "negative_amount",
+    "missing_agency",
+    "after_export",
+    "bad_severity",
+    "duplicate",
+    "not_allowed",
+    "bad_status",
+]
 
 
 def _row(i: int, kind: str, previous: list[dict]) -> dict:
@@ -112,8 +127,11 @@ def _row(i: int, kind: str, previous: list[dict]) -> dict:
         "after_export": {"event_date": "2027-01-01"},
         "bad_severity": {"severity": "extreme"},
         "not_allowed": {"record_type": "QUAL_TITLE", "severity": None, "amount": None},
-        "bad_status": {"objection_raised_on": "2025-01-10", "objection_resolved_on": "2025-01-05",
-                       "objection_outcome": "rejected"},
+        "bad_status": {
+            "objection_raised_on": "2025-01-10",
+            "objection_resolved_on": "2025-01-05",
+            "objection_outcome": "rejected",
+        },
     }[kind]
     r.update(changes)
     return r
@@ -130,7 +148,9 @@ def _write_archive(folder: Path, kinds: list[str], fmt: str = "csv") -> tuple[li
         bad += k != "good"
     sub = folder / "subjects.csv"
     SUBJECTS.to_csv(sub, index=False)
-    rec = pd.DataFrame(rows, columns=list(penalty("x", "y")) + ["objection_raised_on", "objection_resolved_on", "objection_outcome"])
+    rec = pd.DataFrame(
+        rows, columns=list(penalty("x", "y")) + ["objection_raised_on", "objection_resolved_on", "objection_outcome"]
+    )
     path = folder / f"records.{fmt}"
     if fmt == "csv":
         rec.to_csv(path, index=False)
@@ -196,8 +216,13 @@ def test_interrupted_ingest_leaves_store_unchanged(sample_dir, tmp_path):
         ingest(files, st, export_date=EXPORT)
         fp = st.fingerprint()
     env = {**os.environ, "XINYI_INGEST_PAUSE_IN_TRANSACTION": "30"}
-    proc = subprocess.Popen([sys.executable, "-m", "scoring.cli", "ingest", str(sample_dir), "--store", str(store)],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scoring.cli", "ingest", str(sample_dir), "--store", str(store)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     seen = []
     for line in proc.stderr:
         seen.append(line)
@@ -225,8 +250,10 @@ def test_formats_give_the_same_records(tmp_path, fmt):
         files, _ = _write_archive(tmp_path / f, kinds, f)
         with open_store(tmp_path / f / "s.duckdb") as st:
             ingest(files, st, export_date=EXPORT)
-            out[f] = (st.sql("SELECT * EXCLUDE (batch_id, source_file) FROM records ORDER BY record_id"),
-                      st.sql("SELECT reason, source_row FROM quarantine ORDER BY source_row"))
+            out[f] = (
+                st.sql("SELECT * EXCLUDE (batch_id, source_file) FROM records ORDER BY record_id"),
+                st.sql("SELECT reason, source_row FROM quarantine ORDER BY source_row"),
+            )
     pd.testing.assert_frame_equal(out["csv"][0], out[fmt][0])
     pd.testing.assert_frame_equal(out["csv"][1], out[fmt][1])
 
@@ -278,12 +305,15 @@ def test_uscc_modes(tmp_path, mode, accepted):
     assert (unlisted["subject_id"] in ids) is (mode == "warn")
 
 
-@pytest.mark.parametrize("content,needle", [
-    (b"\x00\x01\x02binary\xff\xfe", "UTF-8"),
-    (b"", "empty"),
-    (b"foo,bar\n1,2\n", "cannot tell which archive table"),
-    (b"record_id,record_type\nR1,ADM_PENALTY\n", "lacks required column"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (b"\x00\x01\x02binary\xff\xfe", "UTF-8"),
+        (b"", "empty"),
+        (b"foo,bar\n1,2\n", "cannot tell which archive table"),
+        (b"record_id,record_type\nR1,ADM_PENALTY\n", "lacks required column"),
+    ],
+)
 def test_unreadable_files_are_clear_errors(tmp_path, content, needle):
     bad = tmp_path / "broken.csv"
     bad.write_bytes(content)

@@ -1,5 +1,6 @@
 """Monitoring between snapshots: PSI/CSI as optbinning computes them, migration, calibration drift,
 thresholds from config, champion/challenger."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,29 +9,43 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from scoring.archive.store import open_store
 from scoring.cli import app
-from scoring.grading import fit_industry
-from scoring.monitoring import (MonitoringConfig, Thresholds, champion_challenger, migration, monitor_grades,
-                                monitor_points, psi_table, score_splits)
-from scoring.personal import fit_card
-from scoring.store import open_store
+from scoring.grades.grading import fit_industry
+from scoring.oversight.monitoring import (
+    MonitoringConfig,
+    Thresholds,
+    champion_challenger,
+    migration,
+    monitor_grades,
+    monitor_points,
+    psi_table,
+    score_splits,
+)
+from scoring.points.personal import fit_card
 
 REF, CUR = dt.date(2025, 6, 30), dt.date(2026, 6, 30)
 
 
 @settings(max_examples=100, deadline=None)
-@given(e=st.lists(st.floats(-5, 5), min_size=20, max_size=200), a=st.lists(st.floats(-5, 5), min_size=20, max_size=200),
-       n=st.integers(2, 10))
+@given(
+    e=st.lists(st.floats(-5, 5), min_size=20, max_size=200),
+    a=st.lists(st.floats(-5, 5), min_size=20, max_size=200),
+    n=st.integers(2, 10),
+)
 def test_psi_is_the_jeffreys_divergence_of_the_bin_shares(e, a, n):
     splits = score_splits(e, method="quantile", n_bins=n)
     t = psi_table(e, a, splits)
+
     # the plain statement: bin i holds splits[i-1] < v <= splits[i]
     def shares(v):
         idx = [sum(x > s for s in splits) for x in v]
         return np.bincount(idx, minlength=len(splits) + 1) / len(v)
+
     pa, pe = shares(a), shares(e)
     assert np.allclose(t["Count A (%)"].iloc[:-1], pa) and np.allclose(t["Count E (%)"].iloc[:-1], pe)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -50,7 +65,9 @@ def test_cart_splits_follow_the_reference_outcome_and_a_shift_is_flagged():
     assert 2 <= len(splits) <= 19 and np.all(np.diff(splits) > 0)
     t = psi_table(s, s + 1.0, splits)
     assert t.loc["Totals", "PSI"] > 0.25
-    m, summary = migration(pd.Series(["优秀", "良好", "差"], index=list("abc")), pd.Series(["良好", "良好", "中等"], index=list("abc")))
+    m, summary = migration(
+        pd.Series(["优秀", "良好", "差"], index=list("abc")), pd.Series(["良好", "良好", "中等"], index=list("abc"))
+    )
     assert int(m.to_numpy().sum()) == 3 and summary["moved_two_plus"] == pytest.approx(1 / 3)
 
 
@@ -70,9 +87,16 @@ def test_monitor_grades_between_two_snapshots(models):
     with open_store(path, read_only=True) as s:
         r = monitor_grades(s, a, industry="construction", reference=REF, current=CUR)
         later = monitor_grades(s, a, industry="construction", reference=CUR, current=CUR)
-        strict = monitor_grades(s, a, industry="construction", reference=REF, current=CUR,
-                                config=MonitoringConfig(thresholds=Thresholds(psi_warn=0.0001, psi_alert=0.0002,
-                                                                              csi_warn=1e-6, csi_alert=1e-5)))
+        strict = monitor_grades(
+            s,
+            a,
+            industry="construction",
+            reference=REF,
+            current=CUR,
+            config=MonitoringConfig(
+                thresholds=Thresholds(psi_warn=0.0001, psi_alert=0.0002, csi_warn=1e-6, csi_alert=1e-5)
+            ),
+        )
     assert 0 <= r["psi"] < 0.25 and r["psi_table"].loc["Totals", "Count E"] == r["rows"]["reference"]
     assert int(r["migration"].to_numpy().sum()) == r["migration_summary"]["subjects"] > 1000
     cal = r["calibration"]
@@ -96,8 +120,24 @@ def test_monitor_points_and_champion_challenger(models):
 def test_monitor_cli(models, tmp_path):
     path, a, _, _ = models
     f = a.save(tmp_path / "m.json")
-    r = CliRunner().invoke(app, ["monitor", "grades", "--industry", "construction", "--reference", str(REF), "--current",
-                                 str(CUR), "--store", str(path), "--model", str(f), "--json"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "monitor",
+            "grades",
+            "--industry",
+            "construction",
+            "--reference",
+            str(REF),
+            "--current",
+            str(CUR),
+            "--store",
+            str(path),
+            "--model",
+            str(f),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert d["psi"] >= 0 and d["alerts"] == [] and len(d["calibration"]) == 5

@@ -1,5 +1,6 @@
 """The analyst notebooks run top to bottom on data/sample in a real Jupyter kernel, and are
 committed with their outputs stripped."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,9 @@ def test_the_five_notebooks_are_there_and_stripped():
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
         assert code and all(not c.get("outputs") and c.get("execution_count") is None for c in code), p.name
         # logic lives in the library: notebook cells call it, they define no functions or classes
-        assert not any(line.lstrip().startswith(("def ", "class ")) for c in code for line in "".join(c["source"]).splitlines()), p.name
+        assert not any(
+            line.lstrip().startswith(("def ", "class ")) for c in code for line in "".join(c["source"]).splitlines()
+        ), p.name
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -26,7 +29,7 @@ def test_notebook_executes_in_a_real_kernel(path, tmp_path, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
 
-    from scoring.privacy import contains_raw_id
+    from scoring.core.privacy import contains_raw_id
 
     monkeypatch.setenv("XINYI_NOTEBOOK_WORKDIR", str(tmp_path))
     monkeypatch.setenv("XINYI_THREADS", os.environ.get("XINYI_THREADS", "2"))

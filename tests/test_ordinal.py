@@ -1,17 +1,27 @@
 """The cumulative-logit link: probabilities sum to 1 and respect the order; the LightGBM loss and the
 calibrator are the textbook ones (checked numerically and by recovering known parameters)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import expit
 
-from scoring.ordinal import (OrdinalCalibrator, class_probabilities, cumulative, initial_thresholds,
-                             lightgbm_objective, median_class, rank_score)
+from scoring.grades.ordinal import (
+    OrdinalCalibrator,
+    class_probabilities,
+    cumulative,
+    initial_thresholds,
+    lightgbm_objective,
+    median_class,
+    rank_score,
+)
 
-increasing = st.tuples(st.floats(-6, 2), st.lists(st.floats(0.05, 3), min_size=0, max_size=4)) \
-    .map(lambda t: list(t[0] + np.cumsum([0.0] + t[1])))
+increasing = st.tuples(st.floats(-6, 2), st.lists(st.floats(0.05, 3), min_size=0, max_size=4)).map(
+    lambda t: list(t[0] + np.cumsum([0.0] + t[1]))
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -51,8 +61,10 @@ def test_lightgbm_objective_is_the_derivative_of_the_log_loss(theta, eta, data):
 
     g, h = lightgbm_objective(theta)(np.array([eta]), D())
     eps, eh = 1e-5, 1e-3  # (a larger step for the second difference: p = F_y - F_{y-1} loses digits)
-    assert loss(eta) == pytest.approx(-np.log(class_probabilities(np.array([eta]), theta)[0, y]), rel=1e-6, abs=1e-9) \
-        or loss(eta) > 20  # the direct formula loses digits far in the tails
+    assert (
+        loss(eta) == pytest.approx(-np.log(class_probabilities(np.array([eta]), theta)[0, y]), rel=1e-6, abs=1e-9)
+        or loss(eta) > 20
+    )  # the direct formula loses digits far in the tails
     if loss(eta) < 30:  # away from probabilities that underflow
         assert g[0] == pytest.approx((loss(eta + eps) - loss(eta - eps)) / (2 * eps), abs=1e-5)
         assert h[0] == pytest.approx((loss(eta + eh) - 2 * loss(eta) + loss(eta - eh)) / eh**2, abs=2e-4, rel=1e-3)

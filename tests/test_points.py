@@ -1,32 +1,40 @@
 """The 信义金 points card: 正向累积 bounds, additivity, monotonicity, caps, exact artefacts."""
+
 from __future__ import annotations
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from scoring.binning import MonotoneBinning
-from scoring.points import PointsCard, allocate
+from scoring.points.binning import MonotoneBinning
+from scoring.points.card import PointsCard, allocate
 
 
 def _data(seed: int, n: int = 3000, missing: float = 0.05):
     rng = np.random.default_rng(seed)
-    X = pd.DataFrame({
-        "penalties": rng.poisson(0.6, n).astype(float),
-        "fines": rng.lognormal(6, 1.5, n) * (rng.random(n) < 0.3),
-        "kept_ratio": rng.beta(5, 2, n),
-        "volunteer": rng.exponential(20, n),
-    })
+    X = pd.DataFrame(
+        {
+            "penalties": rng.poisson(0.6, n).astype(float),
+            "fines": rng.lognormal(6, 1.5, n) * (rng.random(n) < 0.3),
+            "kept_ratio": rng.beta(5, 2, n),
+            "volunteer": rng.exponential(20, n),
+        }
+    )
     X.loc[rng.random(n) < missing, "kept_ratio"] = np.nan
     z = 0.8 * X["penalties"] + 0.0003 * X["fines"] - 2.0 * X["kept_ratio"].fillna(0.5) - 0.01 * X["volunteer"]
     y = (rng.random(n) < 1 / (1 + np.exp(-(z - 0.5)))).astype(int)
     return X, y
 
 
-DIRS = {"penalties": "increases_risk", "fines": "increases_risk", "kept_ratio": "decreases_risk",
-        "volunteer": "decreases_risk"}
+DIRS = {
+    "penalties": "increases_risk",
+    "fines": "increases_risk",
+    "kept_ratio": "decreases_risk",
+    "volunteer": "decreases_risk",
+}
 hc = [HealthCheck.too_slow]
 
 
@@ -54,7 +62,7 @@ def test_more_risk_never_raises_points(seed, bump):
     X, y = _data(seed)
     card = PointsCard(directions=DIRS).fit(X, y)
     worse = X.copy()
-    worse["penalties"] += np.ceil(bump)        # more penalties
+    worse["penalties"] += np.ceil(bump)  # more penalties
     worse["kept_ratio"] = (worse["kept_ratio"] - bump / 20).clip(lower=0)  # fewer commitments kept
     assert (card.score(worse) <= card.score(X)).all()
     assert (card.items(worse)["penalties"] <= card.items(X)["penalties"]).all()
@@ -71,7 +79,9 @@ def test_declared_directions_are_monotone_bins():
         assert pts == sorted(pts, reverse=(d == "increases_risk"))
 
 
-@pytest.mark.parametrize("caps,groups", [({"volunteer": 50}, {}), ({"社会公德": 50}, {"volunteer": "社会公德", "fines": "社会公德"})])
+@pytest.mark.parametrize(
+    "caps,groups", [({"volunteer": 50}, {}), ({"社会公德": 50}, {"volunteer": "社会公德", "fines": "社会公德"})]
+)
 def test_caps(caps, groups):
     X, y = _data(2)
     X["volunteer"] = X["volunteer"] * 0  # strong signal would otherwise take more than the cap

@@ -1,5 +1,6 @@
 """The MLflow registry round trip against a real `mlflow server` on loopback: register (with a
 signature), alias, load by alias, score — and the champion/challenger switch decides what scores."""
+
 from __future__ import annotations
 
 import socket
@@ -11,11 +12,11 @@ import urllib.request
 import numpy as np
 import pytest
 
-from scoring.features import FeatureBuilder
-from scoring.grading import fit_industry
-from scoring.registry import grades_name, load_registered, register, resolve, set_alias
-from scoring.store import open_store
-from scoring.tracking import log_grade_fit
+from scoring.archive.store import open_store
+from scoring.features.builder import FeatureBuilder
+from scoring.grades.grading import fit_industry
+from scoring.lineage.registry import grades_name, load_registered, register, resolve, set_alias
+from scoring.lineage.tracking import log_grade_fit
 
 
 def _free_port() -> int:
@@ -29,9 +30,26 @@ def mlflow_server(tmp_path_factory):
     d = tmp_path_factory.mktemp("mlflow_server")
     port = _free_port()
     log = open(d / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                             "--backend-store-uri", f"sqlite:///{d / 'db.sqlite'}", "--artifacts-destination",
-                             str(d / "artifacts"), "--workers", "1"], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{d / 'db.sqlite'}",
+            "--artifacts-destination",
+            str(d / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     uri = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while True:
@@ -69,7 +87,9 @@ def test_registry_round_trip_on_a_real_server(mlflow_server, sample_store, tmp_p
     with open_store(path, read_only=True) as st:
         other, _ = fit_industry(st, "food", params={"n_estimators": 60, "num_leaves": 7})
     f2 = other.save(tmp_path / "food2.json")
-    v2 = register(mlflow_server, name=name, model_path=f2, kind="grade", run_id=run_id, example=X, aliases=("challenger",))
+    v2 = register(
+        mlflow_server, name=name, model_path=f2, kind="grade", run_id=run_id, example=X, aliases=("challenger",)
+    )
     assert (v1.version, v2.version) == ("1", "2")
     mv = MlflowClient(mlflow_server).get_model_version(name, "1")
     assert mv.run_id == run_id

@@ -1,5 +1,6 @@
 """HTML model reports and model cards: every section, no raw ID, attached to MLflow, and rendered by
 headless Chromium into a page whose plots are not empty."""
+
 from __future__ import annotations
 
 import base64
@@ -14,10 +15,18 @@ import pytest
 from typer.testing import CliRunner
 
 from scoring.cli import app
-from scoring.privacy import contains_raw_id
+from scoring.core.privacy import contains_raw_id
 
-SECTIONS = ("区分能力 Discrimination", "校准 Calibration", "等级分布", "单调性检验 Monotonicity check",
-            "数据依据 Data basis", "模型卡 Model card", "公平性审计 Fairness audit", "法律依据 Legal basis")
+SECTIONS = (
+    "区分能力 Discrimination",
+    "校准 Calibration",
+    "等级分布",
+    "单调性检验 Monotonicity check",
+    "数据依据 Data basis",
+    "模型卡 Model card",
+    "公平性审计 Fairness audit",
+    "法律依据 Legal basis",
+)
 
 
 def _chromium() -> str:
@@ -30,10 +39,22 @@ def _chromium() -> str:
 
 
 def screenshot(html_path, png_path, tmp_path, height: int = 4000):
-    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-           f"--user-data-dir={tmp_path / 'chrome-profile'}", f"--window-size=1200,{height}",
-           f"--screenshot={png_path}", html_path.resolve().as_uri()]
+    cmd = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'chrome-profile'}",
+        f"--window-size=1200,{height}",
+        f"--screenshot={png_path}",
+        html_path.resolve().as_uri(),
+    ]
     subprocess.run(cmd, check=True, capture_output=True, timeout=180)
 
 
@@ -49,7 +70,17 @@ def test_report_renders_with_plots_and_no_raw_id(registered, tmp_path, kind):
     from PIL import Image
 
     path, uri = registered
-    args = ["report", kind, "--store", str(path), "--tracking-uri", uri, "--out-dir", str(tmp_path / "reports"), "--json"]
+    args = [
+        "report",
+        kind,
+        "--store",
+        str(path),
+        "--tracking-uri",
+        uri,
+        "--out-dir",
+        str(tmp_path / "reports"),
+        "--json",
+    ]
     if kind == "grades":
         args[2:2] = ["--industry", "construction"]
     r = CliRunner().invoke(app, args)

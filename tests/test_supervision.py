@@ -1,4 +1,5 @@
 """分级分类监管 rules: vetoes win, upgrades are limited, new entrants, bands, measures, configs."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -6,12 +7,13 @@ import datetime as dt
 import pandas as pd
 import pytest
 import yaml
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from scoring.configfile import DEFAULT_CONFIG_DIR
-from scoring.errors import ConfigError
-from scoring.industry import GRADE_INDEX, GRADES, load_industries, load_industry
-from scoring.supervision import assign_grades
+from scoring.core.config import DEFAULT_CONFIG_DIR
+from scoring.core.errors import ConfigError
+from scoring.features.industry import GRADE_INDEX, GRADES, load_industries, load_industry
+from scoring.grades.supervision import assign_grades
 
 INDUSTRIES = load_industries()
 VETO_FEATURES = sorted({v.feature for ind in INDUSTRIES.values() for v in ind.vetoes})
@@ -22,8 +24,10 @@ def population(draw):
     n = draw(st.integers(1, 30))
     ids = [f"o{i}" for i in range(n)]
     risk = pd.Series(draw(st.lists(st.floats(0, 1), min_size=n, max_size=n)), index=ids)
-    feats = pd.DataFrame({f: draw(st.lists(st.sampled_from([0.0, 0.0, 0.0, 1.0, 7.0]), min_size=n, max_size=n))
-                          for f in VETO_FEATURES}, index=ids)
+    feats = pd.DataFrame(
+        {f: draw(st.lists(st.sampled_from([0.0, 0.0, 0.0, 1.0, 7.0]), min_size=n, max_size=n)) for f in VETO_FEATURES},
+        index=ids,
+    )
     prev = pd.Series(draw(st.lists(st.sampled_from(list(GRADES) + [None]), min_size=n, max_size=n)), index=ids)
     return risk, feats, prev.dropna()
 
@@ -57,7 +61,7 @@ def test_higher_risk_never_gets_a_better_grade(a, b, code):
 def test_new_entrants_get_the_default_grade_unless_vetoed():
     ind = INDUSTRIES["food"]
     ids = ["new", "old", "new_vetoed"]
-    feats = pd.DataFrame({f: 0.0 for f in VETO_FEATURES}, index=ids)
+    feats = pd.DataFrame(dict.fromkeys(VETO_FEATURES, 0.0), index=ids)
     feats.loc["new_vetoed", "serious_dishonesty_active"] = 1
     reg = pd.Series(["2026-03-01", "2010-01-01", "2026-03-01"], index=ids)
     out = assign_grades(ind, pd.Series(0.01, index=ids), feats, registered_on=reg, as_of=dt.date(2026, 6, 30))
@@ -81,16 +85,30 @@ def _mutated(tmp_path, mutate):
     return p
 
 
-@pytest.mark.parametrize("mutate,needle", [
-    (lambda d: d["supervision"]["优秀"].update(sampling_ratio=0), "greater than 0"),
-    (lambda d: d["supervision"].pop("良好"), "every grade"),
-    (lambda d: d["bands"].update(kind="risk", bounds={"优秀": 0.2, "良好": 0.1, "中等": 0.3, "较差": 0.4}), "increase"),
-    (lambda d: d["bands"].update(bounds={"优秀": 0.2}), "no bounds"),
-    (lambda d: d.update(label="outcome"), "needs label: expert_grade"),
-    (lambda d: d["vetoes"].append({"code": "x", "label_zh": "x", "feature": "religion_flag", "grade": "差"}), "not a feature"),
-    (lambda d: d["vetoes"].append({"code": "y", "label_zh": "y", "feature": "penalty_count_1y", "grade": "差", "at_most": "较差"}), "exactly one"),
-    (lambda d: d.update(new_entrant_grade="A"), "new_entrant_grade"),
-])
+@pytest.mark.parametrize(
+    "mutate,needle",
+    [
+        (lambda d: d["supervision"]["优秀"].update(sampling_ratio=0), "greater than 0"),
+        (lambda d: d["supervision"].pop("良好"), "every grade"),
+        (
+            lambda d: d["bands"].update(kind="risk", bounds={"优秀": 0.2, "良好": 0.1, "中等": 0.3, "较差": 0.4}),
+            "increase",
+        ),
+        (lambda d: d["bands"].update(bounds={"优秀": 0.2}), "no bounds"),
+        (lambda d: d.update(label="outcome"), "needs label: expert_grade"),
+        (
+            lambda d: d["vetoes"].append({"code": "x", "label_zh": "x", "feature": "religion_flag", "grade": "差"}),
+            "not a feature",
+        ),
+        (
+            lambda d: d["vetoes"].append(
+                {"code": "y", "label_zh": "y", "feature": "penalty_count_1y", "grade": "差", "at_most": "较差"}
+            ),
+            "exactly one",
+        ),
+        (lambda d: d.update(new_entrant_grade="A"), "new_entrant_grade"),
+    ],
+)
 def test_invalid_industry_configs_fail_precisely(tmp_path, mutate, needle):
     with pytest.raises(ConfigError) as ei:
         load_industry(_mutated(tmp_path, mutate))

@@ -1,4 +1,5 @@
 """The synthetic archive: deterministic, lawful by the catalogue, and carrying its truth."""
+
 import json
 
 import numpy as np
@@ -6,10 +7,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from scoring.catalog import load_catalog
-from scoring.ingest import ingest
-from scoring.store import open_store
-from scoring.synthetic import GRADES, generate_sample
+from scoring.archive.catalog import load_catalog
+from scoring.archive.ingest import ingest
+from scoring.archive.store import open_store
+from scoring.sample.generator import GRADES, generate_sample
 
 
 def _auc(score, label):
@@ -51,7 +52,9 @@ def test_generated_archive_is_clean_and_follows_the_catalogue(small, tmp_path):
     with open_store(tmp_path / "s.duckdb") as st:
         r = ingest([out], st)
         assert r.quarantined == 0, r.by_reason
-        types = st.sql("SELECT s.subject_type, r.record_type FROM records r JOIN subjects s USING (subject_id) GROUP BY ALL")
+        types = st.sql(
+            "SELECT s.subject_type, r.record_type FROM records r JOIN subjects s USING (subject_id) GROUP BY ALL"
+        )
         n_ids = st.sql("SELECT count(DISTINCT record_id) FROM records").iloc[0, 0]
         inds = st.sql("SELECT DISTINCT industry_code FROM subjects WHERE subject_type <> 'person'")
     cat = load_catalog()
@@ -87,7 +90,9 @@ def test_outcome_matches_records_after_cutoff(small):
     cut = truth["cutoff"].iloc[0]
     prof_serious = ["ADM_PENALTY", "ADM_PENALTY_SAMR", "ADM_SAFETY_ACCIDENT", "ADM_INSPECTION_FAIL", "CON_BREACH"]
     lists = ["SDL_SERIOUS_DISHONEST", "JUD_DISHONEST_DEBTOR", "SDL_TAX_MAJOR_CASE", "SDL_WAGE_ARREARS"]
-    hit = rec[(rec["event_date"] > cut) & (((rec["record_type"].isin(prof_serious)) & (rec["severity"] == "serious"))
-                                           | rec["record_type"].isin(lists))]
+    hit = rec[
+        (rec["event_date"] > cut)
+        & (((rec["record_type"].isin(prof_serious)) & (rec["severity"] == "serious")) | rec["record_type"].isin(lists))
+    ]
     expected = truth["subject_id"].isin(set(hit["subject_id"])).astype(int)
     assert (expected.to_numpy() == truth["outcome"].to_numpy()).all()

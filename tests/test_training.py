@@ -1,4 +1,5 @@
 """Training sets: features at cut-offs plus the outcome after them, without leakage."""
+
 import datetime as dt
 import json
 
@@ -6,12 +7,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from scoring.catalog import add_months
+from scoring.archive.store import open_store
 from scoring.cli import app
-from scoring.features import build_features
-from scoring.store import open_store
-from scoring.training import load_outcome, training_set
-from scoring.privacy import contains_raw_id
+from scoring.core.dates import add_months
+from scoring.core.privacy import contains_raw_id
+from scoring.features.builder import build_features
+from scoring.features.training import load_outcome, training_set
 
 
 def test_training_set_stacks_cutoffs_and_labels_from_after(sample_store, sample_dir):
@@ -31,9 +32,16 @@ def test_training_set_stacks_cutoffs_and_labels_from_after(sample_store, sample_
     rec["event_date"] = pd.to_datetime(rec["event_date"]).dt.date
     for cut in cutoffs:
         end = add_months(cut, o.horizon_months)
-        hit = rec[(rec["event_date"] > cut) & (rec["event_date"] <= end) & rec["revoked_on"].isna()
-                  & (rec["objection_outcome"].fillna("") != "upheld")
-                  & (((rec["record_type"].isin(o.serious_of)) & (rec["severity"] == "serious")) | rec["record_type"].isin(o.any_of))]
+        hit = rec[
+            (rec["event_date"] > cut)
+            & (rec["event_date"] <= end)
+            & rec["revoked_on"].isna()
+            & (rec["objection_outcome"].fillna("") != "upheld")
+            & (
+                ((rec["record_type"].isin(o.serious_of)) & (rec["severity"] == "serious"))
+                | rec["record_type"].isin(o.any_of)
+            )
+        ]
         part = ts[ts["cutoff"] == cut]
         assert (part["label"] == part["subject_id"].isin(set(hit["subject_id"])).astype(int)).all()
         assert 0.02 < part["label"].mean() < 0.5
@@ -52,8 +60,21 @@ def test_cutoff_must_leave_a_full_horizon(sample_store):
 
 def test_features_cli(sample_store, tmp_path):
     path, _ = sample_store
-    r = CliRunner().invoke(app, ["features", "--store", str(path), "--as-of", "2025-06-30", "--subjects", "persons",
-                                 "--out", str(tmp_path / "p.csv"), "--json"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "features",
+            "--store",
+            str(path),
+            "--as-of",
+            "2025-06-30",
+            "--subjects",
+            "persons",
+            "--out",
+            str(tmp_path / "p.csv"),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert d["features"] >= 30 and d["subjects"] > 1000
@@ -61,23 +82,43 @@ def test_features_cli(sample_store, tmp_path):
     assert not contains_raw_id(text) and "subject_key" in text.splitlines()[0]
     meta = pd.read_csv(tmp_path / "p.meta.csv")
     assert meta["basis"].notna().all() and meta["direction"].notna().all()
-    r = CliRunner().invoke(app, ["features", "--store", str(path), "--as-of", "2025-06-30", "--subjects", "organisations",
-                                 "--industry", "nope", "--out", str(tmp_path / "o.csv")])
+    r = CliRunner().invoke(
+        app,
+        [
+            "features",
+            "--store",
+            str(path),
+            "--as-of",
+            "2025-06-30",
+            "--subjects",
+            "organisations",
+            "--industry",
+            "nope",
+            "--out",
+            str(tmp_path / "o.csv"),
+        ],
+    )
     assert r.exit_code == 2
 
 
 def test_expert_grade_label_is_the_next_grade_issued_after_the_cutoff(sample_store):
-    from scoring.industry import GRADE_INDEX
+    from scoring.features.industry import GRADE_INDEX
 
     path, _ = sample_store
     cut = dt.date(2024, 6, 30)
     with open_store(path, read_only=True) as s:
         ts = training_set(s, [cut], subjects="organisations", industry="food", label="expert_grade")
-        rec = s.sql("SELECT subject_id, grade, event_date, revoked_on, objection_outcome FROM records "
-                    "WHERE record_type = 'EVAL_INDUSTRY_GRADE'")
+        rec = s.sql(
+            "SELECT subject_id, grade, event_date, revoked_on, objection_outcome FROM records "
+            "WHERE record_type = 'EVAL_INDUSTRY_GRADE'"
+        )
     rec["event_date"] = pd.to_datetime(rec["event_date"]).dt.date
-    rec = rec[(rec["event_date"] > cut) & (rec["event_date"] <= add_months(cut, 12)) & rec["revoked_on"].isna()
-              & (rec["objection_outcome"].fillna("") != "upheld")]
+    rec = rec[
+        (rec["event_date"] > cut)
+        & (rec["event_date"] <= add_months(cut, 12))
+        & rec["revoked_on"].isna()
+        & (rec["objection_outcome"].fillna("") != "upheld")
+    ]
     first = rec.sort_values("event_date").groupby("subject_id")["grade"].first().map(GRADE_INDEX)
     assert len(ts) > 300 and set(ts["subject_id"]) <= set(first.index)
     assert (ts.set_index("subject_id")["label"] == first.reindex(ts["subject_id"]).to_numpy()).all()

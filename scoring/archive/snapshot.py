@@ -1,0 +1,100 @@
+"""The archive as it was known after a given ingest batch (数据快照), for a few subjects.
+
+Ingestion replaces updated rows and keeps the replaced versions in ``subjects_history`` and
+``records_history`` (with the batch that replaced them), so the version of every row that was
+current after batch B is: the current row if it came in B or earlier, else the history row that came
+in B or earlier and was replaced after B. ``snapshot`` copies those versions for some subjects (and
+the subjects linked to them, whose records linked features read) into a small store of its own, on
+which features, scores and grades are re-derived exactly as they were when a result was published —
+whatever arrived in the store since.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scoring.archive.store import Store, open_store
+
+
+def latest_batch(store: Store) -> str:
+    rows = store.con.execute(
+        "SELECT batch_id FROM ingest_batches ORDER BY finished_at DESC, batch_id DESC LIMIT 1"
+    ).fetchall()
+    if not rows:
+        raise LookupError(f"{store.path}: the store has no ingest batch yet")
+    return rows[0][0]
+
+
+def batches_until(store: Store, batch_id: str) -> list[str]:
+    """The batches finished at or before ``batch_id`` (in order)."""
+    rows = store.con.execute("SELECT finished_at FROM ingest_batches WHERE batch_id = ?", [batch_id]).fetchall()
+    if not rows:
+        raise LookupError(f"{store.path}: no ingest batch {batch_id!r}")
+    return [
+        r[0]
+        for r in store.con.execute(
+            "SELECT batch_id FROM ingest_batches WHERE finished_at <= ? ORDER BY finished_at, batch_id", [rows[0][0]]
+        ).fetchall()
+    ]
+
+
+def _has(store: Store, table: str) -> bool:
+    return bool(
+        store.con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchall()[0][
+            0
+        ]
+    )
+
+
+def _columns(store: Store, table: str) -> list[str]:
+    return [
+        r[0]
+        for r in store.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [table]
+        ).fetchall()
+    ]
+
+
+def _as_known(store: Store, table: str, known: str, where: str) -> str:
+    cols = ", ".join(f'"{c}"' for c in _columns(store, table))
+    q = f"SELECT {cols} FROM {table} WHERE batch_id IN ({known}) AND {where}"
+    if _has(store, f"{table}_history"):
+        q += (
+            f" UNION ALL SELECT {cols} FROM {table}_history WHERE batch_id IN ({known}) "
+            f"AND superseded_batch NOT IN ({known}) AND {where}"
+        )
+    return q
+
+
+def snapshot(store: Store, batch_id: str, subject_ids: list[str], path: str | Path) -> Store:
+    """A new store at ``path`` holding, for ``subject_ids`` and the subjects linked to them, every
+    subject and record row as it was after ``batch_id``. The caller closes it."""
+    batches = batches_until(store, batch_id)
+    known = ", ".join(f"'{b}'" for b in batches)
+    ids = ", ".join("'" + s.replace("'", "''") + "'" for s in subject_ids)
+    sub_cols = "subject_id, legal_rep_id, actual_controller_id"
+    links = f"""
+        SELECT DISTINCT x FROM (
+            SELECT subject_id AS x FROM (SELECT {sub_cols} FROM subjects
+                {"UNION ALL SELECT " + sub_cols + " FROM subjects_history" if _has(store, "subjects_history") else ""})
+            WHERE subject_id IN ({ids}) OR legal_rep_id IN ({ids}) OR actual_controller_id IN ({ids})
+            UNION SELECT legal_rep_id FROM subjects WHERE subject_id IN ({ids})
+            UNION SELECT actual_controller_id FROM subjects WHERE subject_id IN ({ids}))
+        WHERE x IS NOT NULL"""
+    closure = [r[0] for r in store.con.execute(links).fetchall()]
+    within = "subject_id IN (" + ", ".join("'" + s.replace("'", "''") + "'" for s in closure or ["\u0000"]) + ")"
+    subjects = store.arrow(_as_known(store, "subjects", known, within))
+    records = store.arrow(_as_known(store, "records", known, within))
+    batches_tbl = store.arrow(f"SELECT * FROM ingest_batches WHERE batch_id IN ({known})")
+    snap = open_store(path)
+    snap.changed()
+    try:
+        for name, tbl in (("subjects", subjects), ("records", records), ("ingest_batches", batches_tbl)):
+            snap.con.register("snap_in", tbl)
+            snap.con.execute(f"INSERT INTO {name} SELECT * FROM snap_in")
+            snap.con.unregister("snap_in")
+        snap.con.execute("UPDATE meta SET value = ? WHERE key = 'pseudonym_key'", [store.pseudonym_key.hex()])
+    except BaseException:
+        snap.close()
+        raise
+    return snap

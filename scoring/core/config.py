@@ -1,0 +1,76 @@
+"""Load YAML configuration files into typed (pydantic) objects with precise errors.
+
+Every config in ``configs/`` goes through :func:`load_model`, so an invalid file always
+fails the same way: ``<file>: <dotted.field.path>: <what is wrong>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from scoring.core.errors import ConfigError
+from scoring.core.resources import configs_dir
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def config_dir(path: str | Path | None = None) -> Path:
+    """Resolve the configs folder: an explicit path, ``$XINYI_CONFIGS``, the packaged or the checkout's copy."""
+    return configs_dir(path)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; syntax errors name the file, line and column."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: file not found") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{p}:{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+
+
+def format_validation_error(source: str | Path, exc: ValidationError) -> str:
+    """Turn a pydantic ValidationError into ``file: path: message`` lines."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        lines.append(f"{source}: {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def validate_model(model: type[M], data: Any, source: str | Path, context: dict | None = None) -> M:
+    """Validate already-parsed data into ``model``; raise ConfigError with precise locations."""
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc)) from None
+
+
+def load_model(model: type[M], path: str | Path, context: dict | None = None) -> M:
+    """Read a YAML file and validate it into ``model``."""
+    return validate_model(model, read_yaml(path), path, context)
+
+
+def files_signature(*folders: str | Path) -> tuple:
+    """(path, modification time, size) of every YAML file in ``folders``: a cache key that changes
+    whenever a config file does."""
+    out = []
+    for f in folders:
+        p = Path(f)
+        for q in sorted(p.glob("*.yaml")) if p.is_dir() else [p]:
+            if q.exists():
+                st = q.stat()
+                out.append((str(q.resolve()), st.st_mtime_ns, st.st_size))
+    return tuple(out)

@@ -1,0 +1,168 @@
+"""The as-of rule (时点规则): whether a record counts at a date T. One rule for every engine.
+
+A record counts at T only if all of these hold:
+
+* its event date is <= T (for list-type records, the list entry date too);
+* T is inside its publicity/validity period, under the regime in force on the record's date
+  (list-type records: from list entry until list exit, or entry + the default period);
+* it was not repaired or revoked on or before T;
+* no objection was pending at T: a pending objection suspends the record from the day it was
+  raised; a rejected one restores it from the resolution date; an upheld one removes it;
+* for a person who opted out of positive items (深圳条例 Art. 39), it is not such an item.
+
+The rule is computed in two steps. :func:`timeline_sql` turns every record into an interval
+``[t_start, t_end)`` with an optional suspension ``[s_from, s_to)``; it depends only on the record
+and the catalogue, not on T, so it is computed once. Then a record counts at T when
+``t_start <= T < t_end`` and T is not inside the suspension (:func:`counts_sql`, and the Polars
+expression in :mod:`scoring.features.engine_polars`). :func:`record_counts` is the same rule written out for
+a single record in plain Python; tests hold the engines to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+import pandas as pd
+
+from scoring.archive.catalog import Catalog, Polarity
+from scoring.core.dates import add_months
+
+FAR_PAST = dt.date(1900, 1, 1)
+FAR_FUTURE = dt.date(9999, 12, 31)
+#: Negative information is kept at most 5 years (征信业管理条例 Art. 16), except list records.
+NEGATIVE_CAP_MONTHS = 60
+
+
+def periods_table(catalog: Catalog) -> pd.DataFrame:
+    """Flatten the catalogue's dated publicity rules: one row per record type, severity key and regime.
+
+    ``sev_key`` is the severity for by-severity rules and '' otherwise; ``eff_from``/``eff_to``
+    bound the event dates the row applies to (the earliest regime also covers earlier dates).
+    """
+    rows = []
+    for rt in catalog.record_types:
+        rule = catalog.publicity_rules[rt.publicity]
+        base = {
+            "record_type": rt.code,
+            "kind": rule.kind,
+            "list_type": rt.list_type,
+            "negative": rt.polarity is Polarity.negative,
+            "opt_out_eligible": rt.opt_out_eligible,
+        }
+        if rule.kind == "by_severity":
+            for i, reg in enumerate(rule.regimes):
+                eff_from = FAR_PAST if i == 0 else reg.effective_from
+                eff_to = rule.regimes[i + 1].effective_from if i + 1 < len(rule.regimes) else FAR_FUTURE
+                for sev in rt.severities:
+                    p = reg.periods[sev]
+                    rows.append(
+                        {
+                            **base,
+                            "sev_key": sev.value,
+                            "eff_from": eff_from,
+                            "eff_to": eff_to,
+                            "max_months": p.max,
+                            "regime": reg.code,
+                        }
+                    )
+        else:
+            months = rule.months if rule.kind == "fixed" else rule.default_months
+            rows.append(
+                {
+                    **base,
+                    "sev_key": "",
+                    "eff_from": FAR_PAST,
+                    "eff_to": FAR_FUTURE,
+                    "max_months": months,
+                    "regime": None,
+                }
+            )
+    df = pd.DataFrame(rows)
+    df["max_months"] = df["max_months"].astype("Int64")
+    return df
+
+
+def timeline_sql(records: str, periods: str) -> str:
+    """SQL (DuckDB dialect) adding t_start, t_end, s_from, s_to to every row of ``records``.
+
+    ``records`` needs the archive's record columns; ``periods`` is :func:`periods_table`.
+    Unknown record types get an empty interval (they never count).
+    """
+    return f"""
+    SELECT r.*,
+      CASE WHEN p.list_type THEN greatest(r.event_date, coalesce(r.list_entry_on, r.event_date))
+           ELSE r.event_date END AS t_start,
+      least(
+        CASE
+          WHEN p.kind IS NULL THEN r.event_date
+          WHEN p.kind = 'permanent' THEN NULL
+          WHEN p.kind = 'list' THEN coalesce(r.list_exit_on,
+               CAST(coalesce(r.list_entry_on, r.event_date) + to_months(p.max_months) AS DATE))
+          ELSE CAST(r.event_date + to_months(p.max_months) AS DATE)
+        END,
+        CASE WHEN p.negative AND NOT p.list_type THEN CAST(r.event_date + to_months({NEGATIVE_CAP_MONTHS}) AS DATE) END,
+        r.repaired_on,
+        r.revoked_on,
+        CASE WHEN r.objection_outcome = 'upheld' THEN r.objection_raised_on END
+      ) AS t_end,
+      CASE WHEN r.objection_raised_on IS NOT NULL AND coalesce(r.objection_outcome, '') <> 'upheld'
+           THEN r.objection_raised_on END AS s_from,
+      CASE WHEN r.objection_raised_on IS NOT NULL AND coalesce(r.objection_outcome, '') <> 'upheld'
+           THEN r.objection_resolved_on END AS s_to,
+      coalesce(p.opt_out_eligible, false) AS opt_out_eligible
+    FROM {records} r
+    LEFT JOIN {periods} p
+      ON p.record_type = r.record_type
+     AND p.sev_key = CASE WHEN p.kind = 'by_severity' THEN coalesce(r.severity, '') ELSE '' END
+     AND r.event_date >= p.eff_from AND r.event_date < p.eff_to
+    """
+
+
+def counts_sql(as_of: str) -> str:
+    """SQL predicate over a timeline row: the record counts at ``as_of`` (a SQL date expression)."""
+    return (
+        f"(t_start <= {as_of} AND (t_end IS NULL OR {as_of} < t_end) "
+        f"AND NOT (s_from IS NOT NULL AND s_from <= {as_of} AND (s_to IS NULL OR {as_of} < s_to)))"
+    )
+
+
+# -- the same rule for one record, in plain Python (the reference the engines are tested against) --
+def _d(v: object) -> dt.date | None:
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.date()
+    if isinstance(v, dt.datetime):
+        return v.date()
+    return v  # type: ignore[return-value]
+
+
+def record_counts(rec: Mapping, as_of: dt.date, catalog: Catalog, opt_out: bool = False) -> bool:
+    """Does this record (a mapping with the archive's record columns) count at ``as_of``?"""
+    code = rec["record_type"]
+    if code not in catalog:
+        return False
+    rt = catalog[code]
+    event = _d(rec["event_date"])
+    if opt_out and rt.opt_out_eligible:
+        return False
+    entry, exit_ = _d(rec.get("list_entry_on")), _d(rec.get("list_exit_on"))
+    w = catalog.window(code, event, rec.get("severity") or None, list_entry_on=entry, list_exit_on=exit_)
+    start = max(event, w.start) if rt.list_type else event
+    if as_of < start:
+        return False
+    ends = [w.end]
+    if rt.polarity is Polarity.negative and not rt.list_type:
+        ends.append(add_months(event, NEGATIVE_CAP_MONTHS))
+    raised, resolved = _d(rec.get("objection_raised_on")), _d(rec.get("objection_resolved_on"))
+    outcome = rec.get("objection_outcome")
+    ends += [_d(rec.get("repaired_on")), _d(rec.get("revoked_on"))]
+    if outcome == "upheld":
+        ends.append(raised)
+    ends = [e for e in ends if e is not None]
+    if ends and as_of >= min(ends):
+        return False
+    if raised is not None and outcome != "upheld" and raised <= as_of and (resolved is None or as_of < resolved):
+        return False
+    return True

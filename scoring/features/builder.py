@@ -1,0 +1,197 @@
+"""Point-in-time feature vectors: one row per subject as of any date (时点特征).
+
+>>> from scoring.archive.store import open_store
+>>> from scoring.features.builder import build_features
+>>> fm = build_features(open_store("work/store.duckdb"), "2025-06-30", subjects="organisations")
+>>> fm.values        # subject_id x features (pandas)
+>>> fm.meta          # basis, direction, labels and window of every column
+
+Records count only as the as-of rule says (:mod:`scoring.features.asof`); a person's opt-out of positive
+items is honoured. The default engine is Polars; ``engine="duckdb"`` compiles the same definitions
+to SQL (the two are tested to agree).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from scoring.archive.catalog import Catalog, load_catalog
+from scoring.archive.store import Store
+from scoring.core.errors import ConfigError
+from scoring.core.privacy import mask_id
+from scoring.features import engine_duckdb, engine_polars
+from scoring.features.asof import counts_sql, periods_table, timeline_sql
+from scoring.features.definitions import LINK_KEYS, FeatureSet, feature_set_for
+from scoring.features.engine_duckdb import _mask as mask_sql
+from scoring.features.industry import load_industries
+
+ENGINES = ("polars", "duckdb")
+TIMELINE_COLUMNS = [
+    "subject_id",
+    "record_id",
+    "record_type",
+    "severity",
+    "amount",
+    "grade",
+    "event_date",
+    "t_start",
+    "t_end",
+    "s_from",
+    "s_to",
+    "excluded",
+]
+
+
+@dataclass
+class FeatureMatrix:
+    """Features of one population at one date, with the metadata of every column."""
+
+    values: pd.DataFrame  # index: subject_id
+    meta: pd.DataFrame
+    as_of: dt.date
+    feature_set: str
+    engine: str
+
+    def build_table(self) -> pd.DataFrame:
+        """Per feature: label, direction, basis and how many subjects have a non-zero value."""
+        nz = (self.values.fillna(0) != 0).sum()
+        t = self.meta[["feature", "label_zh", "direction", "window", "basis"]].copy()
+        t["non_zero"] = t["feature"].map(nz).astype(int)
+        return t
+
+
+def _as_date(d: dt.date | str) -> dt.date:
+    return dt.date.fromisoformat(d) if isinstance(d, str) else d
+
+
+def prepare_views(store: Store, catalog: Catalog) -> None:
+    """Temporary views over the store: ``xinyi_timeline`` (every record with its as-of interval,
+    see :mod:`scoring.features.asof`) and ``xinyi_links`` (organisation_id, person_id).
+
+    The views read the store's tables live, so they stay valid as records arrive; only the
+    publicity table depends on the catalogue, so they are created once per connection and
+    catalogue version."""
+    if getattr(store, "_views_for", None) == catalog.version:
+        return
+    con = store.con
+    con.register("xinyi_periods_df", periods_table(catalog))
+    con.execute("CREATE OR REPLACE TEMP TABLE xinyi_periods AS SELECT * FROM xinyi_periods_df")
+    con.unregister("xinyi_periods_df")
+    base = (
+        "(SELECT r.*, coalesce(s.positive_opt_out, false) AS opt_out FROM records r JOIN subjects s USING (subject_id))"
+    )
+    con.execute(f"""CREATE OR REPLACE TEMP VIEW xinyi_timeline AS
+        SELECT *, (opt_out_eligible AND opt_out) AS excluded FROM ({timeline_sql(base, "xinyi_periods")})""")
+    con.execute("""CREATE OR REPLACE TEMP VIEW xinyi_links AS
+        SELECT subject_id AS organisation_id, legal_rep_id AS person_id FROM subjects WHERE legal_rep_id IS NOT NULL
+        UNION SELECT subject_id, actual_controller_id FROM subjects WHERE actual_controller_id IS NOT NULL""")
+    store._views_for = catalog.version
+
+
+class FeatureBuilder:
+    """Load the store's record timelines once, then compute features at any number of dates."""
+
+    def __init__(
+        self,
+        store: Store,
+        subjects: str = "persons",
+        industry: str | None = None,
+        engine: str = "polars",
+        catalog: Catalog | None = None,
+        feature_dir: str | Path | None = None,
+    ):
+        if engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        self.store, self.engine, self.subjects = store, engine, subjects
+        self.catalog = catalog or load_catalog()
+        self.fset: FeatureSet = feature_set_for(subjects, industry, feature_dir, self.catalog)
+        self.industry = industry
+        self.classes: tuple[str, ...] = ()
+        if industry:
+            inds = load_industries()
+            if industry not in inds:
+                raise ConfigError(f"unknown industry {industry!r}; known: {', '.join(sorted(inds))}")
+            self.classes = inds[industry].gbt4754
+        self.meta = self.fset.metadata(self.catalog)
+        prepare_views(store, self.catalog)
+        self._timeline = None
+        self._links = None
+
+    def population_sql(self, as_of: dt.date) -> str:
+        if self.fset.name == "person":
+            return "SELECT subject_id FROM subjects WHERE subject_type = 'person'"
+        where = f"subject_type <> 'person' AND (registered_on IS NULL OR registered_on <= DATE '{as_of}')"
+        if self.classes:
+            where += " AND industry_code IN (" + ", ".join(f"'{c}'" for c in self.classes) + ")"
+        return f"SELECT subject_id FROM subjects WHERE {where}"
+
+    def at(self, as_of: dt.date | str) -> FeatureMatrix:
+        """The feature matrix as of ``as_of``."""
+        as_of = _as_date(as_of)
+        con = self.store.con
+        pop_sql = self.population_sql(as_of)
+        if self.engine == "polars":
+            if self._timeline is None:
+                cols = ", ".join(TIMELINE_COLUMNS)
+                self._timeline = self.store.polars(f"SELECT {cols} FROM xinyi_timeline")
+                self._links = self.store.polars("SELECT * FROM xinyi_links")
+            population = self.store.polars(pop_sql)
+            df = engine_polars.compute(self._timeline, self._links, population, self.fset, as_of).to_pandas()
+        else:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW xinyi_population AS {pop_sql}")
+            df = engine_duckdb.compute(con, "xinyi_timeline", "xinyi_links", "xinyi_population", self.fset, as_of)
+        values = df.set_index("subject_id").sort_index()
+        values = values.astype("float64")
+        return FeatureMatrix(values, self.meta, as_of, self.fset.name, self.engine)
+
+
+def build_features(
+    store: Store,
+    as_of: dt.date | str,
+    *,
+    subjects: str = "persons",
+    industry: str | None = None,
+    engine: str = "polars",
+    catalog: Catalog | None = None,
+    feature_dir: str | Path | None = None,
+) -> FeatureMatrix:
+    """Per-subject feature vectors as of ``as_of`` (see the module docstring)."""
+    return FeatureBuilder(store, subjects, industry, engine, catalog, feature_dir).at(as_of)
+
+
+def records_behind(store: Store, subject_id: str, feature, as_of: dt.date) -> pd.DataFrame:
+    """The records that count for one feature of one subject at ``as_of`` (needs :func:`prepare_views`).
+    For a linked feature, ``via`` names the linked subject, masked if it is a person."""
+    where = f"{counts_sql(f'DATE {chr(39)}{as_of}{chr(39)}')} AND NOT excluded AND {mask_sql(feature, as_of)}"
+    cols = "record_type, event_date, document_no, agency, severity, amount, t_end AS expires_on"
+    if feature.link == "self":
+        return store.sql(
+            f"SELECT {cols} FROM xinyi_timeline WHERE subject_id = ? AND {where} ORDER BY event_date", [subject_id]
+        )
+    frm, to = LINK_KEYS[feature.link]
+    df = store.sql(
+        f"""SELECT t.subject_id AS via, {cols} FROM xinyi_timeline t
+        JOIN xinyi_links l ON l.{frm} = t.subject_id WHERE l.{to} = ? AND {where} ORDER BY event_date""",
+        [subject_id],
+    )
+    df["via"] = df["via"].map(mask_id)
+    return df
+
+
+def records_json(records: pd.DataFrame) -> list[dict]:
+    """Records as JSON-ready dicts: dates as ISO dates, missing values left out."""
+    out = []
+    for r in records.to_dict(orient="records"):
+        d = {}
+        for k, v in r.items():
+            if v is None or (not isinstance(v, str) and pd.isna(v)):
+                continue
+            d[k] = (
+                v.date().isoformat() if isinstance(v, pd.Timestamp) else v.isoformat() if isinstance(v, dt.date) else v
+            )
+        out.append(d)
+    return out

@@ -1,0 +1,232 @@
+"""The industry grade model (行业信用评价模型): one latent risk score, ordinal by construction.
+
+* LightGBM learns one latent risk score ``eta`` (higher = worse) under the cumulative-logit loss
+  (:mod:`scoring.grades.ordinal`): ordered classes 0 = 优秀 .. 4 = 差 for expert grades, or 0/1 for the
+  outcome label (where the loss is the binary log-loss);
+* monotone constraints from the feature directions (``increases_risk`` -> +1, ``decreases_risk``
+  -> -1, overridable per industry): more penalties can never lower the risk;
+* calibration on a held-out fold refits the link's scale and thresholds (ordinal temperature /
+  Platt scaling), so the class probabilities are calibrated, sum to 1 and respect the order; the
+  industry's band table then gives 优秀..差 (:mod:`scoring.grades.supervision` adds the new entrant rule,
+  the upgrade limit and the vetoes);
+* TreeSHAP contributions from LightGBM (``pred_contrib``) sum exactly to ``eta``; one score means
+  one tree ensemble to explain, not one per class;
+* saved as LightGBM's text model plus JSON (no pickle), printable as a table.
+
+This module is the model core; tuning, tracking, lists and explanations build on it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scoring.features.industry import GRADES
+from scoring.grades.ordinal import (
+    OrdinalCalibrator,
+    bad_end,
+    class_probabilities,
+    initial_thresholds,
+    lightgbm_objective,
+    median_class,
+    rank_score,
+)
+
+FORMAT = "xinyi.grade_model/2"
+OUTCOME_CLASSES = ("无严重违法失信", "发生严重违法失信")
+
+
+class GradeModel:
+    """Constructor arguments are stored as given; validation happens in :meth:`fit`."""
+
+    def __init__(
+        self,
+        directions: dict[str, str] | None = None,
+        n_classes: int | None = None,
+        n_estimators: int = 150,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        min_child_samples: int = 30,
+        reg_lambda: float = 1.0,
+        seed: int = 0,
+    ):
+        self.directions = directions
+        self.n_classes = n_classes
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.reg_lambda = reg_lambda
+        self.seed = seed
+
+    def _params(self) -> dict:
+        return {
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "lambda_l2": self.reg_lambda,
+            "seed": self.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": 2,
+            "verbose": -1,
+            "monotone_constraints_method": "advanced",
+        }
+
+    def fit(self, X: pd.DataFrame, y, X_cal: pd.DataFrame, y_cal, callbacks: list | None = None) -> "GradeModel":
+        """Train on (X, y) and calibrate on (X_cal, y_cal); y holds class indices 0 (best) .. K-1.
+        ``callbacks`` (LightGBM callbacks, e.g. for pruning during tuning) see the calibration fold's
+        rank score (:func:`scoring.grades.ordinal.rank_score`) after every round."""
+        import lightgbm as lgb
+
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError("X must be a pandas DataFrame of features")
+        dirs = dict(self.directions or {})
+        bad = {f: d for f, d in dirs.items() if d not in ("increases_risk", "decreases_risk", "none")}
+        if bad:
+            raise ValueError(f"directions must be increases_risk, decreases_risk or none: {bad}")
+        y, y_cal = np.asarray(y, int), np.asarray(y_cal, int)
+        k = int(self.n_classes or max(2, int(y.max()) + 1))
+        if k < 2 or y.min() < 0 or y.max() >= k or y_cal.min() < 0 or y_cal.max() >= k:
+            raise ValueError(f"labels must be class indices 0 .. {k - 1} (n_classes={k})")
+        self.n_classes_ = k
+        self.classes_ = list(GRADES) if k == len(GRADES) else list(OUTCOME_CLASSES) if k == 2 else list(range(k))
+        self.features_ = list(X.columns)
+        self.monotone_ = [
+            {"increases_risk": 1, "decreases_risk": -1}.get(dirs.get(f, "none"), 0) for f in self.features_
+        ]
+        # LightGBM's monotone constraints do not bind missing values, so constrained features are
+        # imputed (training median) before training and prediction
+        self.impute_ = {
+            f: float(np.nanmedian(X[f])) if X[f].notna().any() else 0.0
+            for f, mono in zip(self.features_, self.monotone_)
+            if mono and X[f].isna().any()
+        }
+        self.thresholds_ = [float(t) for t in initial_thresholds(y, k)]
+        params = self._params() | {
+            "monotone_constraints": self.monotone_,
+            "metric": "None",
+            "objective": lightgbm_objective(self.thresholds_),
+        }
+        data = lgb.Dataset(self._matrix(X), label=y.astype(float), feature_name=self.features_, free_raw_data=False)
+        if callbacks:
+            valid = lgb.Dataset(self._matrix(X_cal), label=y_cal.astype(float), reference=data)
+            self.booster_ = lgb.train(
+                params,
+                data,
+                num_boost_round=self.n_estimators,
+                valid_sets=[valid],
+                valid_names=["calibration"],
+                callbacks=callbacks,
+                feval=lambda preds, d: ("rank", rank_score(d.get_label(), preds), True),
+            )
+        else:
+            self.booster_ = lgb.train(params, data, num_boost_round=self.n_estimators)
+        self.calibrator_ = OrdinalCalibrator(k).fit(self.margin(X_cal), y_cal)
+        self.info_ = {}
+        self.version_ = self._content_hash()
+        return self
+
+    def _content_hash(self) -> str:
+        """The model version: a hash of everything that decides its output (trees, link, imputation)."""
+        import hashlib
+
+        body = json.dumps(
+            {
+                "booster": self.booster_.model_to_string(),
+                "calibration": self.calibrator_.to_dict(),
+                "features": self.features_,
+                "impute": self.impute_,
+                "classes": self.classes_,
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(body.encode("utf-8")).hexdigest()[:12]
+
+    # -- prediction ----------------------------------------------------------------------------
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+        return X[self.features_].fillna(self.impute_).to_numpy(float)
+
+    def margin(self, X: pd.DataFrame) -> np.ndarray:
+        """The latent risk score (log-odds before calibration)."""
+        return self.booster_.predict(self._matrix(X), raw_score=True)
+
+    def predict_proba(self, X: pd.DataFrame, calibrated: bool = True) -> np.ndarray:
+        """Class probabilities (n, K) in the order of ``classes_``: calibrated on the held-out fold,
+        or (``calibrated=False``) with the training thresholds."""
+        eta = self.margin(X)
+        if calibrated:
+            return self.calibrator_.predict_proba(eta)
+        return class_probabilities(eta, self.thresholds_)
+
+    def predict_risk(self, X: pd.DataFrame, calibrated: bool = True) -> np.ndarray:
+        """Calibrated probability of the bad end: the outcome (two classes), or 较差 or 差 (grades)."""
+        return bad_end(self.predict_proba(X, calibrated))
+
+    def predict_class(self, X: pd.DataFrame) -> np.ndarray:
+        """The median class of the calibrated distribution (0 = best); never better for a higher score."""
+        return median_class(self.margin(X), self.calibrator_.thresholds_, self.calibrator_.scale_)
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """TreeSHAP values per feature plus ``bias``; each row sums exactly to :meth:`margin`."""
+        c = self.booster_.predict(self._matrix(X), pred_contrib=True)
+        return pd.DataFrame(c, index=X.index, columns=self.features_ + ["bias"])
+
+    # -- tables and persistence ----------------------------------------------------------------
+    def build_table(self) -> pd.DataFrame:
+        """Per feature: monotone constraint and gain importance."""
+        gain = self.booster_.feature_importance(importance_type="gain")
+        return pd.DataFrame({"feature": self.features_, "monotone": self.monotone_, "gain": gain}).sort_values(
+            "gain", ascending=False, ignore_index=True
+        )
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format": FORMAT,
+            "params": {
+                "directions": dict(self.directions or {}),
+                "n_classes": self.n_classes,
+                "n_estimators": self.n_estimators,
+                "learning_rate": self.learning_rate,
+                "num_leaves": self.num_leaves,
+                "min_child_samples": self.min_child_samples,
+                "reg_lambda": self.reg_lambda,
+                "seed": self.seed,
+            },
+            "features": self.features_,
+            "monotone": self.monotone_,
+            "impute": self.impute_,
+            "n_classes": self.n_classes_,
+            "classes": self.classes_,
+            "thresholds": self.thresholds_,
+            "calibration": self.calibrator_.to_dict(),
+            "version": self.version_,
+            "info": self.info_,
+            "booster": self.booster_.model_to_string(),
+        }
+        p.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> "GradeModel":
+        import lightgbm as lgb
+
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        if d.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a grade model file (format {d.get('format')!r})")
+        m = cls(**d["params"])
+        m.features_, m.monotone_, m.impute_ = d["features"], d["monotone"], d["impute"]
+        m.n_classes_, m.classes_, m.thresholds_ = d["n_classes"], d["classes"], d["thresholds"]
+        m.calibrator_ = OrdinalCalibrator.from_dict(d["calibration"])
+        m.booster_ = lgb.Booster(model_str=d["booster"])
+        m.info_ = d.get("info", {})
+        m.version_ = m._content_hash()
+        if m.version_ != d["version"]:
+            raise ValueError(f"{path}: the model's content does not match its version {d['version']} (file altered?)")
+        return m

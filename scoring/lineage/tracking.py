@@ -1,0 +1,255 @@
+"""MLflow tracking: every fit is recorded with its evidence and the data snapshot it saw.
+
+The default tracking store is a local SQLite file under the working folder (``mlflow.db`` beside
+the store; file-store backends are gone since MLflow 3.10); ``MLFLOW_TRACKING_URI`` or an explicit
+URI selects any other (e.g. an ``mlflow server``). Only masked or hashed identifiers ever reach
+MLflow: cards, evidence and configs hold no ID numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from scoring import __version__
+from scoring.archive.store import Store
+from scoring.core.config import config_dir
+from scoring.points.card import PointsCard
+
+
+def default_tracking_uri(folder: str | Path) -> str:
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return f"sqlite:///{Path(folder).resolve() / 'mlflow.db'}"
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def _experiment(client, name: str, artifacts: Path | None) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    loc = artifacts.resolve().as_uri() if artifacts is not None else None
+    return client.create_experiment(name, artifact_location=loc)
+
+
+def snapshot_tags(store: Store) -> dict[str, str]:
+    """The training snapshot's fingerprint: the store's content hash and its latest export date."""
+    latest = store.con.execute("SELECT max(export_date) FROM ingest_batches").fetchall()[0][0]
+    return {
+        "xinyi.store_fingerprint": store.fingerprint(),
+        "xinyi.export_date": str(latest),
+        "xinyi.version": __version__,
+    }
+
+
+def log_run(
+    tracking_uri: str,
+    experiment: str,
+    run_name: str,
+    *,
+    tags: dict,
+    params: dict,
+    metrics: dict,
+    dicts: dict[str, dict] | None = None,
+    texts: dict[str, str] | None = None,
+    files: dict[str, list[Path]] | None = None,
+    figures: dict | None = None,
+    artifacts: Path | None = None,
+) -> str:
+    """Create one finished run (or a FAILED one if logging breaks) and return its id."""
+    client = _client(tracking_uri)
+    exp = _experiment(client, experiment, artifacts)
+    run = client.create_run(exp, tags=tags, run_name=run_name)
+    rid = run.info.run_id
+    try:
+        for k, v in params.items():
+            client.log_param(rid, k, v)
+        for k, v in metrics.items():
+            client.log_metric(rid, k, float(v))
+        for path, d in (dicts or {}).items():
+            client.log_dict(rid, d, path)
+        for path, t in (texts or {}).items():
+            client.log_text(rid, t, path)
+        for folder, paths in (files or {}).items():
+            for f in paths:
+                client.log_artifact(rid, str(f), folder)
+        for path, fig in (figures or {}).items():
+            client.log_figure(rid, fig, path)
+        client.set_terminated(rid, "FINISHED")
+    except BaseException:
+        client.set_terminated(rid, "FAILED")
+        raise
+    return rid
+
+
+def log_points_fit(
+    card: PointsCard,
+    evidence: dict,
+    store: Store,
+    *,
+    tracking_uri: str,
+    experiment: str = "xinyi-points-card",
+    config_files: list[Path] | None = None,
+    artifacts: Path | None = None,
+) -> str:
+    """Log one 信义金 card fit: parameters, AUC/KS/Gini/Brier/ECE, IV per feature, the calibration
+    table, the card itself, and the configs and snapshot it came from. Returns the run id."""
+    import pandas as pd
+
+    tags = {
+        **snapshot_tags(store),
+        "xinyi.train_cutoffs": ",".join(evidence["train_cutoffs"]),
+        "xinyi.holdout_cutoff": evidence["holdout_cutoff"],
+        "xinyi.kind": "points_card",
+    }
+    params = {
+        "total": card.total,
+        "max_bins": card.max_bins,
+        "min_bin_share": card.min_bin_share,
+        "alpha": card.alpha,
+        "n_features": len(card.features_),
+        "caps": json.dumps(dict(card.caps or {}), ensure_ascii=False),
+    }
+    metrics = {
+        k: evidence[k] for k in ("auc", "gini", "ks", "brier", "ece", "holdout_outcome_rate", "train_outcome_rate")
+    }
+    metrics.update({f"iv.{f}": iv for f, iv in evidence["iv"].items()})
+    files = config_files or [
+        config_dir() / "points" / "card.yaml",
+        config_dir() / "points" / "gate.yaml",
+        config_dir() / "features" / "person.yaml",
+        config_dir() / "labels.yaml",
+        config_dir() / "catalog.yaml",
+    ]
+    return log_run(
+        tracking_uri,
+        experiment,
+        f"points-card-{evidence['holdout_cutoff']}",
+        tags=tags,
+        params=params,
+        metrics=metrics,
+        dicts={"card/points_card.json": card.to_dict(), "evidence/evidence.json": evidence},
+        texts={
+            "card/points_card_table.csv": card.build_table().to_csv(index=False),
+            "evidence/reliability.csv": pd.DataFrame(evidence["reliability"]).to_csv(index=False),
+        },
+        files={"configs": files},
+        artifacts=artifacts,
+    )
+
+
+def log_grade_fit(
+    model,
+    evidence: dict,
+    store: Store,
+    *,
+    tracking_uri: str,
+    artifacts: Path | None = None,
+    model_path: Path | None = None,
+) -> str:
+    """Log one industry grade model fit: parameters, hold-out metrics (overall, per class before and
+    after calibration, per grade, baselines), reliability diagrams, the model file and its configs."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from scoring.evaluation.plots import class_labels, reliability_figure
+
+    code = evidence["industry"]
+    tags = {
+        **snapshot_tags(store),
+        "xinyi.kind": "grade_model",
+        "xinyi.industry": code,
+        "xinyi.label": evidence["label"],
+        "xinyi.model_version": model.version_,
+        "xinyi.train_cutoffs": ",".join(evidence["train_cutoffs"]),
+        "xinyi.calibration_cutoff": evidence["calibration_cutoff"],
+        "xinyi.holdout_cutoff": evidence["holdout_cutoff"],
+    }
+    params = {
+        "n_estimators": model.n_estimators,
+        "learning_rate": model.learning_rate,
+        "num_leaves": model.num_leaves,
+        "min_child_samples": model.min_child_samples,
+        "seed": model.seed,
+        "n_features": len(model.features_),
+        "n_classes": model.n_classes_,
+        "calibration_scale": round(model.calibrator_.scale_, 6),
+    }
+    keys = (
+        "auc",
+        "auc_bad_grades",
+        "brier_before",
+        "ece_before",
+        "brier",
+        "ece",
+        "holdout_outcome_rate",
+        "qwk_expert_grade",
+        "fit_seconds",
+    )
+    metrics = {k: evidence[k] for k in keys if k in evidence and evidence[k] == evidence[k]}
+    for g in evidence["per_grade"]:
+        if g["organisations"]:
+            metrics[f"outcome_rate.{g['grade']}"] = g["outcome_rate"]
+    for i, c in enumerate(evidence["per_class"]):
+        for m in ("ece", "brier", "ece_before", "brier_before"):
+            metrics[f"class{i}.{m}"] = c[m]
+    for b in evidence.get("baselines", []):
+        for m, v in b.items():
+            if m != "model" and v == v:
+                metrics[f"baseline.{b['model']}.{m}"] = v
+    files = [config_dir() / "industries" / f"{code}.yaml", config_dir() / "grading.yaml", config_dir() / "labels.yaml"]
+    feat = config_dir() / "features" / f"{code}.yaml"
+    files += [feat] if feat.exists() else []
+    files += [config_dir() / "features" / "organisation.yaml"]
+    fig = reliability_figure(
+        evidence["reliability"],
+        class_labels(evidence["classes"]),
+        title=f"{code}: hold-out {evidence['holdout_cutoff']}, calibrated",
+    )
+    try:
+        return log_run(
+            tracking_uri,
+            f"xinyi-grades-{code}",
+            f"grades-{code}-{evidence['holdout_cutoff']}",
+            tags=tags,
+            params=params,
+            metrics=metrics,
+            dicts={"evidence/evidence.json": evidence},
+            texts={
+                "model/importance.csv": model.build_table().to_csv(index=False),
+                "evidence/per_grade.csv": pd.DataFrame(evidence["per_grade"]).to_csv(index=False),
+                "evidence/per_class.csv": pd.DataFrame(evidence["per_class"]).to_csv(index=False),
+                "evidence/baselines.csv": pd.DataFrame(evidence.get("baselines", [])).to_csv(index=False),
+                "evidence/reliability.csv": pd.DataFrame(evidence["reliability"]).to_csv(index=False),
+            },
+            files={"configs": files, **({"model": [model_path]} if model_path else {})},
+            figures={"evidence/reliability.png": fig},
+            artifacts=artifacts,
+        )
+    finally:
+        plt.close(fig)
+
+
+def trial_logger(tracking_uri: str, store: Store, code: str) -> Callable[[int, str, dict, float | None], None]:
+    """A callback for :func:`scoring.grades.grading.tune_industry` that logs every Optuna trial as an MLflow run."""
+    tags = {**snapshot_tags(store), "xinyi.kind": "grade_model_trial", "xinyi.industry": code}
+
+    def on_trial(number: int, state: str, params: dict, value: float | None) -> None:
+        log_run(
+            tracking_uri,
+            f"xinyi-grades-{code}-tuning",
+            f"trial-{number}",
+            tags={**tags, "xinyi.trial_state": state},
+            params=params,
+            metrics={} if value is None else {"calibration_rank_score": value},
+        )
+
+    return on_trial

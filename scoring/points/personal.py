@@ -1,0 +1,255 @@
+"""信义金 personal scores from the store: fit, score, explain, calibrate, scene eligibility.
+
+A thin layer joining the pieces: features (:mod:`scoring.features.builder`), the points card
+(:mod:`scoring.points.card`), the bottom-line gate (:mod:`scoring.points.gate`) and scenes (信义+). A person is
+either *scored* (an integer 0-1000 with its line items) or *suspended* (reason and the earliest end
+date); a person is never given a tier or grade label.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from scoring.archive.catalog import Catalog, load_catalog
+from scoring.archive.store import Store
+from scoring.core.config import config_dir, load_model
+from scoring.core.privacy import mask_id
+from scoring.evaluation.metrics import ks_statistic, reliability
+from scoring.features.builder import FeatureBuilder, prepare_views, records_behind, records_json
+from scoring.features.training import training_set
+from scoring.points.card import PointsCard
+from scoring.points.gate import GateConfig, load_gate, suspensions
+
+
+class CardConfig(BaseModel):
+    """configs/points/card.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+    feature_set: str = "person"
+    exclude: list[str] = []
+    cutoffs: list[dt.date]
+    holdout_cutoff: dt.date
+    total: int = 1000
+    max_bins: int = 6
+    caps: dict[str, int] = {}
+
+
+def load_card_config(path: str | Path | None = None) -> CardConfig:
+    return load_model(CardConfig, Path(path) if path else config_dir() / "points" / "card.yaml")
+
+
+class Scene(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    code: str
+    name_zh: str
+    name_en: str
+    min_points: int
+
+
+class _Scenes(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scenes: list[Scene]
+
+
+def load_scenes(path: str | Path | None = None) -> list[Scene]:
+    return load_model(_Scenes, Path(path) if path else config_dir() / "scenes.yaml").scenes
+
+
+# -- evidence ------------------------------------------------------------------------------
+def fit_card(store: Store, config: CardConfig | None = None, catalog: Catalog | None = None) -> tuple[PointsCard, dict]:
+    """Fit the 信义金 card on rolling cut-offs; check it on the hold-out cut-off."""
+    from sklearn.metrics import roc_auc_score
+
+    cfg = config or load_card_config()
+    catalog = catalog or load_catalog()
+    builder = FeatureBuilder(store, subjects="persons", catalog=catalog)
+    meta = builder.meta.set_index("feature")
+    feats = [f for f in meta.index if f not in set(cfg.exclude)]
+    train = training_set(store, cfg.cutoffs, subjects="persons")
+    card = PointsCard(
+        features=feats,
+        directions=meta["direction"].to_dict(),
+        dimensions=meta["dimension"].to_dict(),
+        caps=cfg.caps,
+        basis=meta["basis"].to_dict(),
+        total=cfg.total,
+        max_bins=cfg.max_bins,
+    )
+    card.fit(train[feats], train["label"])
+    hold = training_set(store, [cfg.holdout_cutoff], subjects="persons")
+    risk = card.predict_risk(hold[feats])
+    y = hold["label"].to_numpy()
+    table, brier, ece = reliability(y, risk)
+    auc = float(roc_auc_score(y, risk))
+    evidence = {
+        "train_cutoffs": [c.isoformat() for c in cfg.cutoffs],
+        "holdout_cutoff": cfg.holdout_cutoff.isoformat(),
+        "train_rows": int(len(train)),
+        "train_outcome_rate": float(train["label"].mean()),
+        "holdout_rows": int(len(hold)),
+        "holdout_outcome_rate": float(y.mean()),
+        "auc": auc,
+        "gini": 2 * auc - 1,
+        "ks": ks_statistic(y, risk),
+        "brier": brier,
+        "ece": ece,
+        "iv": {f: card.binnings_[f].iv_ for f in feats},
+        "reliability": table.to_dict(orient="records"),
+    }
+    return card, evidence
+
+
+# -- scoring -------------------------------------------------------------------------------
+def compare_cards(
+    store: Store, cards: dict[str, PointsCard], cutoff: dt.date | str, catalog: Catalog | None = None
+) -> pd.DataFrame:
+    """Cards side by side on the same persons at ``cutoff`` and the outcome after it: AUC and KS of
+    the points (fewer points = riskier), Brier/ECE of the points mapped to probabilities on the
+    same data (a 1-D logistic fit), and the points distribution. Each card's table is recounted on
+    this data (:meth:`PointsCard.evaluate`)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    cutoff = dt.date.fromisoformat(cutoff) if isinstance(cutoff, str) else cutoff
+    data = training_set(store, [cutoff], subjects="persons")
+    y = data["label"].to_numpy()
+    rows = []
+    for name, card in cards.items():
+        pts = card.score(data[card.features_]).to_numpy(float)
+        card.evaluate(data[card.features_], y)
+        p = LogisticRegression().fit(pts.reshape(-1, 1), y).predict_proba(pts.reshape(-1, 1))[:, 1]
+        _, brier, ece = reliability(y, p)
+        rows.append(
+            {
+                "card": name,
+                "cutoff": cutoff.isoformat(),
+                "persons": len(y),
+                "outcome_rate": float(y.mean()),
+                "auc": float(roc_auc_score(y, -pts)),
+                "ks": ks_statistic(y, -pts),
+                "brier": brier,
+                "ece": ece,
+                "points_p5": float(np.percentile(pts, 5)),
+                "points_median": float(np.median(pts)),
+                "points_p95": float(np.percentile(pts, 95)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def score_persons(
+    store: Store, card: PointsCard, as_of: dt.date | str, gate: GateConfig | None = None, catalog: Catalog | None = None
+) -> pd.DataFrame:
+    """Every person as of ``as_of``: status (scored | suspended), points (empty when suspended),
+    reason and suspended_until for suspended persons."""
+    as_of = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+    catalog = catalog or load_catalog()
+    gate = gate or load_gate(catalog=catalog)
+    fm = FeatureBuilder(store, subjects="persons", catalog=catalog).at(as_of)
+    pts = card.score(fm.values[card.features_])
+    out = pd.DataFrame(
+        {
+            "subject_id": fm.values.index,
+            "status": "scored",
+            "points": pts.astype("Int64").to_numpy(),
+            "reason": None,
+            "suspended_until": None,
+        }
+    )
+    sus = suspensions(store, as_of, gate, catalog).set_index("subject_id")
+    hit = out["subject_id"].isin(sus.index)
+    out.loc[hit, "status"] = "suspended"
+    out.loc[hit, "points"] = pd.NA
+    out.loc[hit, "reason"] = out.loc[hit, "subject_id"].map(sus["reason"])
+    out.loc[hit, "suspended_until"] = out.loc[hit, "subject_id"].map(sus["suspended_until"])
+    out["as_of"] = as_of
+    return out
+
+
+def explain_person(
+    store: Store,
+    card: PointsCard,
+    subject_id: str,
+    as_of: dt.date | str,
+    catalog: Catalog | None = None,
+    gate: GateConfig | None = None,
+) -> dict:
+    """Every line item of one person's score with the records behind it (type, date, document
+    number, expiry); or the suspension with its reason and end date."""
+    as_of = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+    catalog = catalog or load_catalog()
+    gate = gate or load_gate(catalog=catalog)
+    builder = FeatureBuilder(store, subjects="persons", catalog=catalog)
+    fm = builder.at(as_of)
+    if subject_id not in fm.values.index:
+        raise KeyError(f"no person {mask_id(subject_id)} in the archive")
+    sus = suspensions(store, as_of, gate, catalog)
+    sus = sus[sus["subject_id"] == subject_id]
+    head = {"subject": mask_id(subject_id), "as_of": as_of.isoformat()}
+    if len(sus):
+        row = sus.iloc[0]
+        until = row["suspended_until"]
+        return {
+            **head,
+            "status": "suspended",
+            "points": None,
+            "reason": row["reason"],
+            "suspended_until": None if pd.isna(until) else str(until),
+            "documents": row["documents"],
+            "items": [],
+        }
+    x = fm.values.loc[[subject_id], card.features_]
+    items = card.items(x).iloc[0]
+    prepare_views(store, catalog)
+    labels = builder.meta.set_index("feature")
+    lines = []
+    for f in card.features_:
+        spec = builder.fset[f]
+        b = card.binnings_[f]
+        idx = int(b.bin_index(x[f])[0])
+        label = "Missing" if idx == -1 else b.bin_labels()[idx] if idx >= 0 else "Special"
+        recs = records_behind(store, subject_id, spec, as_of)
+        lines.append(
+            {
+                "feature": f,
+                "label_zh": labels.loc[f, "label_zh"],
+                "value": None if pd.isna(x[f].iloc[0]) else float(x[f].iloc[0]),
+                "bin": label,
+                "points": int(items[f]),
+                "max_points": int(card.max_points_[f]),
+                "records": records_json(recs),
+            }
+        )
+    return {**head, "status": "scored", "points": int(items.sum()), "items": lines}
+
+
+def eligibility(points: int | None, status: str, scenes: list[Scene]) -> list[dict]:
+    """Scene by scene: eligible or not, and why not (a rule of the scene, not a label on the person)."""
+    out = []
+    for s in scenes:
+        if status == "suspended":
+            out.append(
+                {
+                    "scene": s.code,
+                    "name_zh": s.name_zh,
+                    "eligible": False,
+                    "why": "信义金暂停计分期间不可使用 (score suspended)",
+                }
+            )
+        elif points is not None and points >= s.min_points:
+            out.append({"scene": s.code, "name_zh": s.name_zh, "eligible": True, "why": ""})
+        else:
+            out.append(
+                {
+                    "scene": s.code,
+                    "name_zh": s.name_zh,
+                    "eligible": False,
+                    "why": f"需 {s.min_points} 分，尚差 {s.min_points - (points or 0)} 分",
+                }
+            )
+    return out
