@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scoring.archive.store import Store, open_store
+from scoring.core.errors import NotFoundError
 
 
 def latest_batch(store: Store) -> str:
@@ -21,7 +22,7 @@ def latest_batch(store: Store) -> str:
         "SELECT batch_id FROM ingest_batches ORDER BY finished_at DESC, batch_id DESC LIMIT 1"
     ).fetchall()
     if not rows:
-        raise LookupError(f"{store.path}: the store has no ingest batch yet")
+        raise NotFoundError(f"{store.path}: the store has no ingest batch yet")
     return rows[0][0]
 
 
@@ -29,7 +30,7 @@ def batches_until(store: Store, batch_id: str) -> list[str]:
     """The batches finished at or before ``batch_id`` (in order)."""
     rows = store.con.execute("SELECT finished_at FROM ingest_batches WHERE batch_id = ?", [batch_id]).fetchall()
     if not rows:
-        raise LookupError(f"{store.path}: no ingest batch {batch_id!r}")
+        raise NotFoundError(f"{store.path}: no ingest batch {batch_id!r}")
     return [
         r[0]
         for r in store.con.execute(

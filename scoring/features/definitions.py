@@ -25,7 +25,7 @@ from scoring.archive.catalog import Catalog, Polarity, SubjectType, load_catalog
 from scoring.core import lawful
 from scoring.core.config import config_dir, files_signature, read_yaml, validate_model
 from scoring.core.dates import parse_months
-from scoring.core.errors import ConfigError
+from scoring.core.errors import ConfigError, NotFoundError
 
 Agg = Literal[
     "count",
@@ -115,8 +115,11 @@ class FeatureSpec(BaseModel):
                 raise ValueError(
                     f"feature {self.name}: hours_diminishing needs tiers ending with an open tier [null, rate]"
                 )
-            bounds = [t[0] for t in self.tiers[:-1]]
-            if bounds != sorted(bounds) or any(b is None or b <= 0 for b in bounds):
+            raw = [t[0] for t in self.tiers[:-1]]
+            if any(b is None or b <= 0 for b in raw):
+                raise ValueError(f"feature {self.name}: tier bounds must be positive and increasing")
+            bounds = [float(b) for b in raw if b is not None]
+            if bounds != sorted(bounds):
                 raise ValueError(f"feature {self.name}: tier bounds must be positive and increasing")
             rates = [t[1] for t in self.tiers]
             if any(r < 0 for r in rates) or rates != sorted(rates, reverse=True):
@@ -173,7 +176,7 @@ class FeatureSet(BaseModel):
         for f in self.features:
             if f.name == name:
                 return f
-        raise KeyError(f"feature {name!r} is not in set {self.name!r}")
+        raise NotFoundError(f"feature {name!r} is not in set {self.name!r}")
 
     def metadata(self, catalog: Catalog) -> pd.DataFrame:
         """One row per feature: labels, basis (categories and legal bases), direction, window."""

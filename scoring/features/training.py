@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from scoring.archive.store import Store
 from scoring.core.config import config_dir, load_model
 from scoring.core.dates import add_months
-from scoring.core.errors import ConfigError
+from scoring.core.errors import ConfigError, DataError
 from scoring.features.industry import GRADES
 
 
@@ -106,7 +106,7 @@ def training_set(
     the store's latest export date, or the labels would be incomplete.
     """
     if label not in ("outcome", "expert_grade"):
-        raise ValueError(f"label must be 'outcome' or 'expert_grade', got {label!r}")
+        raise DataError(f"label must be 'outcome' or 'expert_grade', got {label!r}")
     expert = load_expert_grade() if label == "expert_grade" else None
     from scoring.features.builder import FeatureBuilder
 
@@ -118,7 +118,7 @@ def training_set(
     for c in cutoffs:
         cut = dt.date.fromisoformat(c) if isinstance(c, str) else c
         if latest is not None and add_months(cut, h) > latest:
-            raise ValueError(
+            raise DataError(
                 f"cut-off {cut} + {h} months is after the archive's export date {latest}; "
                 "labels would be incomplete: choose an earlier cut-off"
             )

@@ -9,11 +9,13 @@ model's score exactly, and the explanation says so.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pandas as pd
 
 from scoring.archive.catalog import load_catalog
 from scoring.archive.store import Store
+from scoring.core.errors import NotFoundError
 from scoring.features.builder import prepare_views, records_behind, records_json
 from scoring.grades.lists import grade_population, reason_text
 from scoring.grades.model import GradeModel
@@ -31,13 +33,13 @@ def explain_organisation(
     as_of = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     pop = grade_population(store, model, as_of, industry=industry, subject_ids=[subject_id])
     if subject_id not in pop.X.index:
-        raise KeyError(f"organisation {subject_id} is not in industry {pop.industry.code}'s archive as of {as_of}")
-    g = pop.graded.loc[subject_id]
+        raise NotFoundError(f"organisation {subject_id} is not in industry {pop.industry.code}'s archive as of {as_of}")
+    g: pd.Series = pop.graded.loc[subject_id]
     c = pop.contributions.loc[subject_id]
     x = pop.X.loc[subject_id]
     fset = pop.feature_set
     prepare_views(store, load_catalog())
-    reasons = []
+    reasons: list[dict[str, Any]] = []
     if g["veto"]:
         v = next(v for v in pop.industry.vetoes if v.code == g["veto"])
         reasons.append(

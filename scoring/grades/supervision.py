@@ -19,6 +19,7 @@ import datetime as dt
 import pandas as pd
 
 from scoring.core.dates import add_months
+from scoring.core.errors import ConfigError
 from scoring.features.industry import GRADE_INDEX, GRADES, Industry
 
 
@@ -59,9 +60,9 @@ def assign_grades(
     veto = pd.Series("", index=idx, dtype=object)
     for v in industry.vetoes:
         if v.feature not in features.columns:
-            raise KeyError(f"veto {v.code} needs feature {v.feature!r}, which the feature matrix lacks")
+            raise ConfigError(f"veto {v.code} needs feature {v.feature!r}, which the feature matrix lacks")
         hit = features[v.feature].reindex(idx).map(v.applies).fillna(False).astype(bool)
-        limit = GRADE_INDEX[v.grade or v.at_most]
+        limit = GRADE_INDEX[v.grade or v.at_most or ""]  # the config guarantees one of the two
         text = f"直接定级：{v.label_zh} → " + (v.grade if v.grade else f"最高{v.at_most}")
         for i in idx[hit]:
             # a veto never improves a grade: the result is the worse of the two

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from scoring.archive.snapshot import snapshot
 from scoring.archive.store import Store
+from scoring.core.errors import DataError
 from scoring.core.privacy import mask_id
 from scoring.lineage.publish import published_result
 from scoring.lineage.registry import load_registered
@@ -47,7 +48,7 @@ def justify(store: Store, subject_id: str, as_of, *, tracking_uri: str, publicat
     pub = published_result(store, subject_id, as_of, publication_id)
     model, reg = load_registered(tracking_uri, pub["model_name"], alias=None, version=pub["model_version"])
     if getattr(model, "version_", pub["model_content_version"]) != pub["model_content_version"]:
-        raise ValueError(
+        raise DataError(
             f"registered {pub['model_name']} v{pub['model_version']} is not the model that was published "
             f"(content {model.version_} vs {pub['model_content_version']})"
         )

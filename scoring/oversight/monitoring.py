@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy.special import xlogy
 
 from scoring.core.config import config_dir, load_model
+from scoring.core.errors import ConfigError
 from scoring.features.industry import GRADE_INDEX, GRADES
 
 
@@ -63,7 +64,7 @@ def score_splits(
         t = tree.tree_
         return np.sort(t.threshold[t.children_left != t.children_right])
     if method not in ("cart", "quantile"):
-        raise ValueError(f"psi_method must be cart or quantile, got {method!r}")
+        raise ConfigError(f"psi_method must be cart or quantile, got {method!r}")
     qs = np.quantile(s[~np.isnan(s)], np.linspace(0, 1, n_bins + 1)[1:-1])
     return np.unique(qs)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scoring.core.errors import DataError
 from scoring.features.industry import GRADES
 
 TEMPLATE = """<!doctype html>
@@ -260,7 +261,7 @@ def _write(out_dir, reg, text: str) -> Path:
     from scoring.core.privacy import contains_raw_id
 
     if contains_raw_id(text):
-        raise AssertionError("a report would contain a raw ID number; refusing to write it")
+        raise DataError("a report would contain a raw ID number; refusing to write it")
     out = Path(out_dir) / f"{reg.name}-v{reg.version}"
     out.mkdir(parents=True, exist_ok=True)
     path = out / "report.html"

@@ -1,1 +1,46 @@
-"""points"""
+"""信义金 (points): monotone binning, the additive points card, the bottom-line gate (信用底线), scoring, explanations, exact score diffs and guidance for persons."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scoring.points.binning import MonotoneBinning
+    from scoring.points.card import PointsCard, load_expert_card
+    from scoring.points.diff import diff_person
+    from scoring.points.gate import GateConfig, load_gate, suspensions
+    from scoring.points.personal import explain_person, fit_card, score_persons
+
+_NAMES = {
+    "MonotoneBinning": "binning",
+    "PointsCard": "card",
+    "load_expert_card": "card",
+    "GateConfig": "gate",
+    "load_gate": "gate",
+    "suspensions": "gate",
+    "fit_card": "personal",
+    "score_persons": "personal",
+    "explain_person": "personal",
+    "diff_person": "diff",
+}
+
+__all__ = [
+    "GateConfig",
+    "MonotoneBinning",
+    "PointsCard",
+    "diff_person",
+    "explain_person",
+    "fit_card",
+    "load_expert_card",
+    "load_gate",
+    "score_persons",
+    "suspensions",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the defining module on first use (keeps ``import scoring.points`` light)."""
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"scoring.points.{_NAMES[name]}"), name)
+    raise AttributeError(f"module 'scoring.points' has no attribute {name!r}")

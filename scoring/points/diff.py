@@ -13,12 +13,14 @@ beside them.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import polars as pl
 
 from scoring.archive.catalog import Catalog, load_catalog
 from scoring.archive.store import Store
 from scoring.core.dates import add_months
+from scoring.core.errors import DataError
 from scoring.core.privacy import mask_id
 from scoring.features import engine_polars
 from scoring.features.builder import TIMELINE_COLUMNS, FeatureBuilder
@@ -50,8 +52,8 @@ class _Subject:
     def points(
         self,
         as_of: dt.date,
-        delayed: set[str] = frozenset(),
-        drop: set[str] = frozenset(),
+        delayed: frozenset[str] | set[str] = frozenset(),
+        drop: frozenset[str] | set[str] = frozenset(),
         extra: list[dict] | None = None,
     ) -> int:
         """Points at ``as_of``; ``delayed`` records are taken as of the day before, ``drop`` ones
@@ -131,12 +133,13 @@ def diff_person(
     d1 = dt.date.fromisoformat(date_from) if isinstance(date_from, str) else date_from
     d2 = dt.date.fromisoformat(date_to) if isinstance(date_to, str) else date_to
     if d2 < d1:
-        raise ValueError("--to must not be before --from")
+        raise DataError("the later date (--to) must not be before the earlier one (--from)")
     catalog = catalog or load_catalog()
     subj = _Subject(store, card, subject_id, catalog)
     start = subj.points(d1)
     docs = {r["record_id"]: r for r in subj.records.iter_rows(named=True)}
-    parts, current = [], start
+    parts: list[dict[str, Any]] = []
+    current = start
     for day, changes in subj.boundaries(d1, d2).items():
         ids = sorted(rid for rid, _ in changes)
         what = dict(changes)
@@ -171,7 +174,8 @@ def diff_person(
     for label, d in (("from", d1), ("to", d2)):
         sus = suspensions(store, d, gate, catalog)
         status[label] = "suspended" if subject_id in set(sus["subject_id"]) else "scored"
-    assert sum(p["points"] for p in parts) == end - start
+    if sum(int(p["points"]) for p in parts) != end - start:  # the parts must add up exactly
+        raise AssertionError(f"score diff parts do not add up for {mask_id(subject_id)} between {d1} and {d2}")
     return {
         "subject": mask_id(subject_id),
         "from": d1.isoformat(),

@@ -15,6 +15,7 @@ minus the points without it, computed with the same engine as the score.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from scoring.archive.catalog import Catalog, Polarity, load_catalog
 from scoring.archive.store import Store
@@ -32,7 +33,7 @@ def guidance(
     catalog = catalog or load_catalog()
     subj = _Subject(store, card, subject_id, catalog)
     now = subj.points(as_of)
-    actions = []
+    actions: list[dict[str, Any]] = []
     own = [r for r in subj.records.iter_rows(named=True) if r["subject_id"] == subject_id]
 
     # 1. repairs

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -288,7 +289,9 @@ def _make_orgs(
     suffix = np.array([_SUFFIX[c or None][i % len(_SUFFIX[c or None])] for i, c in enumerate(industry)])
     district = np.array([prof.regions[x] for x in region])
     names = np.char.add(np.char.add(np.char.add("金华市", district), word), suffix)
-    controller = np.where(rng.random(n) < 0.3, persons.ids[rng.integers(0, len(persons), n)], None)
+    controller = np.where(
+        rng.random(n) < 0.3, persons.ids[rng.integers(0, len(persons), n)], np.array(None, dtype=object)
+    )
     return Population(
         ids=ids,
         subject_type=stype,
@@ -554,7 +557,9 @@ class _Generator:
         rec["objection_raised_on"] = np.where(disputed, raised, -1)
         rec["objection_resolved_on"] = np.where(decided, resolved, -1)
         upheld = rng.random(n) < self.prof.objection_upheld
-        rec["objection_outcome"] = np.where(decided, np.where(upheld, "upheld", "rejected"), None).astype(object)
+        rec["objection_outcome"] = np.where(
+            decided, np.where(upheld, "upheld", "rejected"), np.array(None, dtype=object)
+        ).astype(object)
         revoked = day + rng.integers(10, 200, n)
         rv = (rng.random(n) < self.prof.revocation_rate) & (revoked <= E) & ~disputed
         rec["revoked_on"] = np.where(rv, revoked, -1)
@@ -789,7 +794,7 @@ def generate_sample(
     parts: list[pa.Table] = []
     n_records = 0
     tag = gen.ids.tag
-    truth_parts = {"persons": [], "organisations": []}
+    truth_parts: dict[str, list[Any]] = {"persons": [], "organisations": []}
     for pop, name in ((pers, "persons"), (orgs, "organisations")):
         for lo in range(0, len(pop), chunk_subjects):
             sl = slice(lo, lo + chunk_subjects)

@@ -13,6 +13,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from scoring.core.errors import DataError
 from scoring.core.identifiers import check_uscc, complete_id_number, complete_uscc
 
 LEGACY_ALLOWED = ["91350203M0001QAY9B", "91350100M0001TGQXM"]
@@ -88,7 +89,7 @@ class _Planter:
             m &= is_org if org else ~is_org
         rows = df[m]
         if rows.empty:
-            raise RuntimeError(f"the sample has no {rtype} record to plant an error on; generate a larger sample")
+            raise DataError(f"the sample has no {rtype} record to plant an error on; generate a larger sample")
         return rows.iloc[int(self.rng.integers(0, len(rows)))].to_dict()
 
     def variant(self, file: str, rtype: str, clean: bool = True, org: bool | None = None, **changes) -> dict:
