@@ -27,58 +27,37 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict
 
-from scoring.archive.catalog import Catalog, Polarity, SubjectType, load_catalog
-from scoring.core.config import config_dir, load_model
+from scoring.archive.catalog import Catalog, Polarity, load_catalog
 from scoring.core.dates import add_months
 from scoring.core.identifiers import complete_id_number, complete_uscc
 from scoring.features.industry import GRADES, Industry, load_industries
+from scoring.sample.profiles import (
+    DEFAULT_PROFILE,
+    IndustryProfile,
+    Process,
+    SampleProfile,
+    load_profile,
+    resolve_profile,
+)
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "GRADES",
+    "IndustryProfile",
+    "Process",
+    "SampleProfile",
+    "SampleResult",
+    "generate_sample",
+    "load_profile",
+]
 
 EPOCH = dt.date(1970, 1, 1)
 GRADE_CUTS = (1.28, 0.25, -0.67, -1.4)  # z above cut -> grade; shares about 10/30/35/17/8 %
-
-
-class Process(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    person: float = 0.0
-    org: float = 0.0
-    z_effect: float = 0.0
-    minor: float = 0.0
-    serious: float = 0.0
-    amount: tuple[float, float] | None = None  # lognormal mu, sigma
-
-
-class IndustryProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    share: float
-    types: dict[SubjectType, float]
-    shift: float = 0.0
-    multipliers: dict[str, float] = {}
-    agency: str
-
-
-class SampleProfile(BaseModel):
-    """configs/sample.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-    export_date: dt.date
-    history_years: int
-    drift_sd: float
-    org_person_correlation: float
-    new_entrant_share: float
-    opt_out_share: float
-    regions: dict[str, str]
-    industries: dict[str, IndustryProfile]
-    government_share: float
-    processes: dict[str, Process]
-    objection_rate: float
-    objection_upheld: float
-    revocation_rate: float
-
-
-def load_profile(path: str | Path | None = None) -> SampleProfile:
-    return load_model(SampleProfile, Path(path) if path else config_dir() / "sample.yaml")
+RECORD_GRADE_NOISE = 0.5  # sd of the assessor's noise on z in a recorded EVAL_INDUSTRY_GRADE
+# The stress profile reproduces the generator's output from before profiles existed, byte for byte,
+# so its manifest carries no "profile" key; every other profile's manifest names it.
+LEGACY_PROFILE = "stress"
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,11 +158,22 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _grade_of(z: np.ndarray) -> np.ndarray:
+def _grade_of(z: np.ndarray, cuts: tuple[float, ...] = GRADE_CUTS) -> np.ndarray:
     idx = np.zeros(len(z), dtype=np.int64)
-    for cut in GRADE_CUTS:
+    for cut in cuts:
         idx += z <= cut
     return idx  # 0 = 优秀 .. 4 = 差
+
+
+def _share_cuts(z: np.ndarray, shares: dict[str, float]) -> tuple[float, ...]:
+    """z cuts (descending) that give the population ``z`` the grade ``shares`` (优秀 first)."""
+    upper = np.cumsum([shares[g] for g in GRADES])[:-1]  # share at or above each grade
+    return tuple(float(c) for c in np.quantile(z, 1 - upper))
+
+
+def _activity(rng: np.random.Generator, shape: float | None, n: int) -> np.ndarray | None:
+    """Gamma(shape, 1/shape) activity multipliers (mean 1); None when the profile has none."""
+    return None if shape is None else rng.gamma(shape, 1.0 / shape, n)
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,6 +189,7 @@ class Population:
     industry: np.ndarray  # industry code or "" (persons, government)
     is_person: bool
     extra: dict = field(default_factory=dict)
+    activity: np.ndarray | None = None  # per-subject rate multiplier (profile.activity), or None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -234,7 +225,7 @@ def _make_persons(rng: np.random.Generator, n: int, prof: SampleProfile) -> Popu
     g2 = np.where(rng.random(n) < 0.6, np.array(_GIVEN)[rng.integers(0, len(_GIVEN), n)], "")
     names = np.char.add(np.char.add(surname, g1), g2)
     region_live = np.array(list(prof.regions))[rng.integers(0, len(prof.regions), n)]
-    return Population(
+    pop = Population(
         ids=ids,
         subject_type=np.full(n, "person", dtype=object),
         z0=z0,
@@ -244,6 +235,9 @@ def _make_persons(rng: np.random.Generator, n: int, prof: SampleProfile) -> Popu
         is_person=True,
         extra={"name": names, "region": region_live, "opt_out": rng.random(n) < prof.opt_out_share},
     )
+    # drawn last, and only when the profile asks for it, so profiles without one draw as before
+    pop.activity = _activity(rng, prof.activity.person_shape if prof.activity else None, n)
+    return pop
 
 
 def _make_orgs(
@@ -292,7 +286,7 @@ def _make_orgs(
     controller = np.where(
         rng.random(n) < 0.3, persons.ids[rng.integers(0, len(persons), n)], np.array(None, dtype=object)
     )
-    return Population(
+    pop = Population(
         ids=ids,
         subject_type=stype,
         z0=z0,
@@ -302,6 +296,8 @@ def _make_orgs(
         is_person=False,
         extra={"name": names, "region": region, "gbt": gbt, "rep": persons.ids[rep], "controller": controller},
     )
+    pop.activity = _activity(rng, prof.activity.org_shape if prof.activity else None, n)
+    return pop
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,6 +374,24 @@ class _Generator:
         self.T = _days(add_months(prof.export_date, -self.outcome.horizon_months))
         self.start = self.E - int(prof.history_years * 365.25)
         self.n_buckets = prof.history_years
+        self.truth_cuts: tuple[float, ...] = GRADE_CUTS  # true grade (truth/organisations.parquet)
+        self.record_cuts: tuple[float, ...] = GRADE_CUTS  # recorded grade (z plus the assessor's noise)
+
+    def set_grade_shares(self, orgs: Population) -> None:
+        """Cuts so that the graded organisations' true grades follow ``profile.grade_shares``.
+
+        Computed once on the whole population (its z at the cut-off), before records are made; the
+        recorded grades get cuts widened for the assessor's noise, so they follow the shares too.
+        """
+        shares = self.prof.grade_shares
+        graded = orgs.industry != ""
+        if shares is None or not graded.any():
+            return
+        z = self.z_at(orgs, np.flatnonzero(graded), np.full(int(graded.sum()), self.T))
+        self.truth_cuts = _share_cuts(z, shares)
+        m, s = float(z.mean()), float(z.std()) or 1.0
+        widen = np.sqrt(s * s + RECORD_GRADE_NOISE**2) / s
+        self.record_cuts = tuple(m + (c - m) * widen for c in self.truth_cuts)
 
     # the event-year buckets end at the export date: bucket k covers (E-(k+1)y, E-ky]
     def bucket(self, k: int) -> tuple[int, int]:
@@ -395,6 +409,8 @@ class _Generator:
             rate = rate * np.array([mult.get(c, 1.0) for c in pop.industry])
         allowed = {t.value for t in self.cat[code].subject_types}
         rate[~np.isin(pop.subject_type, list(allowed))] = 0.0
+        if pop.activity is not None:
+            rate = rate * pop.activity
         return rate
 
     def _sign(self, code: str) -> float:
@@ -534,7 +550,10 @@ class _Generator:
         rt, rng, n, E = self.cat[code], self.rng, len(day), self.E
         if rt.list_type:
             rec["list_entry_on"] = day.copy()
-            if code == "JUD_DISHONEST_DEBTOR":
+            if code in self.prof.list_exits:
+                le = self.prof.list_exits[code]
+                p_exit, lo, hi = le.p, le.min_days, le.max_days
+            elif code == "JUD_DISHONEST_DEBTOR":
                 p_exit, lo, hi = 0.6, 30, 700
             elif code.startswith("ABN_"):
                 p_exit, lo, hi = 0.8, 20, 400
@@ -586,12 +605,12 @@ class _Generator:
                 if len(idx) == 0:
                     continue
                 rec = self._fill(code, pop, idx, np.full(len(idx), d))
-                z = self.z_at(pop, idx, rec["event_date"]) + self.rng.normal(0, 0.5, len(idx))
+                z = self.z_at(pop, idx, rec["event_date"]) + self.rng.normal(0, RECORD_GRADE_NOISE, len(idx))
                 if code == "EVAL_TAX_GRADE":
                     g = np.select([z > 0.9, z > -0.4, z > -1.4], ["A", "B", "C"], "D").astype(object)
                     g[pop.registered[idx] > d - 365] = "M"
                 else:
-                    g = np.array(GRADES, dtype=object)[_grade_of(z)]
+                    g = np.array(GRADES, dtype=object)[_grade_of(z, self.record_cuts)]
                 rec["grade"] = g
                 out.append(rec)
         return out
@@ -764,7 +783,7 @@ def generate_sample(
     mixed_formats: bool = False,
     plant_errors: bool = False,
     chunk_subjects: int = 50_000,
-    profile: SampleProfile | None = None,
+    profile: str | Path | SampleProfile | None = None,
     catalog: Catalog | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SampleResult:
@@ -773,10 +792,12 @@ def generate_sample(
     ``mixed_formats``: court records go to a CSV with Chinese headers and volunteer hours to an
     Excel file, as different source systems would deliver them (small archives only).
     ``plant_errors``: add bad rows of every kind, listed in truth/planted_errors.csv.
+    ``profile``: a profile name (``"realistic"``, ``"stress"``: ``configs/sample/<name>.yaml``), a path
+    to a profile file, or a :class:`SampleProfile`; default :data:`DEFAULT_PROFILE`.
     """
     t0 = time.perf_counter()
     say = progress or (lambda m: None)
-    prof = profile or load_profile()
+    prof = resolve_profile(profile)
     cat = catalog or load_catalog()
     industries = load_industries()
     rng = np.random.default_rng(seed)
@@ -787,6 +808,7 @@ def generate_sample(
     say(f"making {persons:,} persons and {organisations:,} organisations")
     pers = _make_persons(rng, persons, prof)
     orgs = _make_orgs(rng, organisations, prof, pers, industries)
+    gen.set_grade_shares(orgs)
     subjects = _subjects_table(pers, orgs)
 
     keep_in_memory = mixed_formats or plant_errors
@@ -807,6 +829,7 @@ def generate_sample(
                 pop.industry[sl],
                 pop.is_person,
                 {},
+                None if pop.activity is None else pop.activity[sl],
             )
             tbl = _finish_ids(gen.records(chunk), tag)
             n_records += tbl.num_rows
@@ -850,8 +873,9 @@ def generate_sample(
     files.insert(1, "records.parquet")
     for name, df in truth.items():
         df.to_parquet(outp / "truth" / f"{name}.parquet", index=False)
-    manifest = {
+    manifest: dict[str, Any] = {
         "generator": "xinyi synthetic archive",
+        **({"profile": prof.name} if prof.name and prof.name != LEGACY_PROFILE else {}),
         "seed": seed,
         "export_date": prof.export_date.isoformat(),
         "history_start": (EPOCH + dt.timedelta(days=gen.start)).isoformat(),
@@ -887,6 +911,7 @@ def _truth(gen: _Generator, pop: Population, tbl: pa.Table) -> pd.DataFrame:
             "subject_type": pop.subject_type,
             "latent_z": z_t,
             "p_outcome": gen.p_outcome(pop),
+            **({} if pop.activity is None else {"activity": pop.activity}),
             "outcome": np.array([s in who for s in pop.ids], dtype=np.int8),
             "cutoff": cutoff,
             "horizon_months": gen.outcome.horizon_months,
@@ -894,7 +919,7 @@ def _truth(gen: _Generator, pop: Population, tbl: pa.Table) -> pd.DataFrame:
     )
     if not pop.is_person:
         df.insert(2, "industry", pop.industry)
-        df["true_grade"] = np.array(GRADES, dtype=object)[_grade_of(z_t)]
+        df["true_grade"] = np.array(GRADES, dtype=object)[_grade_of(z_t, gen.truth_cuts)]
         df.loc[df["industry"] == "", "true_grade"] = None
     return df
 

@@ -9,6 +9,7 @@ legacy USCCs, 15-digit ID numbers) are listed too, with ``expect = accepted``.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,20 @@ import pandas as pd
 from scoring.core.errors import DataError
 from scoring.core.identifiers import check_uscc, complete_id_number, complete_uscc
 
+if TYPE_CHECKING:
+    from scoring.sample.generator import Population
+    from scoring.sample.profiles import SampleProfile
+
 LEGACY_ALLOWED = ["91350203M0001QAY9B", "91350100M0001TGQXM"]
+_STATUS_FIRST = ("repaired_on", "objection_raised_on", "revoked_on", "list_exit_on")
+_STATUSES = (
+    "repaired_on",
+    "objection_raised_on",
+    "objection_resolved_on",
+    "objection_outcome",
+    "revoked_on",
+    "list_exit_on",
+)
 
 
 def _shift(date_str: str, days: int) -> str:
@@ -79,15 +93,23 @@ class _Planter:
                 return code
 
     def template(self, file: str, rtype: str, clean: bool = True, org: bool | None = None) -> dict:
+        """A random row of ``rtype`` to plant a defect on; ``clean``: one without statuses (repair,
+        objection, revocation, list exit). When a rare type (a realistic profile's) has no clean row,
+        any row of the type is taken and its statuses cleared, which keeps it valid."""
         df = self.records[file]
         m = df["record_type"] == rtype
-        if clean:
-            for c in ("repaired_on", "objection_raised_on", "revoked_on", "list_exit_on"):
-                m &= df[c].isna()
         if org is not None:
             is_org = ~df["subject_id"].str.fullmatch(r"\d{17}[\dX]")
             m &= is_org if org else ~is_org
+        of_type = m
+        if clean:
+            for c in _STATUS_FIRST:
+                m &= df[c].isna()
         rows = df[m]
+        if rows.empty and clean and of_type.any():
+            row = df[of_type].iloc[int(self.rng.integers(0, int(of_type.sum())))].to_dict()
+            row.update(dict.fromkeys(_STATUSES))
+            return row
         if rows.empty:
             raise DataError(f"the sample has no {rtype} record to plant an error on; generate a larger sample")
         return rows.iloc[int(self.rng.integers(0, len(rows)))].to_dict()
@@ -106,7 +128,14 @@ class _Planter:
         return rows.iloc[int(self.rng.integers(0, len(rows)))].to_dict()
 
 
-def plant(subjects: pd.DataFrame, records: pd.DataFrame, extra: dict[str, pd.DataFrame], prof, orgs, rng):
+def plant(
+    subjects: pd.DataFrame,
+    records: pd.DataFrame,
+    extra: dict[str, pd.DataFrame],
+    prof: SampleProfile,
+    orgs: Population,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame], pd.DataFrame]:
     """Append planted bad rows; return (subjects, records, extra, planted truth frame)."""
     E = prof.export_date
     files = {"records.parquet": records, **extra}
