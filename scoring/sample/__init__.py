@@ -7,13 +7,23 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from scoring.sample.generator import generate_sample
+    from scoring.sample.prevalence import measure
+    from scoring.sample.profiles import SampleProfile, list_profiles, load_profile
 
 _NAMES = {
     "generate_sample": "generator",
+    "SampleProfile": "profiles",
+    "list_profiles": "profiles",
+    "load_profile": "profiles",
+    "measure": "prevalence",
 }
 
 __all__ = [
+    "SampleProfile",
     "generate_sample",
+    "list_profiles",
+    "load_profile",
+    "measure",
 ]
 
 

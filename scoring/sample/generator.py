@@ -7,6 +7,11 @@ too. Organisations belong to industries from seed 000's 专栏3 and have a true 
 every subject has an outcome: a serious violation or new serious dishonesty within the horizon
 after the cut-off. The truth is written beside the archive in ``truth/``.
 
+The rates, shares and time spans come from a profile (``configs/sample/<name>.yaml``, see
+:mod:`scoring.sample.profiles`): ``realistic`` (a city platform's prevalences, a per-subject activity
+multiplier with a long tail, the true grades in Zhejiang's shares) or ``stress`` (many events; the
+original profile, whose output for a seed is unchanged).
+
 Deterministic by seed; records stream to Parquet chunk by chunk, so 100 million records fit in
 bounded memory. With ``plant_errors`` a handful of deliberately bad rows of every kind are added
 and listed in ``truth/planted_errors.csv`` (for the quarantine to catch).
@@ -55,8 +60,9 @@ __all__ = [
 EPOCH = dt.date(1970, 1, 1)
 GRADE_CUTS = (1.28, 0.25, -0.67, -1.4)  # z above cut -> grade; shares about 10/30/35/17/8 %
 RECORD_GRADE_NOISE = 0.5  # sd of the assessor's noise on z in a recorded EVAL_INDUSTRY_GRADE
-# The stress profile reproduces the generator's output from before profiles existed, byte for byte,
-# so its manifest carries no "profile" key; every other profile's manifest names it.
+# The stress profile reproduces the generator's output from before profiles existed, file for file
+# (byte for byte but for the Excel file's creation time), so its manifest carries no "profile" key;
+# every other profile's manifest names it.
 LEGACY_PROFILE = "stress"
 
 
