@@ -18,7 +18,7 @@ from scoring.features.definitions import LINK_KEYS, LINKS, ZERO_WHEN_EMPTY, Feat
 from scoring.features.exact import AMOUNT_AGGS, AMOUNT_SCALE, finish_amounts, sql_float, weight_terms
 
 
-def _lit(s: str) -> str:
+def _lit(s: object) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
