@@ -66,7 +66,7 @@ def repeated_builds(store, subjects: str, industry: str | None, as_of: str) -> l
 def shuffled_builds(
     store, subjects: str, industry: str | None, as_of: str, seeds=(1, 2)
 ) -> list[tuple[str, pd.DataFrame]]:
-    """Each engine fed the very same timeline in shuffled row orders."""
+    """Each engine (Polars in memory and streaming, DuckDB) fed the very same timeline in shuffled row orders."""
     fb = FeatureBuilder(store, subjects=subjects, industry=industry)
     d = dt.date.fromisoformat(as_of)
     timeline = store.polars(f"SELECT {', '.join(TIMELINE_COLUMNS)} FROM xinyi_timeline")
@@ -75,8 +75,10 @@ def shuffled_builds(
     out = []
     for seed in seeds:
         shuffled = timeline.sample(fraction=1.0, shuffle=True, seed=seed)
-        df = engine_polars.compute(shuffled, links, population, fb.fset, d).to_pandas()
-        out.append((f"polars shuffled {seed}", df.set_index("subject_id").sort_index().astype("float64")))
+        for streaming in (False, True):
+            df = engine_polars.compute(shuffled, links, population, fb.fset, d, streaming=streaming).to_pandas()
+            name = f"polars{' streaming' if streaming else ''} shuffled {seed}"
+            out.append((name, df.set_index("subject_id").sort_index().astype("float64")))
         store.con.register("det_shuffled_df", shuffled.to_arrow())
         store.con.execute("CREATE OR REPLACE TEMP TABLE det_shuffled AS SELECT * FROM det_shuffled_df")
         store.con.unregister("det_shuffled_df")
