@@ -364,7 +364,7 @@ def test_sample_features_metadata_and_engines_agree(sample_store):
         for subjects in ("persons", "organisations"):
             a = build_features(s, "2025-06-30", subjects=subjects, engine="polars")
             b = build_features(s, "2025-06-30", subjects=subjects, engine="duckdb")
-            pd.testing.assert_frame_equal(a.values, b.values, check_exact=False, rtol=1e-9)
+            pd.testing.assert_frame_equal(a.values, b.values, check_exact=True)  # exact: see test_determinism
             assert list(a.meta["feature"]) == list(a.values.columns)
             assert a.meta["basis"].str.len().gt(0).all() and a.meta["legal_basis"].str.len().gt(0).all()
             assert set(a.meta["direction"]) <= {"increases_risk", "decreases_risk"}

@@ -1,8 +1,10 @@
 """Where xinyi finds its bundled configs and sample archive.
 
 Order: an explicit path, then the environment (``XINYI_CONFIGS`` / ``XINYI_SAMPLE``), then the copy
-that ships inside the installed package (``scoring/_bundled/``), then a source checkout's top-level
-``configs/`` and ``data/sample/``.
+that ships inside the installed package (``scoring/_bundled/``, put there by the build: see setup.py),
+then a source checkout's top-level ``configs/`` and ``data/sample/`` (an editable install has no
+bundled copy, so it reads the checkout). Nothing here is ever written to: outputs go to the work
+folder a command is given.
 """
 
 from __future__ import annotations
@@ -27,8 +29,19 @@ def configs_dir(path: str | Path | None = None) -> Path:
         return Path(path)
     env = os.environ.get("XINYI_CONFIGS")
     if env:
-        return Path(env)
-    return _bundled("configs") or _CHECKOUT / "configs"
+        p = Path(env)
+        if not p.is_dir():
+            raise NotFoundError(
+                f"XINYI_CONFIGS={env}: no such folder; point it at a copy of xinyi's configs or unset it"
+            )
+        return p
+    found = _bundled("configs") or (_CHECKOUT / "configs" if (_CHECKOUT / "configs").is_dir() else None)
+    if found is None:
+        raise NotFoundError(
+            "no configs folder: this installation carries none (scoring/_bundled/configs) and there is no "
+            "checkout; reinstall xinyi from its wheel or set XINYI_CONFIGS to a copy of its configs/"
+        )
+    return found
 
 
 def sample_dir(path: str | Path | None = None) -> Path:

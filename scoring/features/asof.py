@@ -145,6 +145,8 @@ def record_counts(rec: Mapping, as_of: dt.date, catalog: Catalog, opt_out: bool 
         return False
     rt = catalog[code]
     event = _d(rec["event_date"])
+    if event is None:  # no event date: the record never counts (ingest quarantines such rows)
+        return False
     if opt_out and rt.opt_out_eligible:
         return False
     entry, exit_ = _d(rec.get("list_entry_on")), _d(rec.get("list_exit_on"))
@@ -152,15 +154,15 @@ def record_counts(rec: Mapping, as_of: dt.date, catalog: Catalog, opt_out: bool 
     start = max(event, w.start) if rt.list_type else event
     if as_of < start:
         return False
-    ends = [w.end]
+    candidates: list[dt.date | None] = [w.end]
     if rt.polarity is Polarity.negative and not rt.list_type:
-        ends.append(add_months(event, NEGATIVE_CAP_MONTHS))
+        candidates.append(add_months(event, NEGATIVE_CAP_MONTHS))
     raised, resolved = _d(rec.get("objection_raised_on")), _d(rec.get("objection_resolved_on"))
     outcome = rec.get("objection_outcome")
-    ends += [_d(rec.get("repaired_on")), _d(rec.get("revoked_on"))]
+    candidates += [_d(rec.get("repaired_on")), _d(rec.get("revoked_on"))]
     if outcome == "upheld":
-        ends.append(raised)
-    ends = [e for e in ends if e is not None]
+        candidates.append(raised)
+    ends = [e for e in candidates if e is not None]
     if ends and as_of >= min(ends):
         return False
     if raised is not None and outcome != "upheld" and raised <= as_of and (resolved is None or as_of < resolved):

@@ -14,10 +14,12 @@ to SQL (the two are tested to agree).
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import polars as pl
 
 from scoring.archive.catalog import Catalog, load_catalog
 from scoring.archive.store import Store
@@ -44,6 +46,8 @@ TIMELINE_COLUMNS = [
     "s_to",
     "excluded",
 ]
+#: the catalogue version each open store's temporary views were made for (see prepare_views)
+_VIEWS_FOR: weakref.WeakKeyDictionary[Store, str] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -75,7 +79,7 @@ def prepare_views(store: Store, catalog: Catalog) -> None:
     The views read the store's tables live, so they stay valid as records arrive; only the
     publicity table depends on the catalogue, so they are created once per connection and
     catalogue version."""
-    if getattr(store, "_views_for", None) == catalog.version:
+    if _VIEWS_FOR.get(store) == catalog.version:
         return
     con = store.con
     con.register("xinyi_periods_df", periods_table(catalog))
@@ -89,7 +93,7 @@ def prepare_views(store: Store, catalog: Catalog) -> None:
     con.execute("""CREATE OR REPLACE TEMP VIEW xinyi_links AS
         SELECT subject_id AS organisation_id, legal_rep_id AS person_id FROM subjects WHERE legal_rep_id IS NOT NULL
         UNION SELECT subject_id, actual_controller_id FROM subjects WHERE actual_controller_id IS NOT NULL""")
-    store._views_for = catalog.version
+    _VIEWS_FOR[store] = catalog.version
 
 
 class FeatureBuilder:
@@ -118,8 +122,8 @@ class FeatureBuilder:
             self.classes = inds[industry].gbt4754
         self.meta = self.fset.metadata(self.catalog)
         prepare_views(store, self.catalog)
-        self._timeline = None
-        self._links = None
+        self._timeline: pl.DataFrame | None = None
+        self._links: pl.DataFrame | None = None
 
     def population_sql(self, as_of: dt.date) -> str:
         if self.fset.name == "person":
@@ -135,7 +139,7 @@ class FeatureBuilder:
         con = self.store.con
         pop_sql = self.population_sql(as_of)
         if self.engine == "polars":
-            if self._timeline is None:
+            if self._timeline is None or self._links is None:
                 cols = ", ".join(TIMELINE_COLUMNS)
                 self._timeline = self.store.polars(f"SELECT {cols} FROM xinyi_timeline")
                 self._links = self.store.polars("SELECT * FROM xinyi_links")

@@ -1,6 +1,7 @@
 """The DuckDB SQL feature engine: the same definitions compiled to conditional aggregates
 (``FILTER`` clauses). Kept beside the Polars engine so the two can be measured on the same work
-and checked to agree; a Spark engine can compile the same definitions to Spark SQL.
+and checked to agree, bit for bit: reductions are exact (:mod:`scoring.features.exact`). A Spark engine
+can compile the same definitions to Spark SQL.
 """
 
 from __future__ import annotations
@@ -8,14 +9,16 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from scoring.core.dates import add_months
 from scoring.features.asof import counts_sql
 from scoring.features.definitions import LINK_KEYS, LINKS, ZERO_WHEN_EMPTY, FeatureSet, FeatureSpec
+from scoring.features.exact import AMOUNT_AGGS, AMOUNT_SCALE, finish_amounts, sql_float, weight_terms
 
 
-def _lit(s: str) -> str:
+def _lit(s: object) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
@@ -32,27 +35,28 @@ def _mask(f: FeatureSpec, as_of: dt.date, records=None) -> str:
     return " AND ".join(parts)
 
 
-def _tiered(total: str, tiers) -> str:
-    terms, lo = [], 0.0
-    for hi, rate in tiers:
-        span = f"greatest({total} - {lo}, 0)"
-        if hi is not None:
-            span = f"least({span}, {hi - lo})"
-        terms.append(f"{span} * {rate}")
-        lo = hi if hi is not None else lo
-    return "(" + " + ".join(terms) + ")"
+def amount_units(col: str = "amount") -> str:
+    """An amount in exact integer units of 1/AMOUNT_SCALE (the Polars engine's formula, operation for operation)."""
+    return f"CAST(floor({col} * {sql_float(AMOUNT_SCALE)} + {sql_float(0.5)}) AS BIGINT)"
 
 
 def compile_feature(f: FeatureSpec, as_of: dt.date) -> str:
+    """One feature as a SQL aggregate (amounts: their integer total in units, as a DOUBLE, finished by
+    :func:`scoring.features.exact.finish_amounts`)."""
     m = _mask(f, as_of)
     T = f"DATE '{as_of}'"
     if f.agg == "count":
         e = f"count(*) FILTER (WHERE {m})"
     elif f.agg == "weighted_count":
-        w = " ".join(f"WHEN {_lit(k)} THEN {v}" for k, v in f.weights.items())
-        e = f"sum(CASE severity {w} ELSE 0 END) FILTER (WHERE {m})"
-    elif f.agg == "sum_amount":
-        e = f"sum(amount) FILTER (WHERE {m})"
+        # weight x (integer) count per severity, added in a fixed order: exact whatever the row order
+        terms = [sql_float(0.0)] + [
+            f"CAST(count(*) FILTER (WHERE {m} AND severity = {_lit(k)}) AS DOUBLE) * {sql_float(w)}"
+            for k, w in weight_terms(f.weights)
+        ]
+        e = "(" + " + ".join(terms) + ")"
+    elif f.agg in AMOUNT_AGGS:
+        # the integer sum (HUGEINT) back to BIGINT first: BIGINT -> DOUBLE rounds as Polars' Int64 -> Float64
+        e = f"CAST(sum({amount_units()}) FILTER (WHERE {m}) AS BIGINT)"
     elif f.agg == "max_amount":
         e = f"max(amount) FILTER (WHERE {m})"
     elif f.agg == "days_since_last":
@@ -60,9 +64,7 @@ def compile_feature(f: FeatureSpec, as_of: dt.date) -> str:
     elif f.agg == "ratio":
         num = f"count(*) FILTER (WHERE {_mask(f, as_of, f.numerator)})"
         den = f"count(*) FILTER (WHERE {m})"
-        e = f"CASE WHEN {den} > 0 THEN least({num} / {den}, 1.0) END"
-    elif f.agg == "hours_diminishing":
-        e = _tiered(f"coalesce(sum(amount) FILTER (WHERE {m}), 0)", f.tiers)
+        e = f"CASE WHEN {den} > 0 THEN least(CAST({num} AS DOUBLE) / CAST({den} AS DOUBLE), {sql_float(1.0)}) END"
     elif f.agg == "active_list":
         e = f"CAST(count(*) FILTER (WHERE {m}) > 0 AS INTEGER)"
     elif f.agg == "latest_grade":
@@ -99,4 +101,8 @@ def compute(
     order = {f.name: i for i, f in enumerate(fset.features)}
     selects.sort(key=lambda s: order[s.rsplit(" AS ", 1)[1]])
     sql = f"SELECT p.subject_id, {', '.join(selects)} FROM {population} p " + " ".join(joins)
-    return con.execute(sql).df()
+    df = con.execute(sql).df()
+    for f in fset.features:
+        if f.agg in AMOUNT_AGGS:
+            df[f.name] = finish_amounts(f.agg, df[f.name].to_numpy(dtype="float64", na_value=np.nan), f.tiers)
+    return df

@@ -1,7 +1,9 @@
 """The Polars feature engine (the embedded default: it measured fastest, see bench/README.md).
 
 Compiles engine-neutral feature definitions (:mod:`scoring.features.definitions`) into one lazy group-by
-per link kind, over record timelines from :mod:`scoring.features.asof`.
+per link kind, over record timelines from :mod:`scoring.features.asof`. Reductions are exact
+(integer sums, fixed-order weighted counts; :mod:`scoring.features.exact`), so the result does not
+depend on the number of threads or the order in which rows arrive.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import polars as pl
 
 from scoring.core.dates import add_months
 from scoring.features.definitions import LINK_KEYS, LINKS, ZERO_WHEN_EMPTY, FeatureSet, FeatureSpec
+from scoring.features.exact import AMOUNT_AGGS, AMOUNT_SCALE, finish_amounts, weight_terms
 
 ID = "subject_id"
 
@@ -39,15 +42,9 @@ def _mask(f: FeatureSpec, as_of: dt.date, records: tuple[str, ...] | None = None
     return m
 
 
-def _tiered(total: pl.Expr, tiers) -> pl.Expr:
-    out, lo = pl.lit(0.0), 0.0
-    for hi, rate in tiers:
-        span = (total - lo).clip(lower_bound=0.0)
-        if hi is not None:
-            span = span.clip(upper_bound=hi - lo)
-        out = out + span * rate
-        lo = hi if hi is not None else lo
-    return out
+def amount_units(amount: pl.Expr) -> pl.Expr:
+    """An amount in exact integer units of 1/AMOUNT_SCALE (the SQL engine's formula, operation for operation)."""
+    return (amount * float(AMOUNT_SCALE) + 0.5).floor().cast(pl.Int64)
 
 
 def _mask_key(f: FeatureSpec, records: tuple[str, ...] | None = None) -> tuple:
@@ -67,18 +64,21 @@ def prepared_columns(features, as_of: dt.date) -> dict[tuple, tuple[str, pl.Expr
         for recs in [f.records, f.numerator] if f.agg == "ratio" else [f.records]:
             add(("mask",) + _mask_key(f, recs), _mask(f, as_of, recs).fill_null(False))
         m = _mask(f, as_of).fill_null(False)
-        if f.agg in ("sum_amount", "max_amount", "hours_diminishing"):
+        if f.agg in AMOUNT_AGGS:
+            add(("units",) + _mask_key(f), pl.when(m).then(amount_units(pl.col("amount"))))
+        elif f.agg == "max_amount":
             add(("amount",) + _mask_key(f), pl.when(m).then(pl.col("amount")))
         elif f.agg == "days_since_last":
             add(("date",) + _mask_key(f), pl.when(m).then(pl.col("event_date")))
         elif f.agg == "weighted_count":
-            w = pl.col("severity").replace_strict(f.weights, default=0.0, return_dtype=pl.Float64)
-            add(("weight", tuple(sorted(f.weights.items()))) + _mask_key(f), pl.when(m).then(w).otherwise(0.0))
+            for sev, _ in weight_terms(f.weights):
+                add(("severity", sev) + _mask_key(f), (m & (pl.col("severity") == sev)).fill_null(False))
     return out
 
 
 def compile_feature(f: FeatureSpec, as_of: dt.date, cols: dict[tuple, tuple[str, pl.Expr]]) -> pl.Expr:
-    """One feature as a plain aggregation over the prepared columns."""
+    """One feature as a plain aggregation over the prepared columns (amounts: their integer total in
+    units, finished by :func:`scoring.features.exact.finish_amounts`)."""
 
     def col(kind: str, *extra, recs=None) -> pl.Expr:
         return pl.col(cols[(kind,) + extra + _mask_key(f, recs)][0])
@@ -87,9 +87,12 @@ def compile_feature(f: FeatureSpec, as_of: dt.date, cols: dict[tuple, tuple[str,
     if f.agg == "count":
         e = m.sum()
     elif f.agg == "weighted_count":
-        e = col("weight", tuple(sorted(f.weights.items()))).sum()
-    elif f.agg == "sum_amount":
-        e = col("amount").sum()
+        # weight x (integer) count per severity, added in a fixed order: exact whatever the row order
+        e = pl.lit(0.0)
+        for sev, w in weight_terms(f.weights):
+            e = e + col("severity", sev).sum().cast(pl.Float64) * w
+    elif f.agg in AMOUNT_AGGS:
+        e = col("units").sum()
     elif f.agg == "max_amount":
         e = col("amount").max()
     elif f.agg == "days_since_last":
@@ -97,9 +100,8 @@ def compile_feature(f: FeatureSpec, as_of: dt.date, cols: dict[tuple, tuple[str,
     elif f.agg == "ratio":
         num = col("mask", recs=f.numerator).sum()
         den = m.sum()
-        e = pl.when(den > 0).then(pl.min_horizontal(num / den, pl.lit(1.0))).otherwise(None)
-    elif f.agg == "hours_diminishing":
-        e = _tiered(col("amount").sum().cast(pl.Float64), f.tiers)
+        # column by column (never a division by a literal: Polars multiplies by its reciprocal)
+        e = pl.when(den > 0).then(pl.min_horizontal(num.cast(pl.Float64) / den.cast(pl.Float64), pl.lit(1.0)))
     elif f.agg == "active_list":
         e = m.any().cast(pl.Int8)
     else:  # pragma: no cover - validated in FeatureSpec; latest_grade: see latest_grade()
@@ -160,4 +162,9 @@ def compute(
     fills = [pl.col(f.name).fill_null(0.0) for f in fset.features if f.agg in ZERO_WHEN_EMPTY]
     fills += [pl.col(f.name).fill_null(float(f.cap_days)) for f in fset.features if f.agg == "days_since_last"]
     out = out.with_columns(fills).select([ID] + [f.name for f in fset.features])
-    return out.collect(engine="streaming") if streaming else out.collect()
+    df = out.collect(engine="streaming") if streaming else out.collect()
+    return df.with_columns(
+        pl.Series(f.name, finish_amounts(f.agg, df[f.name].to_numpy(), f.tiers), dtype=pl.Float64)
+        for f in fset.features
+        if f.agg in AMOUNT_AGGS
+    )
