@@ -112,7 +112,7 @@ def _populations(timeline: str):
 def step_polars(timeline: str, out: str, streaming: bool) -> dict:
     import polars as pl
 
-    from scoring import engine_polars
+    from scoring.features import engine_polars
 
     sets, pops = bench_sets(), _populations(timeline)
     links = pl.DataFrame(
@@ -147,7 +147,7 @@ def step_polars(timeline: str, out: str, streaming: bool) -> dict:
 def step_duckdb(timeline: str, out: str) -> dict:
     import duckdb
 
-    from scoring import engine_duckdb
+    from scoring.features import engine_duckdb
 
     sets = bench_sets()
     con = duckdb.connect()
