@@ -4,7 +4,7 @@ Each check is a ``CASE`` producing ``reason SEP field SEP detail`` when it fails
 the list of those that fired, read issues (ragged / undecodable / formula cells) first. A row with
 no issue is accepted. Values are compared after one normalisation: identifiers by
 :func:`scoring.core.identifiers.normalise_id` (at staging), every other text with outer whitespace
-and control characters trimmed (:data:`TRIM_CHARS`); a control character *inside* a value is
+and control characters trimmed (:data:`TRIM_CLASS`); a control character *inside* a value is
 BAD_VALUE. Dates are strict: ``YYYY-MM-DD``, ``YYYY/MM/DD``, ``YYYYMMDD``, ``YYYY年M月D日`` (and
 ``YYYY-MM-DD HH:MM:SS`` from spreadsheet date-times), a real calendar date from 1900 on; anything
 else (``24-03-05``, ``2024035``, ``epoch``, ``-infinity``, BC dates) is BAD_DATE.
@@ -22,14 +22,12 @@ from scoring.archive.catalog import ORGANISATION_TYPES, Catalog, SubjectType
 from scoring.archive.read import SEP
 from scoring.core.identifiers import IdStatus
 
-#: Characters trimmed from both ends of every text value: whitespace (ASCII, no-break,
-#: ideographic), line and paragraph separators, zero-width characters and the BOM, C0/C1 controls.
-TRIM_CHARS = (
-    "".join(chr(c) for c in range(1, 33))
-    + "\x7f"
-    + "".join(chr(c) for c in range(0x80, 0xA1))
-    + "\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b\u200c\u200d"
-    + "\u2028\u2029\u202f\u205f\u2060\u3000\ufeff"
+#: Characters trimmed from both ends of every text value (an RE2 class): whitespace (ASCII,
+#: no-break, ideographic), line and paragraph separators, zero-width characters and the BOM, C0/C1
+#: controls.
+TRIM_CLASS = (
+    r"[\x{0001}-\x{0020}\x{007f}-\x{00a0}\x{1680}\x{2000}-\x{200d}\x{2028}\x{2029}\x{202f}\x{205f}"
+    r"\x{2060}\x{3000}\x{feff}]"
 )
 #: Years a date may have (later years are after the export date anyway).
 MIN_YEAR = 1900
@@ -62,23 +60,20 @@ def _issues_sql(items: list[str]) -> str:
     return "list_filter([_read_issue, " + ",\n  ".join(items) + "], lambda x: x IS NOT NULL)"
 
 
-def _trim_chars_sql() -> str:
-    return " || ".join(f"chr({ord(c)})" for c in TRIM_CHARS)
-
+#: The date formats of the archive (README "The archive format"); one gate, then one parse.
+DATE_GATE = (
+    "[0-9]{4}(-[0-9]{1,2}-[0-9]{1,2}( [0-9]{2}:[0-9]{2}:[0-9]{2})?|/[0-9]{1,2}/[0-9]{1,2}|[0-9]{4}"
+    "|年[0-9]{1,2}月[0-9]{1,2}日)"
+)
+DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日", "%Y-%m-%d %H:%M:%S")
 
 MACROS = [
-    f"CREATE OR REPLACE TEMP MACRO nz(x) AS NULLIF(trim(x, {_trim_chars_sql()}), '')",
+    f"CREATE OR REPLACE TEMP MACRO nz(x) AS NULLIF(regexp_replace(x, {lit(f'^{TRIM_CLASS}+|{TRIM_CLASS}+$')}, '', 'g'), '')",
     # a control character left inside a trimmed value
-    r"CREATE OR REPLACE TEMP MACRO has_ctl(x) AS regexp_matches(nz(x), '[\x{0000}-\x{001f}\x{007f}-\x{009f}\x{200b}-\x{200f}\x{202a}-\x{202e}\x{2066}-\x{2069}]')",
-    r"""CREATE OR REPLACE TEMP MACRO xd_any(x) AS CASE
-        WHEN regexp_full_match(x, '[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}') THEN TRY_STRPTIME(x, '%Y-%m-%d')::DATE
-        WHEN regexp_full_match(x, '[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}') THEN TRY_STRPTIME(x, '%Y/%m/%d')::DATE
-        WHEN regexp_full_match(x, '[0-9]{8}') THEN TRY_STRPTIME(x, '%Y%m%d')::DATE
-        WHEN regexp_full_match(x, '[0-9]{4}年[0-9]{1,2}月[0-9]{1,2}日') THEN TRY_STRPTIME(x, '%Y年%m月%d日')::DATE
-        WHEN regexp_full_match(x, '[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}')
-             THEN TRY_STRPTIME(x, '%Y-%m-%d %H:%M:%S')::DATE
-        END""",
-    f"CREATE OR REPLACE TEMP MACRO xd(x) AS CASE WHEN year(xd_any(x)) >= {MIN_YEAR} THEN xd_any(x) END",
+    r"CREATE OR REPLACE TEMP MACRO has_ctl(x) AS regexp_matches(x, '[\x{0000}-\x{001f}\x{007f}-\x{009f}\x{200b}-\x{200f}\x{202a}-\x{202e}\x{2066}-\x{2069}]')",
+    # a date in one of the formats (the year is checked against MIN_YEAR by the BAD_DATE rule)
+    f"""CREATE OR REPLACE TEMP MACRO xd(x) AS CASE WHEN regexp_full_match(x, {lit(DATE_GATE)})
+        THEN TRY_STRPTIME(x, [{", ".join(lit(f) for f in DATE_FORMATS)}])::DATE END""",
 ]
 
 STATUS_MESSAGES = "(CASE {s} " + " ".join(f"WHEN {int(s)} THEN {lit(s.message)}" for s in IdStatus) + " END)"
@@ -194,7 +189,7 @@ def check_subjects(con: Any, export_date: dt.date, uscc_mode: str, uscc_allowlis
         _issue(
             "BAD_DATE",
             "registered_on",
-            "nz(registered_on) IS NOT NULL AND d_reg IS NULL",
+            f"nz(registered_on) IS NOT NULL AND (d_reg IS NULL OR d_reg < DATE '{MIN_YEAR}-01-01')",
             "'not a date from 1900 in YYYY-MM-DD, YYYY/MM/DD, YYYYMMDD or YYYY年M月D日: ' || registered_on",
         ),
         _issue("DATE_AFTER_EXPORT", "registered_on", f"d_reg > {ex}", f"'after export date {export_date}'"),
@@ -217,7 +212,7 @@ def check_subjects(con: Any, export_date: dt.date, uscc_mode: str, uscc_allowlis
             "'not true/false: ' || positive_opt_out",
         ),
         *[
-            _issue("BAD_VALUE", f, f"has_ctl({f})", "'a control character inside the value'")
+            _issue("BAD_VALUE", f, f"has_ctl(nz({f}))", "'a control character inside the value'")
             for f in ("subject_type", "name", "industry_code", "region_code", "positive_opt_out")
         ],
         _issue("DUPLICATE_EXACT", "subject_id", "exact_rank > 1", "'same row seen earlier'"),
@@ -308,7 +303,7 @@ def check_records(con: Any, export_date: dt.date, main: str) -> None:
             _issue(
                 "BAD_DATE",
                 f,
-                f"nz({f}) IS NOT NULL AND d_{f} IS NULL",
+                f"nz({f}) IS NOT NULL AND (d_{f} IS NULL OR d_{f} < DATE '{MIN_YEAR}-01-01')",
                 f"'not a date from 1900 in YYYY-MM-DD, YYYY/MM/DD, YYYYMMDD or YYYY年M月D日: ' || {f}",
             )
         )
@@ -336,7 +331,7 @@ def check_records(con: Any, export_date: dt.date, main: str) -> None:
         "related_record_id",
         "objection_outcome",
     ):
-        items.append(_issue("BAD_VALUE", f, f"has_ctl({f})", "'a control character inside the value'"))
+        items.append(_issue("BAD_VALUE", f, f"has_ctl(nz({f}))", "'a control character inside the value'"))
     items += [
         _issue(
             "EVENT_BEFORE_REGISTRATION",

@@ -99,8 +99,8 @@ class QualityReport:
             lines.append(f"Skipped {f['path']}: same content as {f['same_as']}")
         for f in self.other_sheets:
             lines.append(f"Sheet {f['sheet']!r} of {f['path']} not read ({f['rows']} rows): {f['reason']}")
-        for w in self.warnings:
-            lines.append(f"warning: {w}")
+        for warning in self.warnings:
+            lines.append(f"warning: {warning}")
         return "\n".join(scrub(line, newlines=False) for line in lines)
 
     def write(self, path: str | Path) -> Path:

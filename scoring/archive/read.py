@@ -606,6 +606,7 @@ def _csv_fast(src: SourceFile) -> Iterator[Chunk]:
     reader = pacsv.open_csv(
         src.path,
         read_options=pacsv.ReadOptions(block_size=1 << 24, encoding="utf8", skip_rows=1, column_names=names),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=opts,
     )
     for batch in reader:
