@@ -661,3 +661,54 @@ def test_masking_keeps_public_codes_and_numbers():
     org = make_uscc(5)
     assert scrub(f"org {org} fined 0.0011952191235059761") == f"org {org} fined 0.0011952191235059761"
     assert codecs.lookup("gb18030").name == "gb18030"
+
+
+# -- 9. readers during an ingest -------------------------------------------------------------------
+INGEST_PATH = """
+import sys
+from scoring.archive.ingest import ingest_path
+ingest_path(sys.argv[1], [sys.argv[2]], progress=lambda m: print(m, file=sys.stderr, flush=True))
+"""
+
+
+def test_readers_keep_the_last_state_during_an_ingest_and_kill_9_leaves_it(tmp_path):
+    """A real ingest (ingest_path) paused inside its transaction: a reader opens the store and
+    reads the state before it; kill -9; the store is exactly as before; the next ingest completes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from scoring.archive.ingest import ingest_path, next_path
+
+    store = tmp_path / "s.duckdb"
+    sub = tmp_path / "subjects.csv"
+    SUBJECTS.to_csv(sub, index=False)
+    ingest_path(store, [sub], export_date=EXPORT)
+    rec = tmp_path / "records.csv"
+    records(5).to_csv(rec, index=False)
+    with open_store(store, read_only=True) as st:
+        before = (st.fingerprint(), st.count("subjects"), st.count("records"))
+    env = {**os.environ, "XINYI_INGEST_PAUSE_IN_TRANSACTION": "60"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INGEST_PATH, str(store), str(rec)],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+    )  # fmt: skip
+    seen = []
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        seen.append(line)
+        if "paused inside the transaction" in line:
+            with open_store(store, read_only=True) as reader:  # a reader during the ingest
+                assert (reader.fingerprint(), reader.count("subjects"), reader.count("records")) == before
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    with open_store(store, read_only=True) as st:
+        assert (st.fingerprint(), st.count("subjects"), st.count("records")) == before
+    assert next_path(store).exists()  # the unfinished new version, removed by the next ingest
+    res = ingest_path(store, [rec], export_date=EXPORT)
+    assert res.inserted == 5 and not next_path(store).exists()
+    with open_store(store, read_only=True) as st:
+        assert st.count("records") == 5

@@ -59,6 +59,8 @@ class IngestConfig(BaseModel):
     uscc_mode: Literal["strict", "allowlist", "warn"] = "allowlist"
     uscc_allowlist: list[str] = []
     report_examples: int = 20
+    #: text encoding of CSV files (utf-8, gb18030, gbk, utf-16, ...); empty: detected per file
+    csv_encoding: str | None = None
 
 
 def load_ingest_config(path: str | Path | None = None) -> IngestConfig:
@@ -188,7 +190,7 @@ def ingest(
                 duplicates.append({"path": str(p), "same_as": str(seen[sha]), "sha256": sha})
                 continue
             seen[sha] = p
-            found = describe(p, encoding=encoding)
+            found = describe(p, encoding=encoding or cfg.csv_encoding)
             sources.extend(found.sources)
             other_sheets.extend(found.other_sheets)
         sources.sort(key=lambda s: 0 if s.table == "subjects" else 1)
@@ -238,7 +240,7 @@ def _run(
             con.execute(staging_ddl(table))
         order = 0
         for src in sources:
-            say(f"reading {scrub(src.path.name)}{f' sheet {src.sheet}' if src.sheet else ''} ({src.kind}, {src.table})")
+            say(scrub(f"reading {src.path.name}{f' sheet {src.sheet}' if src.sheet else ''} ({src.kind}, {src.table})"))
             order = _stage_source(con, src, order)
         if _fail_after == "staging":
             raise RuntimeError("injected failure after staging")
@@ -337,3 +339,91 @@ def _run(
         other_sheets=notes["other_sheets"],
         quarantine_added=added,
     )
+
+
+# -- readers during an ingest ------------------------------------------------------------------
+def _signature(path: Path) -> tuple[tuple[int, int] | None, ...]:
+    """(size, mtime) of the store file and its WAL: changes whenever anyone writes to the store."""
+    out: list[tuple[int, int] | None] = []
+    for p in (path, Path(str(path) + ".wal")):
+        try:
+            s = p.stat()
+            out.append((s.st_size, s.st_mtime_ns))
+        except FileNotFoundError:
+            out.append(None)
+    return tuple(out)
+
+
+def next_path(store_path: str | Path) -> Path:
+    """The new version of the store an :func:`ingest_path` builds before switching to it."""
+    p = Path(store_path)
+    return p.with_name(p.name + ".next")
+
+
+def _unlink(*paths: Path) -> None:
+    for p in paths:
+        p.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ingest_path(store_path: str | Path, files: Iterable[str | Path], **kwargs: Any) -> IngestResult:
+    """Ingest into a new version of the store file and switch to it atomically, so that readers
+    (``info``, ``features``, ``points``, ``grades``, ``justify``: read-only opens) keep working on
+    the last committed state while the ingest runs.
+
+    The store (checkpointed first) is copied to ``<store>.next``, the ingest runs there, the copy
+    is closed and synced, and ``os.replace`` makes it the store. A kill -9 at any moment leaves the
+    store exactly as before (a stale ``.next`` is removed by the next ingest) or as after. Ingests
+    are serialised by a lock file; a process that wrote to the store meanwhile (e.g. a publication)
+    makes the ingest fail with StoreError instead of losing that write. ``kwargs`` go to
+    :func:`ingest`.
+    """
+    import fcntl
+    import shutil
+
+    path = Path(store_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nxt = next_path(path)
+    nxt_wal = Path(str(nxt) + ".wal")
+    lock = open(path.with_name(path.name + ".ingest-lock"), "a+")
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(
+                f"{path}: another ingest into this store is running; run this one when it has finished"
+            ) from None
+        _unlink(nxt, nxt_wal)
+        remove_scratch(nxt)
+        if path.exists():
+            if Path(str(path) + ".wal").exists():  # fold a crashed writer's committed work in first
+                Store(path).close()
+            before = _signature(path)
+            shutil.copyfile(path, nxt)
+        else:
+            before = _signature(path)
+        try:
+            with Store(nxt) as st:
+                res = ingest(files, st, **kwargs)
+                st.con.execute("CHECKPOINT")
+            _fsync(nxt)
+            if _signature(path) != before:
+                raise StoreError(
+                    f"{path}: the store was written to while the ingest ran (another command wrote to it); "
+                    "nothing was changed: run the ingest again"
+                )
+            os.replace(nxt, path)
+            _fsync(path.parent)
+        finally:
+            _unlink(nxt, nxt_wal)
+            remove_scratch(nxt)
+        return res
+    finally:
+        lock.close()
