@@ -140,7 +140,11 @@ def _formula_workbook(path: Path, rows: pd.DataFrame, formula_row: int, error_ro
                 z.writestr(n, b)
 
 
-def test_formula_cells_without_a_value_are_quarantined(base):
+@pytest.mark.parametrize("chunk", [16 << 20, 97])  # the sheet XML scanned whole, or in many small pieces
+def test_formula_cells_without_a_value_are_quarantined(base, monkeypatch, chunk):
+    from scoring.archive import read
+
+    monkeypatch.setattr(read, "SCAN_CHUNK", chunk)
     st, d = base
     path = d / "formulas.xlsx"
     _formula_workbook(path, records(6), formula_row=2, error_row=4)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -50,6 +51,8 @@ MAX_SHEET_CELLS = 20_000_000
 #: Uncompressed size limit of one workbook (zip bombs).
 MAX_WORKBOOK_BYTES = 4 << 30
 CSV_FIELD_LIMIT = 16 << 20
+#: A sheet's XML is scanned in pieces of this size.
+SCAN_CHUNK = 16 << 20
 
 
 def _say(path: object) -> str:
@@ -242,6 +245,7 @@ _CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
 _HAS_VALUE = re.compile(rb"<(?:\w+:)?(?:v|is)\b[^>]*>\s*[^<\s]", re.S)
 _ATTR_R = re.compile(rb"\br=\"([A-Z]{1,3})([0-9]{1,7})\"")
 _ATTR_T_ERROR = re.compile(rb"\bt=\"e\"")
+_ROW_END = re.compile(rb"</(?:\w+:)?row>")
 
 
 def _col_index(letters: bytes) -> int:
@@ -287,6 +291,42 @@ class SheetScan:
     bad_cells: dict[tuple[int, int], str]  # (row, col) 0-based -> "formula" | "error"
 
 
+def _dimension(head: bytes) -> tuple[int, int]:
+    dim = _DIMENSION.search(head)
+    if dim and dim.group(4):
+        return int(dim.group(4)), _col_index(dim.group(3)) + 1
+    if dim and dim.group(2):
+        return int(dim.group(2)), _col_index(dim.group(1) or b"A") + 1
+    return 0, 0
+
+
+def _scan_cells(xml: bytes, n: int, max_r: int, max_c: int, bad: dict[tuple[int, int], str]) -> tuple[int, int, int]:
+    for m in _CELL_REF.finditer(xml):
+        n += 1
+        max_r = max(max_r, int(m.group(2)))
+        max_c = max(max_c, _col_index(m.group(1)) + 1)
+    if b"<f" in xml or b't="e"' in xml or b":f" in xml:
+        for m in _CELL.finditer(xml):
+            attrs, body = m.group(1), m.group(2) or b""
+            is_error = bool(_ATTR_T_ERROR.search(attrs))
+            has_formula = b"<f" in body or b":f" in body
+            if not (is_error or (has_formula and not _HAS_VALUE.search(body))):
+                continue
+            r = _ATTR_R.search(attrs)
+            if r:
+                bad[(int(r.group(2)) - 1, _col_index(r.group(1)))] = "error" if is_error else "formula"
+    return n, max_r, max_c
+
+
+def _check_extent(path: Path, name: str, max_r: int, max_c: int, n: int) -> None:
+    if max_r * max_c > MAX_SHEET_CELLS:
+        raise InputFileError(
+            f"{_say(path)}: sheet {_say(name)!r} spans {max_r:,} rows x {max_c:,} columns "
+            f"({max_r * max_c:,} cells) though it holds {n:,} cells; delete the stray cells far "
+            f"outside the table (Ctrl+End shows the last one) and save again"
+        )
+
+
 def scan_workbook(path: Path) -> dict[str, SheetScan]:
     """Check every sheet's dimensions before any is read (a single cell at XFD1048576 would make
     the reader allocate the whole range) and find formula cells without a saved value."""
@@ -307,39 +347,33 @@ def scan_workbook(path: Path) -> dict[str, SheetScan]:
         out = {}
         for name, part in parts.items():
             try:
-                xml = z.read(part)
+                stream = z.open(part)
             except KeyError:
                 continue
-            max_r = max_c = 0
-            n = 0
-            for m in _CELL_REF.finditer(xml):
-                n += 1
-                max_r = max(max_r, int(m.group(2)))
-                max_c = max(max_c, _col_index(m.group(1)) + 1)
-            dim = _DIMENSION.search(xml[:4096])
-            if dim and dim.group(4):
-                max_r = max(max_r, int(dim.group(4)))
-                max_c = max(max_c, _col_index(dim.group(3)) + 1)
-            elif dim and dim.group(2):
-                max_r = max(max_r, int(dim.group(2)))
-                max_c = max(max_c, _col_index(dim.group(1) or b"A") + 1)
-            if max_r * max_c > MAX_SHEET_CELLS:
-                raise InputFileError(
-                    f"{_say(path)}: sheet {_say(name)!r} spans {max_r:,} rows x {max_c:,} columns "
-                    f"({max_r * max_c:,} cells) though it holds {n:,} cells; delete the stray cells far "
-                    f"outside the table (Ctrl+End shows the last one) and save again"
-                )
+            max_r = max_c = n = 0
             bad: dict[tuple[int, int], str] = {}
-            if b"<f" in xml or b't="e"' in xml:
-                for m in _CELL.finditer(xml):
-                    attrs, body = m.group(1), m.group(2) or b""
-                    is_error = bool(_ATTR_T_ERROR.search(attrs))
-                    has_formula = b"<f" in body or b":f" in body
-                    if not (is_error or (has_formula and not _HAS_VALUE.search(body))):
+            first = True
+            rest = b""
+            with stream:
+                # streamed in pieces cut after a row's end tag: the XML is never held whole
+                for piece in iter(functools.partial(stream.read, SCAN_CHUNK), b""):
+                    buf = rest + piece
+                    ends = list(_ROW_END.finditer(buf, max(0, len(buf) - (1 << 20))))
+                    if not ends:
+                        rest = buf
                         continue
-                    r = _ATTR_R.search(attrs)
-                    if r:
-                        bad[(int(r.group(2)) - 1, _col_index(r.group(1)))] = "error" if is_error else "formula"
+                    cut = ends[-1].end()
+                    done, rest = buf[:cut], buf[cut:]
+                    if first:
+                        max_r, max_c = _dimension(done[:4096])
+                        first = False
+                    n, max_r, max_c = _scan_cells(done, n, max_r, max_c, bad)
+                    _check_extent(path, name, max_r, max_c, n)
+                if rest:
+                    if first:
+                        max_r, max_c = _dimension(rest[:4096])
+                    n, max_r, max_c = _scan_cells(rest, n, max_r, max_c, bad)
+            _check_extent(path, name, max_r, max_c, n)
             out[name] = SheetScan(max_r, max_c, n, bad)
         return out
 
