@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring.archive.catalog import Category, SubjectType, load_catalog
-from scoring.core.config import DEFAULT_CONFIG_DIR
+from scoring.core.config import config_dir
 from scoring.core.dates import add_months
 from scoring.core.errors import ConfigError
 from scoring.core.lawful import screen
@@ -93,7 +93,7 @@ def test_list_and_fixed_windows():
 
 
 def _write(tmp_path: Path, mutate) -> Path:
-    data = yaml.safe_load((DEFAULT_CONFIG_DIR / "catalog.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load((config_dir() / "catalog.yaml").read_text(encoding="utf-8"))
     mutate(data)
     p = tmp_path / "catalog.yaml"
     p.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")

@@ -142,3 +142,36 @@ def test_pseudonym_is_stable_and_keyed():
     assert a == pseudonym("11010519491231002X", b"k1")
     assert a != pseudonym("11010519491231002X", b"k2")
     assert not contains_raw_id(a)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["\t11010519491231002X", "11010519491231002x\r\n", " 110105 19491231 002X\u3000", "\ufeff11010519491231002X\u200b",
+     "１１０１０５１９４９１２３１００２Ｘ", "110105\x0019491231002X"],
+)  # fmt: skip
+def test_one_normalisation_before_checks_and_storage(raw):
+    from scoring.core.identifiers import normalise_id
+
+    assert normalise_id(raw) == "11010519491231002X"
+    assert is_valid_id_number(normalise_id(raw))
+    assert check_id_number([raw])[0] == IdStatus.OK  # the checks normalise the same way
+    assert normalise_id(None) == "" and normalise_id(float("nan")) == ""
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ID11010519491231002X", "身份证号11010519491231002X。", "110105 19491231 002X", "110105-19491231-002X",
+     "１１０１０５１９４９１２３１００２Ｘ", "a\x1b[31m11010519491231002X\x1b[0m", "1101051949\x001231002X"],
+)  # fmt: skip
+def test_scrub_masks_an_id_wherever_it_stands(text):
+    out = scrub(text)
+    assert not contains_raw_id(out) and "19491231" not in out.replace(" ", "").replace("-", "")
+    assert "\x1b" not in out and "\x00" not in out
+    assert contains_raw_id(text)
+
+
+def test_scrub_removes_escape_sequences_and_controls():
+    assert scrub("\x1b]0;pwned\x07ok\x1b[2J\x9b31m") == "ok"
+    assert scrub("a\u202eb\x00c") == "abc"
+    assert scrub("line1\nline2") == "line1\nline2"
+    assert scrub("line1\nline2", newlines=False) == "line1 line2"

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scoring.archive.catalog import ORGANISATION_TYPES, Catalog
 from scoring.archive.reasons import REASON_TEXT
@@ -19,6 +19,7 @@ from scoring.core.privacy import scrub
 
 if TYPE_CHECKING:
     from scoring.archive.reasons import SourceFile
+    from scoring.archive.store import Store
 
 
 @dataclass
@@ -37,6 +38,9 @@ class QualityReport:
     files: list[dict]
     examples: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    skipped_files: list[dict] = field(default_factory=list)
+    duplicate_files: list[dict] = field(default_factory=list)
+    other_sheets: list[dict] = field(default_factory=list)
 
     @property
     def compliance_rate(self) -> float:
@@ -76,20 +80,28 @@ class QualityReport:
             worst = sorted(rows, key=lambda r: (r["rate"], -r["read"]))[:top]
             if worst:
                 lines.append(f"合规率 {title} (lowest {len(worst)}):")
-                for r in worst:
-                    lines.append(f"  {r['key']:<28} {r['rate']:7.2%}  ({r['accepted']:,}/{r['read']:,})")
-        for f in self.files:
-            if f["dropped_forbidden_columns"]:
-                lines.append(f"Dropped forbidden columns from {f['path']}: {', '.join(f['dropped_forbidden_columns'])}")
-            if f["ignored_columns"]:
-                lines.append(f"Ignored unknown columns in {f['path']}: {', '.join(f['ignored_columns'])}")
+                for w in worst:
+                    lines.append(f"  {w['key']:<28} {w['rate']:7.2%}  ({w['accepted']:,}/{w['read']:,})")
+        for fi in self.files:
+            if fi["dropped_forbidden_columns"]:
+                lines.append(
+                    f"Dropped forbidden columns from {fi['path']}: {', '.join(fi['dropped_forbidden_columns'])}"
+                )
+            if fi["ignored_columns"]:
+                lines.append(f"Ignored unknown columns in {fi['path']}: {', '.join(fi['ignored_columns'])}")
         if self.examples:
             lines.append("Examples (file:row field reason detail):")
             for e in self.examples:
                 lines.append(f"  {e['file']}:{e['row']} {e['field']} {e['reason']} {e['detail']}".rstrip())
-        for w in self.warnings:
-            lines.append(f"warning: {w}")
-        return "\n".join(lines)
+        for f in self.skipped_files:
+            lines.append(f"Skipped {f['path']}: {f['reason']}")
+        for f in self.duplicate_files:
+            lines.append(f"Skipped {f['path']}: same content as {f['same_as']}")
+        for f in self.other_sheets:
+            lines.append(f"Sheet {f['sheet']!r} of {f['path']} not read ({f['rows']} rows): {f['reason']}")
+        for warning in self.warnings:
+            lines.append(f"warning: {warning}")
+        return "\n".join(scrub(line, newlines=False) for line in lines)
 
     def write(self, path: str | Path) -> Path:
         """Write the report as JSON at ``path`` and as text beside it (``.txt``)."""
@@ -107,7 +119,13 @@ def _rows(con, sql: str) -> list[dict]:
 
 
 def build_report(
-    con, sources: list["SourceFile"], export_date: dt.date, batch_id: str, catalog: Catalog, n_examples: int
+    con: Any,
+    sources: list[SourceFile],
+    export_date: dt.date,
+    batch_id: str,
+    catalog: Catalog,
+    n_examples: int,
+    notes: dict[str, list[dict]] | None = None,
 ) -> QualityReport:
     """Compute the report from the checked staging tables of an ingest in progress."""
     reason = "split_part(issues[1], chr(31), 1)"
@@ -143,6 +161,7 @@ def build_report(
     )
     for rows in (agency, rtype):
         for r in rows:
+            r["key"] = scrub(str(r["key"]), newlines=False)
             r["read"], r["accepted"] = int(r["read"]), int(r["accepted"])
             r["rate"] = r["accepted"] / r["read"] if r["read"] else 1.0
     orgs = "(" + ",".join(f"'{t}'" for t in ORGANISATION_TYPES) + ")"
@@ -162,11 +181,11 @@ def build_report(
     examples = [
         {
             "table": r["t"],
-            "file": Path(r["_file"]).name,
+            "file": scrub(Path(r["_file"]).name, newlines=False),
             "row": int(r["_row"]),
             "reason": r["reason"],
             "field": r["field"],
-            "detail": scrub(r["detail"] or ""),
+            "detail": scrub(r["detail"] or "", newlines=False),
         }
         for r in _rows(
             con,
@@ -181,15 +200,24 @@ def build_report(
         warnings.append(f"{legacy} organisation(s) accepted with a legacy pilot USCC that fails the GB 32100 check")
     files = [
         {
-            "path": Path(s.path).name,
+            "path": scrub(Path(s.label).name, newlines=False),
+            "sheet": scrub(s.sheet, newlines=False) if s.sheet is not None else None,
+            "encoding": s.encoding,
             "table": s.table,
             "format": s.kind,
             "sha256": s.sha256,
-            "dropped_forbidden_columns": s.dropped_forbidden,
-            "ignored_columns": s.ignored,
+            "dropped_forbidden_columns": [scrub(c, newlines=False) for c in s.dropped_forbidden],
+            "ignored_columns": [scrub(c, newlines=False) for c in s.ignored],
         }
         for s in sources
     ]
+    notes = notes or {}
+    for sheet in notes.get("other_sheets", []):
+        if sheet.get("rows"):
+            warnings.append(
+                f"sheet {sheet['sheet']!r} of {Path(str(sheet['path'])).name} holds {sheet['rows']} rows but no "
+                "archive table (not read): give it a record_type or subject_type column"
+            )
     read = sum(v["read"] for v in by_table.values())
     acc = sum(v["accepted"] for v in by_table.values())
     return QualityReport(
@@ -207,4 +235,42 @@ def build_report(
         files=files,
         examples=examples,
         warnings=warnings,
+        skipped_files=list(notes.get("skipped_files", [])),
+        duplicate_files=list(notes.get("duplicate_files", [])),
+        other_sheets=list(notes.get("other_sheets", [])),
     )
+
+
+def quarantine_listing(store: Store, reason: str | None = None, limit: int = 50) -> list[dict]:
+    """Quarantined rows for display (``scoring quarantine``): file name, row, reason, field and
+    detail, with the original values; ID numbers masked and control characters removed from
+    every value."""
+    from scoring.core.errors import DataError
+
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise DataError(f"--limit must be a whole number of rows, 0 or more (got {limit!r})")
+    where = "WHERE reason = ?" if reason else ""
+    cur = store.con.execute(
+        f"SELECT table_name, source_file, source_row, reason, field, detail, original FROM quarantine {where} "
+        "ORDER BY table_name DESC, source_file, source_row LIMIT ?",
+        [reason, limit] if reason else [limit],
+    )
+    names = [d[0] for d in cur.description]
+    out = []
+    for row in cur.fetchall():
+        r = dict(zip(names, row))
+        original = json.loads(r["original"]) if isinstance(r["original"], str) else (r["original"] or {})
+        out.append(
+            {
+                "table_name": r["table_name"],
+                "source_file": scrub(Path(str(r["source_file"])).name, newlines=False),
+                "source_row": int(r["source_row"]),
+                "reason": r["reason"],
+                "field": r["field"],
+                "detail": scrub(r["detail"] or "", newlines=False),
+                "original": {
+                    k: (scrub(str(v), newlines=False) if v is not None else None) for k, v in original.items()
+                },
+            }
+        )
+    return out

@@ -8,7 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: Reasons given while a file is read, before any check (both tables).
+REASONS_READ = ("RAGGED_ROW", "UNDECODABLE_ROW", "FORMULA_NO_VALUE")
 REASONS_SUBJECTS = (
+    *REASONS_READ,
     "MISSING_REQUIRED",
     "BAD_SUBJECT_TYPE",
     "BAD_USCC",
@@ -23,6 +26,7 @@ REASONS_SUBJECTS = (
     "DUPLICATE_SUBJECT",
 )
 REASONS_RECORDS = (
+    *REASONS_READ,
     "MISSING_REQUIRED",
     "UNKNOWN_RECORD_TYPE",
     "UNKNOWN_SUBJECT",
@@ -40,16 +44,19 @@ REASONS_RECORDS = (
 )
 #: Every reason code with its meaning (shown in reports and docs).
 REASON_TEXT = {
+    "RAGGED_ROW": "a CSV row has more or fewer fields than the header (the detail gives its line number)",
+    "UNDECODABLE_ROW": "a CSV row holds bytes that are not text in the file's encoding (line number in the detail)",
+    "FORMULA_NO_VALUE": "a spreadsheet cell holds a formula without a saved value, or an error value (#DIV/0!, #N/A)",
     "MISSING_REQUIRED": "a required field is empty",
     "BAD_SUBJECT_TYPE": "subject type is not one of the six archive subject types",
     "BAD_USCC": "USCC fails GB 32100 (length, characters or check characters) and is not allow-listed",
     "BAD_ID_NUMBER": "ID number fails GB 11643 (length, characters, birth date or check character)",
     "BAD_REGION": "region code is not a 6-digit GB/T 2260 code",
     "BAD_INDUSTRY": "industry code is not a 4-digit GB/T 4754 class (or given for a person)",
-    "BAD_DATE": "a date cannot be parsed",
+    "BAD_DATE": "a date is not YYYY-MM-DD, YYYY/MM/DD, YYYYMMDD or YYYY年M月D日, is no calendar date, or is before 1900",
     "DATE_AFTER_EXPORT": "a date is after the archive's export date",
     "BAD_LINK": "a legal representative / actual controller is not a valid ID number, or is set on a person",
-    "BAD_VALUE": "a value is outside its allowed set",
+    "BAD_VALUE": "a value is outside its allowed set, or holds a control character (NUL, ESC, ...)",
     "DUPLICATE_EXACT": "the same row appears earlier in this ingest",
     "DUPLICATE_SUBJECT": "the same subject id appears earlier in this ingest with different values",
     "UNKNOWN_RECORD_TYPE": "record type is not in the catalogue",
@@ -67,10 +74,24 @@ REASON_TEXT = {
 
 @dataclass
 class SourceFile:
+    """One table read from an input: a CSV or Parquet file, or one sheet of a workbook."""
+
     path: Path
     kind: str  # csv | parquet | excel
     table: str  # subjects | records
-    sha256: str
+    sha256: str  # of the file (a sheet: of the file and the sheet's name)
     columns: list[str]  # archive column names present
     dropped_forbidden: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    sheet: str | None = None  # the sheet of a workbook
+    encoding: str | None = None  # a CSV's text encoding
+    delimiter: str = ","
+    headers: list[str] = field(default_factory=list)  # the file's own headers, in order
+    header_row: int = 0  # a sheet: 0-based index of its header row
+    file_sha256: str = ""  # of the whole file
+    show_sheet: bool = False  # a workbook with several tables: lineage names the sheet
+
+    @property
+    def label(self) -> str:
+        """The file (and sheet) as named in lineage, the quarantine and reports."""
+        return f"{self.path}#{self.sheet}" if self.sheet is not None and self.show_sheet else str(self.path)

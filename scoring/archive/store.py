@@ -14,6 +14,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -116,12 +117,27 @@ DDL = [
 DATA_TABLES = ("subjects", "records", "quarantine")
 
 
+def scratch_path(store_path: str | Path) -> Path:
+    """The scratch database an ingest stages its input in (beside the store; raw IDs inside)."""
+    p = Path(store_path)
+    return p.with_name(p.name + ".ingest-scratch")
+
+
+def remove_scratch(store_path: str | Path) -> None:
+    """Remove an ingest's scratch database (and its WAL)."""
+    s = scratch_path(store_path)
+    for p in (s, Path(str(s) + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
 class Store:
     """A DuckDB-file store. Use :func:`open_store` to get one."""
 
     def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
         self.read_only = read_only
+        self._fingerprint: tuple[tuple[Any, ...], str] | None = None
         if read_only and not self.path.exists():
             raise StoreError(f"{self.path}: no store here; create one with `scoring ingest ... --store {self.path}`")
         if not read_only:
@@ -134,10 +150,17 @@ class Store:
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         # Bounded memory: DuckDB spills to <store>.tmp beyond this (its own default is 80% of RAM).
-        self.con.execute(f"SET memory_limit = '{os.environ.get('XINYI_MEMORY_LIMIT', DEFAULT_MEMORY_LIMIT)}'")
+        limit = os.environ.get("XINYI_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+        try:
+            self.con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
+        except duckdb.Error as exc:
+            raise StoreError(f"XINYI_MEMORY_LIMIT={limit!r} is not a memory size such as 4GB ({exc})") from None
         self.con.execute("SET preserve_insertion_order = false")
         if not read_only:
             self._init_schema()
+            # this connection holds the store's write lock: a scratch database left beside it by an
+            # ingest that was killed (kill -9, power loss) is stale, and holds raw IDs: remove it
+            remove_scratch(self.path)
 
     def _init_schema(self) -> None:
         for stmt in DDL:
@@ -197,10 +220,11 @@ class Store:
         if tables != DATA_TABLES:
             return self._hash(tables)
         state = self.con.execute("SELECT count(*), max(batch_id), max(finished_at) FROM ingest_batches").fetchall()[0]
-        cached = getattr(self, "_fingerprint", None)
+        cached = self._fingerprint
         if cached is None or cached[0] != state:
-            self._fingerprint = (state, self._hash(tables))
-        return self._fingerprint[1]
+            cached = (state, self._hash(tables))
+            self._fingerprint = cached
+        return cached[1]
 
     def changed(self) -> None:
         """The archive tables are about to change on this connection: forget the cached fingerprint."""

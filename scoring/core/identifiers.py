@@ -9,6 +9,7 @@ fewer cases (no 15-digit numbers, no births before 1900).
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Iterable
 from enum import IntEnum
 
@@ -63,15 +64,26 @@ _MESSAGES = {
 }
 
 
+def normalise_id(value: object) -> str:
+    """The one normalisation of an identifier, applied before validation and storage alike.
+
+    NFKC (full-width ``３３０７`` -> ``3307``, ``Ｘ`` -> ``X``), then every whitespace, control,
+    format (zero-width, BOM, bidi) and separator character is removed wherever it stands (government
+    exports keep IDs as text with a leading tab or a trailing CR/LF), then letters are upper-cased
+    (a lowercase check character ``x`` becomes ``X``). Missing values become ``""``.
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    s = str(value)
+    if s.isascii() and s.isalnum():
+        return s.upper()
+    s = unicodedata.normalize("NFKC", s)
+    return "".join(c for c in s if not (c.isspace() or unicodedata.category(c)[0] in "CZ")).upper()
+
+
 def normalise(values: Iterable[object]) -> np.ndarray:
-    """Strip and upper-case identifiers; missing values become empty strings."""
-    out = []
-    for v in values:
-        if v is None or (isinstance(v, float) and v != v):
-            out.append("")
-        else:
-            out.append(str(v).strip().upper())
-    return np.array(out, dtype=object)
+    """:func:`normalise_id` over ``values``; missing values become empty strings."""
+    return np.array([normalise_id(v) for v in values], dtype=object)
 
 
 def _byte_matrix(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:

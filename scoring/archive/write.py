@@ -1,0 +1,148 @@
+"""Staging and applying (暂存与写入): text rows into the scratch tables, checked rows into the store.
+
+* :func:`stage_table` adds lineage (file, row, order), the read issue of each row, the one
+  normalisation of identifiers (:func:`scoring.core.identifiers.normalise_id`) and their checks;
+* :func:`plan` decides insert / update / unchanged for every accepted row before the store is
+  touched, :func:`write` applies it inside the store's transaction (keeping replaced versions in
+  ``<table>_history``);
+* :func:`quarantine` adds the rejected rows, **keyed by content**: a row already quarantined with
+  the same original values (the k-th copy of the same values, for repeats) is not added again, so
+  re-ingesting the same rows from a CSV, a Parquet file or a workbook changes nothing.
+
+No value is ever pasted into SQL text: data travels as Arrow tables, constants as parameters, the
+store's database name as a quoted identifier.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from scoring.archive import schema as archive
+from scoring.archive.check import ident
+from scoring.archive.read import Chunk
+from scoring.archive.reasons import SourceFile
+from scoring.core.identifiers import check_id_number, check_uscc, normalise_id
+
+#: Identifier columns normalised at staging, per table.
+ID_COLUMNS = {"subjects": ("subject_id", "legal_rep_id", "actual_controller_id"), "records": ("subject_id",)}
+
+
+def staging_ddl(table: str) -> str:
+    cols = ", ".join(f"{c.name} VARCHAR" for c in archive.TABLES[table])
+    ids = ", ".join(f"_n_{c} VARCHAR" for c in ID_COLUMNS[table])
+    extra = (
+        ", _uscc_status TINYINT, _ric_status TINYINT, _rep_status TINYINT, _ctl_status TINYINT"
+        if table == "subjects"
+        else ""
+    )
+    return (
+        f"CREATE OR REPLACE TABLE stg_{table} ({cols}, _file VARCHAR, _sha VARCHAR, _row BIGINT, _ord BIGINT, "
+        f"_read_issue VARCHAR, {ids}{extra})"
+    )
+
+
+def _normalised(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """:func:`normalise_id` over a text column (each distinct value once); empty -> null."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    enc = arr.dictionary_encode()
+    values = [normalise_id(v) or None for v in enc.dictionary.to_pylist()]
+    return pa.DictionaryArray.from_arrays(enc.indices, pa.array(values, type=pa.string())).cast(pa.string())
+
+
+def stage_table(src: SourceFile, chunk: Chunk, first_row: int, order_base: int) -> pa.Table:
+    """A chunk as a staging table: archive columns (text), lineage, read issues, normalised IDs
+    and their check statuses."""
+    raw = chunk.table
+    n = raw.num_rows
+    out: dict[str, Any] = {}
+    for c in archive.TABLES[src.table]:
+        out[c.name] = raw.column(c.name) if c.name in raw.column_names else pa.nulls(n, pa.string())
+    out["_file"] = pa.array([src.label] * n, type=pa.string())
+    out["_sha"] = pa.array([src.sha256] * n, type=pa.string())
+    out["_row"] = pa.array(range(first_row, first_row + n), type=pa.int64())
+    out["_ord"] = pa.array(range(order_base, order_base + n), type=pa.int64())
+    out["_read_issue"] = pa.array(chunk.issues if chunk.issues else [None] * n, type=pa.string())
+    for name in ID_COLUMNS[src.table]:
+        out[f"_n_{name}"] = _normalised(out[name]) if n else pa.array([], type=pa.string())
+    if src.table == "subjects":
+        ids = out["_n_subject_id"].to_pylist()
+        out["_uscc_status"] = pa.array(check_uscc(ids), type=pa.int8())
+        out["_ric_status"] = pa.array(check_id_number(ids), type=pa.int8())
+        for link, key in (("legal_rep_id", "_rep_status"), ("actual_controller_id", "_ctl_status")):
+            out[key] = pa.array(check_id_number(out[f"_n_{link}"].to_pylist()), type=pa.int8())
+    return pa.table(out)
+
+
+def plan(con: Any, table: str, key: str, main: str) -> dict[str, int]:
+    """Decide insert / update / unchanged for every accepted row (before the store is touched)."""
+    con.execute(f"""
+        CREATE OR REPLACE TABLE act_{table} AS
+        SELECT c._ord, CASE WHEN t.{key} IS NULL THEN 'insert'
+                            WHEN t.content_hash = c.content_hash THEN 'unchanged' ELSE 'update' END AS action
+        FROM chk_{table} c LEFT JOIN {main}.{table} t ON t.{key} = c.{key}
+        WHERE len(c.issues) = 0
+    """)
+    counts = dict(con.execute(f"SELECT action, count(*) FROM act_{table} GROUP BY action").fetchall())
+    return {k: int(counts.get(k, 0)) for k in ("insert", "update", "unchanged")}
+
+
+def write(con: Any, table: str, key: str, main: str, main_name: str, batch_id: str) -> None:
+    """Inside the store's transaction: replace updated rows (keeping the old version in
+    ``<table>_history``), insert new ones."""
+    updated = f"SELECT c.{key} FROM chk_{table} c JOIN act_{table} a USING (_ord) WHERE a.action = 'update'"
+    con.execute(
+        f"INSERT INTO {main}.{table}_history SELECT *, ? FROM {main}.{table} WHERE {key} IN ({updated})", [batch_id]
+    )
+    con.execute(f"DELETE FROM {main}.{table} WHERE {key} IN ({updated})")
+    cols = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_catalog = ? AND table_name = ? "
+            "ORDER BY ordinal_position",
+            [main_name, table],
+        ).fetchall()
+    ]
+    lineage = {"batch_id": "$batch", "source_file": "c._file", "source_row": "c._row"}
+    select = ", ".join(lineage.get(c, f"c.{ident(c)}") for c in cols)
+    con.execute(
+        f"""INSERT INTO {main}.{table} SELECT {select.replace("$batch", "?")}
+        FROM chk_{table} c JOIN act_{table} a USING (_ord) WHERE a.action <> 'unchanged'""",
+        [batch_id],
+    )
+
+
+def quarantine(con: Any, table: str, main: str, batch_id: str) -> int:
+    """Add this ingest's rejected rows of ``table`` that the store does not hold yet (by content);
+    returns how many were added."""
+    raw = ", ".join(f"{c.name} := s.{c.name}" for c in archive.TABLES[table])
+    before = int(con.execute(f"SELECT count(*) FROM {main}.quarantine").fetchall()[0][0])
+    con.execute(
+        f"""
+        INSERT INTO {main}.quarantine
+        WITH q AS (
+            SELECT c._sha, c._row, c._file, c._ord, c.issues, to_json(struct_pack({raw})) AS original
+            FROM chk_{table} c JOIN stg_{table} s USING (_ord)
+            WHERE len(c.issues) > 0
+        ), k AS (
+            SELECT *, CAST(original AS VARCHAR) AS o,
+                   row_number() OVER (PARTITION BY CAST(original AS VARCHAR) ORDER BY _ord) AS occurrence
+            FROM q
+        ), have AS (
+            SELECT CAST(original AS VARCHAR) AS o, count(*) AS n
+            FROM {main}.quarantine WHERE table_name = ? GROUP BY 1
+        )
+        SELECT k._sha, ?, k._row, k._file, ?,
+               split_part(k.issues[1], chr(31), 1), split_part(k.issues[1], chr(31), 2),
+               split_part(k.issues[1], chr(31), 3),
+               list_transform(k.issues, lambda x: split_part(x, chr(31), 1) || ':' || split_part(x, chr(31), 2)),
+               k.original
+        FROM k LEFT JOIN have h ON h.o = k.o
+        WHERE k.occurrence > coalesce(h.n, 0)
+        ORDER BY k._ord
+        """,
+        [table, table, batch_id],
+    )
+    after = int(con.execute(f"SELECT count(*) FROM {main}.quarantine").fetchall()[0][0])
+    return after - before
