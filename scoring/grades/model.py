@@ -61,8 +61,10 @@ class GradeModel(ClassifierMixin, BaseEstimator):
     unconstrained, the default; ``auto`` is a deprecated alias of ``none``); a key that is not a column
     of X is a :class:`~scoring.core.errors.ConfigError` naming it. ``calibration_share``: the share of
     the training rows held out (stratified, seeded by ``seed``) to calibrate on when :meth:`fit` is
-    given no calibration fold. ``n_jobs``: LightGBM's threads (2 by default, as the published models
-    were fitted; results with other thread counts may differ in the last digits).
+    given no calibration fold. ``n_jobs``: LightGBM's threads (``num_threads``; 0 or -1: all cores).
+    The trees are built deterministically, so predictions do not depend on it (checked on the sample:
+    1, 2 and 4 threads give bit-identical margins), but LightGBM's model text records it, so
+    ``version_`` does; the default 2 keeps the versions of the models published so far.
 
     Labels are class indices: ``classes_`` is ``[0, 1, ..., K-1]`` (0 = best: 优秀, or no outcome) and
     ``class_names_`` their names (优秀..差, or 无/发生严重违法失信). :meth:`predict_proba` gives the calibrated
@@ -114,7 +116,7 @@ class GradeModel(ClassifierMixin, BaseEstimator):
             "seed": self.seed,
             "deterministic": True,
             "force_row_wise": True,
-            "num_threads": self.n_jobs,
+            "num_threads": max(int(self.n_jobs), 0),  # LightGBM: 0 = OpenMP's default, all cores
             "verbose": -1,
             "monotone_constraints_method": "advanced",
         }
@@ -158,7 +160,9 @@ class GradeModel(ClassifierMixin, BaseEstimator):
         check_keys("GradeModel", "directions", (self.directions or {}).keys(), X.columns)
         dirs = canonical_directions("GradeModel", self.directions or {})
         if not isinstance(self.n_jobs, (int, np.integer)) or isinstance(self.n_jobs, bool):
-            raise ConfigError(f"GradeModel: n_jobs must be a whole number of threads, got {self.n_jobs!r}")
+            raise ConfigError(
+                f"GradeModel: n_jobs must be a whole number of threads (0 or -1: all cores), got {self.n_jobs!r}"
+            )
         y = check_labels(y, "GradeModel", len(X))
         if (X_cal is None) != (y_cal is None):
             raise DataError("GradeModel: pass both X_cal and y_cal (the calibration fold), or neither")
@@ -242,7 +246,8 @@ class GradeModel(ClassifierMixin, BaseEstimator):
 
     def margin(self, X: Any) -> np.ndarray:
         """The latent risk score (log-odds before calibration)."""
-        return np.asarray(self.booster_.predict(self._matrix(X), raw_score=True))
+        Z = self._matrix(X)  # first: it raises NotFittedError before fit
+        return np.asarray(self.booster_.predict(Z, raw_score=True))
 
     def predict_proba(self, X: Any, calibrated: bool = True) -> np.ndarray:
         """Class probabilities (n, K) in the order of ``classes_``: calibrated on the held-out fold,
@@ -267,7 +272,8 @@ class GradeModel(ClassifierMixin, BaseEstimator):
     def contributions(self, X: Any) -> pd.DataFrame:
         """TreeSHAP values per feature plus ``bias``; each row sums exactly to :meth:`margin`."""
         X = as_frame(X, "GradeModel")
-        c = self.booster_.predict(self._matrix(X), pred_contrib=True)
+        Z = self._matrix(X)  # first: it raises NotFittedError before fit
+        c = self.booster_.predict(Z, pred_contrib=True)
         return pd.DataFrame(c, index=X.index, columns=self.features_ + ["bias"])
 
     # -- tables and persistence ----------------------------------------------------------------

@@ -433,6 +433,7 @@ class MonotoneBinning(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     # -- persistence -----------------------------------------------------------------------
     def to_dict(self) -> dict:
         check_fitted(self)
+        names = [str(c) for c in self.feature_names_in_]
         return {
             "name": self.name,
             "dtype": self.dtype,
@@ -454,8 +455,7 @@ class MonotoneBinning(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             "total_events": self.total_events_,
             "total_non_events": self.total_non_events_,
             "n_total": self.n_total_,
-            "feature_names_in": [str(c) for c in self.feature_names_in_],
-        }
+        } | ({} if names == [self.name] else {"feature_names_in": names})  # only when X named it otherwise
 
     @classmethod
     def from_dict(cls, d: dict) -> "MonotoneBinning":
