@@ -27,7 +27,9 @@ def data(sample_store):
         cal = training_set(s, ["2024-06-30"], subjects="organisations", industry="construction")
         te = training_set(s, ["2025-06-30"], subjects="organisations", industry="construction")
     feats = list(meta.index)
-    model = GradeModel(directions=meta["direction"].to_dict()).fit(tr[feats], tr["label"], cal[feats], cal["label"])
+    model = GradeModel(directions=meta["direction"].to_dict()).fit(
+        tr[feats], tr["label"], X_cal=cal[feats], y_cal=cal["label"]
+    )
     return model, meta, feats, tr, cal, te
 
 
@@ -44,7 +46,7 @@ def graded(sample_store):
     feats = list(meta.index)
     tr, cal, te = sets
     model = GradeModel(directions=meta["direction"].to_dict(), n_classes=5).fit(
-        tr[feats], tr["label"], cal[feats], cal["label"]
+        tr[feats], tr["label"], X_cal=cal[feats], y_cal=cal["label"]
     )
     return model, feats, te
 
@@ -92,7 +94,8 @@ def test_ordinal_model_sums_deterministic_and_saved(graded, tmp_path):
     model, feats, te = graded
     c = model.contributions(te[feats])
     assert np.allclose(c.sum(axis=1).to_numpy(), model.margin(te[feats]), atol=1e-9)
-    assert model.classes_ == list(GRADES)
+    assert model.class_names_ == list(GRADES) and model.classes_.tolist() == [0, 1, 2, 3, 4]
+    assert np.array_equal(model.predict(te[feats]), model.predict_class(te[feats]))
     assert cohen_kappa_score(te["label"], model.predict_class(te[feats]), weights="quadratic") > 0.5
     loaded = GradeModel.load(model.save(tmp_path / "g.json"))
     assert loaded.version_ == model.version_
@@ -132,7 +135,9 @@ def test_calibrated_discriminating_and_deterministic(data, tmp_path):
     risk = model.predict_risk(te[feats])
     assert roc_auc_score(te["label"], risk) > 0.7
     assert abs(risk.mean() - te["label"].mean()) < 0.05  # calibrated on the held-out fold
-    again = GradeModel(directions=meta["direction"].to_dict()).fit(tr[feats], tr["label"], cal[feats], cal["label"])
+    again = GradeModel(directions=meta["direction"].to_dict()).fit(
+        tr[feats], tr["label"], X_cal=cal[feats], y_cal=cal["label"]
+    )
     assert np.array_equal(again.margin(te[feats]), model.margin(te[feats]))
     loaded = GradeModel.load(model.save(tmp_path / "m.json"))
     assert np.array_equal(loaded.predict_risk(te[feats]), risk)

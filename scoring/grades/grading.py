@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,7 @@ def load_grading_config(path: str | Path | None = None) -> GradingConfig:
     return load_model(GradingConfig, Path(path) if path else config_dir() / "grading.yaml")
 
 
-SEARCH_SPACE = {
+SEARCH_SPACE: dict[str, tuple[Any, Any]] = {  # (low, high): floats for the rate, whole numbers otherwise
     "learning_rate": (0.02, 0.2),
     "num_leaves": (4, 31),
     "min_child_samples": (10, 80),
@@ -113,7 +114,7 @@ def grade_organisations(
     (``X`` indexed by subject_id), in the columns of :func:`scoring.grades.supervision.assign_grades`."""
     feats = model.features_
     proba = model.predict_proba(X[feats])
-    probs = pd.DataFrame(proba, index=X.index, columns=[f"p_{c}" for c in model.classes_])
+    probs = pd.DataFrame(proba, index=X.index, columns=[f"p_{c}" for c in model.class_names_])
     probs["risk"] = bad_end(proba)
     out = pd.Series(model_output(model, ind, X[feats]), index=X.index)
     graded = assign_grades(ind, out, X, previous=previous, registered_on=registered_on, as_of=as_of)
@@ -203,7 +204,7 @@ def compare_baselines(
         rows.append(
             {
                 "model": name,
-                **_quality(hold["label"], hold["outcome"], raw, proba, model.classes_, gi),
+                **_quality(hold["label"], hold["outcome"], raw, proba, model.class_names_, gi),
                 "fit_seconds": seconds,
             }
         )
@@ -231,7 +232,7 @@ def tune_industry(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def objective(trial: "optuna.Trial") -> float:
-        p = {
+        p: dict[str, Any] = {
             "learning_rate": trial.suggest_float("learning_rate", *SEARCH_SPACE["learning_rate"], log=True),
             "num_leaves": trial.suggest_int("num_leaves", *SEARCH_SPACE["num_leaves"]),
             "min_child_samples": trial.suggest_int("min_child_samples", *SEARCH_SPACE["min_child_samples"]),
@@ -247,7 +248,7 @@ def tune_industry(
         state, value = "COMPLETE", float("nan")
         try:
             m = GradeModel(directions=dirs, n_classes=n_classes(ind), seed=cfg.seed, **p).fit(
-                tr[feats], tr["label"], cal[feats], cal["label"], callbacks=[prune]
+                tr[feats], tr["label"], X_cal=cal[feats], y_cal=cal["label"], callbacks=[prune]
             )
             value = rank_score(cal["label"], m.margin(cal[feats]))
             return value
@@ -288,7 +289,7 @@ def fit_industry(
 
     cfg = config or load_grading_config()
     ind, feats, dirs, sets = _datasets(store, code, cfg)
-    hp = {
+    hp: dict[str, Any] = {
         "n_estimators": cfg.n_estimators,
         "learning_rate": cfg.learning_rate,
         "num_leaves": cfg.num_leaves,
@@ -296,7 +297,12 @@ def fit_industry(
     } | dict(params or {})
     model = GradeModel(directions=dirs, n_classes=n_classes(ind), seed=cfg.seed, **hp)
     t0 = time.perf_counter()
-    model.fit(sets["train"][feats], sets["train"]["label"], sets["calibration"][feats], sets["calibration"]["label"])
+    model.fit(
+        sets["train"][feats],
+        sets["train"]["label"],
+        X_cal=sets["calibration"][feats],
+        y_cal=sets["calibration"]["label"],
+    )
     seconds = time.perf_counter() - t0
     model.info_ = {
         "industry": code,
@@ -330,8 +336,8 @@ def evidence(
     y, outcome = hold["label"].to_numpy(), hold["outcome"].to_numpy()
     X = hold.set_index("subject_id")[feats]
     proba_raw, proba = model.predict_proba(X, calibrated=False), model.predict_proba(X)
-    before, _ = class_calibration(y, proba_raw, model.classes_)
-    after, tables = class_calibration(y, proba, model.classes_)
+    before, _ = class_calibration(y, proba_raw, model.class_names_)
+    after, tables = class_calibration(y, proba, model.class_names_)
     graded = grade_organisations(model, ind, X)
     bad = graded["grade"].isin(GRADES[-2:]).to_numpy()
     per_grade = []
@@ -354,7 +360,7 @@ def evidence(
     out = {
         "industry": ind.code,
         "label": ind.label,
-        "classes": list(model.classes_),
+        "classes": list(model.class_names_),
         "model_version": model.version_,
         "train_cutoffs": [c.isoformat() for c in cfg.cutoffs],
         "calibration_cutoff": cfg.calibration_cutoff.isoformat(),

@@ -18,9 +18,20 @@ towards the worse grades (the cumulative probabilities fall): ordered by constru
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import Tags
+
+from scoring.core.errors import ConfigError, DataError
+from scoring.core.estimator import check_fitted, check_labels
+
+FORMAT = "xinyi.ordinal_calibrator/1"
 
 
 def initial_thresholds(y, n_classes: int) -> np.ndarray:
@@ -88,45 +99,111 @@ def rank_score(y, eta) -> float:
     return float(kendalltau(y, eta).statistic)
 
 
-class OrdinalCalibrator:
+def _latent(X: Any, owner: str) -> tuple[np.ndarray, str]:
+    """The latent score as a 1-D array (from a 1-D array, a Series or a one-column table) and its name."""
+    name = "eta"
+    if isinstance(X, pd.DataFrame):
+        if X.shape[1] != 1:
+            raise DataError(f"{owner}: X must be the one latent risk score, got {X.shape[1]} columns")
+        name, X = str(X.columns[0]), X.iloc[:, 0]
+    elif isinstance(X, pd.Series) and X.name is not None:
+        name = str(X.name)
+    try:
+        arr = np.asarray(X, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"{owner}: the latent risk score must be numbers") from None
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise DataError(f"{owner}: X must be the one latent risk score (1-D, or one column), got shape {arr.shape}")
+    return arr, name
+
+
+class OrdinalCalibrator(ClassifierMixin, BaseEstimator):
     """Scale and thresholds of the cumulative-logit link, fitted by maximum likelihood on a held-out
-    fold (statsmodels ``OrderedModel``). Learned state: ``scale_``, ``thresholds_``."""
+    fold (statsmodels ``OrderedModel``). Learned state: ``scale_``, ``thresholds_``.
+
+    A scikit-learn classifier of one input, the latent risk score ``eta`` (a 1-D array or one
+    column): ``fit(eta, y)`` with class indices ``y`` 0 .. ``n_classes``-1 (``classes_``),
+    :meth:`predict_proba` the calibrated class probabilities, :meth:`predict` the median class.
+    Before :meth:`fit` (or :meth:`from_dict` / :meth:`load`) every use raises
+    :class:`~scoring.core.errors.NotFittedError`."""
 
     def __init__(self, n_classes: int = 5):
         self.n_classes = n_classes
 
-    def fit(self, eta, y) -> "OrdinalCalibrator":
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.one_d_array = True
+        tags.classifier_tags.multi_class = True
+        tags.target_tags.required = True
+        return tags
+
+    def fit(self, X: Any, y: Any) -> "OrdinalCalibrator":
         from statsmodels.miscmodels.ordinal_model import OrderedModel
 
-        y = np.asarray(y, int)
+        eta, name = _latent(X, "OrdinalCalibrator")
         k = int(self.n_classes)
-        counts = np.bincount(y, minlength=k)
-        if len(counts) > k or (counts[:k] == 0).any():
-            raise ValueError(
+        if k < 2:
+            raise ConfigError(f"OrdinalCalibrator: n_classes must be at least 2, got {self.n_classes!r}")
+        y = check_labels(y, "OrdinalCalibrator", len(eta))
+        counts = np.bincount(y, minlength=k) if (y >= 0).all() else np.array([-1])
+        if len(counts) > k or (counts[:k] <= 0).any():
+            raise DataError(
                 f"the calibration fold must hold every one of the {k} classes; counts {counts.tolist()}: "
                 "use a larger calibration fold (more organisations or an extra cut-off)"
             )
         endog = pd.Categorical(y, categories=range(k), ordered=True)
-        model = OrderedModel(endog, np.asarray(eta, float)[:, None], distr="logit")
+        model = OrderedModel(endog, eta[:, None], distr="logit")
         res = model.fit(method="bfgs", disp=False, maxiter=500)
         scale = float(res.params[0])
         if not scale > 0:
-            raise ValueError(
+            raise DataError(
                 f"calibration found no positive link between the model's score and the labels (scale {scale:.4g}); "
                 "the model does not rank the calibration fold"
             )
         self.scale_ = scale
         self.thresholds_ = [float(t) for t in model.transform_threshold_params(res.params)[1:-1]]
+        self._set_fitted_shape(name)
         return self
 
-    def predict_proba(self, eta) -> np.ndarray:
-        return class_probabilities(eta, self.thresholds_, self.scale_)
+    def _set_fitted_shape(self, name: str = "eta") -> None:
+        self.classes_ = np.arange(int(self.n_classes))
+        self.feature_names_in_ = np.asarray([name], dtype=object)
+        self.n_features_in_ = 1
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Calibrated class probabilities (n, K) of the latent score(s) ``X``."""
+        check_fitted(self)
+        return class_probabilities(_latent(X, "OrdinalCalibrator")[0], self.thresholds_, self.scale_)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The median class (0 = best) of the calibrated distribution."""
+        check_fitted(self)
+        return median_class(_latent(X, "OrdinalCalibrator")[0], self.thresholds_, self.scale_)
 
     def to_dict(self) -> dict:
+        check_fitted(self)
         return {"n_classes": self.n_classes, "scale": self.scale_, "thresholds": self.thresholds_}
 
     @classmethod
     def from_dict(cls, d: dict) -> "OrdinalCalibrator":
         c = cls(d["n_classes"])
         c.scale_, c.thresholds_ = float(d["scale"]), [float(t) for t in d["thresholds"]]
+        c._set_fitted_shape(str(d.get("feature_names_in", ["eta"])[0]))
         return c
+
+    def save(self, path: str | Path) -> Path:
+        """The link as JSON (no pickle); :meth:`load` gives it back exactly."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        body = {"format": FORMAT, **self.to_dict(), "feature_names_in": [str(c) for c in self.feature_names_in_]}
+        p.write_text(json.dumps(body), encoding="utf-8")
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> "OrdinalCalibrator":
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        if d.get("format") != FORMAT:
+            raise DataError(f"{path}: not an ordinal calibrator file (expected format {FORMAT})")
+        return cls.from_dict(d)

@@ -175,10 +175,10 @@ def grade_report(store, model, reg, out_dir: str | Path, *, fairness_min_group: 
     y = hold["outcome"].to_numpy()
     graded = grade_organisations(model, ind, X)
     figs, auc, ks = _roc_ks(y, graded["risk"].to_numpy())
-    proba = graded[[f"p_{c}" for c in model.classes_]].to_numpy()
-    per_class, tables = class_calibration(hold["label"], proba, model.classes_)
+    proba = graded[[f"p_{c}" for c in model.class_names_]].to_numpy()
+    per_class, tables = class_calibration(hold["label"], proba, model.class_names_)
     figs["reliability"] = _png(
-        reliability_figure(tables, class_labels(model.classes_), title="calibrated probabilities vs observed")
+        reliability_figure(tables, class_labels(model.class_names_), title="calibrated probabilities vs observed")
     )
     contrib = model.contributions(X).drop(columns="bias")
     mean_abs = contrib.abs().mean().sort_values(ascending=False).head(15)

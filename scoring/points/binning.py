@@ -2,8 +2,9 @@
 
 Fast and simple: quantile pre-bins (or one bin per value for discrete features), then the
 pool-adjacent-violators algorithm makes the event rate monotone in the declared direction (a
-feature that declares none, ``direction="auto"``, may also take one peak or valley, whichever
-shape keeps the most information value, as optbinning's ``auto`` trend does), then
+feature that declares none, ``direction="none"``, may also take one peak or valley, whichever
+shape keeps the most information value, as optbinning's ``auto`` trend does; ``"auto"`` is still
+accepted as a deprecated alias of ``"none"``), then
 bins smaller than ``min_bin_share`` and, if needed, the pair losing the least information value
 are merged until at most ``max_bins`` remain. Missing values and declared special values get
 bins of their own. Categorical features are ordered by event rate and binned the same way.
@@ -12,19 +13,31 @@ Weight of evidence here is the *risk* WoE: ``ln(share of events / share of non-e
 higher WoE means riskier; smoothing (+0.5) keeps empty cells finite.
 
 Like optbinning's objects, a fitted :class:`MonotoneBinning` prints as a table
-(:meth:`build_table`) and round-trips through a plain dict (:meth:`to_dict` / :meth:`from_dict`).
+(:meth:`build_table`) and round-trips through a plain dict (:meth:`to_dict` / :meth:`from_dict`,
+:meth:`save` / :meth:`load` as JSON). It is a scikit-learn transformer (``fit(X, y)`` then
+``transform(X)`` gives the WoE; ``clone``, ``Pipeline`` and ``get_params`` work) of one column: X is
+that column (a Series or 1-D array, transformed to 1-D) or a table of exactly one column
+(transformed to one column).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils import Tags
 
-Direction = Literal["increases_risk", "decreases_risk", "auto"]
+from scoring.core.errors import ConfigError, DataError
+from scoring.core.estimator import canonical_directions, check_fitted, is_text_or_category
+
+Direction = Literal["increases_risk", "decreases_risk", "none", "auto"]  # "auto": deprecated alias of "none"
+FORMAT = "xinyi.monotone_binning/1"
 MISSING = "Missing"
 TREE_SAMPLE = 100_000  # rows used to fit the pre-binning tree
 
@@ -58,15 +71,42 @@ def _shape_blocks(n: np.ndarray, e: np.ndarray, shape: str, turn: int | None) ->
     rises (valley) around pre-bin ``turn``."""
     if shape in ("ascending", "descending"):
         return _pava(n, e, shape == "ascending")
+    assert turn is not None  # peak and valley shapes always come with their turning pre-bin
     left = _pava(n[:turn], e[:turn], shape == "peak")
     right = _pava(n[turn:], e[turn:], shape != "peak")
     return left + [[i + turn for i in b] for b in right]
 
 
-class MonotoneBinning:
+def _one_column(X: Any, owner: str) -> tuple[Any, str | None, bool]:
+    """The values of the one column X holds, its name (if X names it) and whether X was a table."""
+    if isinstance(X, pd.DataFrame):
+        if X.shape[1] != 1:
+            raise DataError(
+                f"{owner}: bins one feature, but X has {X.shape[1]} columns {list(X.columns)[:5]}; "
+                "pass one column (or use PointsCard for several)"
+            )
+        return X.iloc[:, 0], str(X.columns[0]), True
+    if isinstance(X, pd.Series):
+        return X, None if X.name is None else str(X.name), False
+    arr = np.asarray(X, dtype=object) if not isinstance(X, np.ndarray) else X
+    if arr.ndim == 2:
+        if arr.shape[1] != 1:
+            raise DataError(f"{owner}: bins one feature, but X has {arr.shape[1]} columns; pass one column")
+        return arr[:, 0], None, True
+    if arr.ndim != 1:
+        raise DataError(f"{owner}: X must be one column of values, got {arr.ndim} dimensions")
+    return X if isinstance(X, np.ndarray) else list(X), None, False
+
+
+class MonotoneBinning(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Bin one feature so that its event rate is monotone in the declared direction.
 
-    Parameters are stored as given and validated in :meth:`fit` (scikit-learn's contract).
+    ``direction``: ``increases_risk``, ``decreases_risk`` or ``none`` (no declared direction: the
+    shape, monotone either way or one peak or valley, that keeps the most information value);
+    ``auto`` is a deprecated alias of ``none``. ``dtype``: ``numerical`` or ``categorical`` (a text or
+    category column must be declared categorical). Parameters are stored as given and validated in
+    :meth:`fit` (scikit-learn's contract). Before :meth:`fit` (or :meth:`from_dict` / :meth:`load`)
+    every use raises :class:`~scoring.core.errors.NotFittedError`.
     """
 
     def __init__(
@@ -91,58 +131,103 @@ class MonotoneBinning:
         self.prebinning = prebinning
         self.min_prebin_share = min_prebin_share
 
-    # -- fitting ---------------------------------------------------------------------------
-    def _check(self) -> None:
-        if self.dtype not in ("numerical", "categorical"):
-            raise ValueError(f"{self.name}: dtype must be numerical or categorical, got {self.dtype!r}")
-        if self.direction not in ("increases_risk", "decreases_risk", "auto"):
-            raise ValueError(f"{self.name}: direction must be increases_risk, decreases_risk or auto")
-        if not (0 <= self.min_bin_share < 0.5):
-            raise ValueError(f"{self.name}: min_bin_share must be in [0, 0.5)")
-        if self.max_bins < 1 or self.max_prebins < 2:
-            raise ValueError(f"{self.name}: max_bins >= 1 and max_prebins >= 2 are needed")
-        if self.prebinning not in ("tree", "quantile"):
-            raise ValueError(f"{self.name}: prebinning must be tree or quantile")
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing values get a bin of their own
+        tags.input_tags.one_d_array = True
+        tags.input_tags.two_d_array = True
+        tags.input_tags.categorical = self.dtype == "categorical"
+        tags.input_tags.string = self.dtype == "categorical"
+        tags.target_tags.required = True  # supervised: the bins follow the event rate of y
+        tags.target_tags.single_output = True
+        return tags
 
-    def fit(self, x, y) -> "MonotoneBinning":
-        self._check()
-        y = np.asarray(y, dtype=float)
+    # -- fitting ---------------------------------------------------------------------------
+    def _check(self) -> str:
+        """Validate the parameters; returns the canonical direction."""
+        if self.dtype not in ("numerical", "categorical"):
+            raise ConfigError(f"{self.name}: dtype must be numerical or categorical, got {self.dtype!r}")
+        if self.direction not in ("increases_risk", "decreases_risk", "none", "auto"):
+            raise ConfigError(
+                f"{self.name}: direction must be increases_risk, decreases_risk or none (no direction), "
+                f"got {self.direction!r}"
+            )
+        direction = canonical_directions(f"MonotoneBinning {self.name!r}", {self.name: self.direction})[self.name]
+        if not (0 <= self.min_bin_share < 0.5):
+            raise ConfigError(f"{self.name}: min_bin_share must be in [0, 0.5)")
+        if self.max_bins < 1 or self.max_prebins < 2:
+            raise ConfigError(f"{self.name}: max_bins >= 1 and max_prebins >= 2 are needed")
+        if self.prebinning not in ("tree", "quantile"):
+            raise ConfigError(f"{self.name}: prebinning must be tree or quantile")
+        return direction
+
+    def _numbers(self, x: Any) -> np.ndarray:
+        """The column as floats, or a DataError naming it when it holds text or categories."""
+        if isinstance(x, pd.Series) and is_text_or_category(x):
+            raise DataError(
+                f"{self.name}: the column holds categories or text (e.g. {x.dropna().astype(str).unique()[:3].tolist()}); "
+                "declare it categorical (dtype='categorical') or convert it to numbers"
+            )
+        try:
+            return np.asarray(x, dtype=float)
+        except (TypeError, ValueError):
+            sample = [v for v in np.asarray(x, dtype=object).ravel()[:1000] if isinstance(v, str)][:3]
+            raise DataError(
+                f"{self.name}: the column holds text (e.g. {sample}); declare it categorical "
+                "(dtype='categorical') or convert it to numbers"
+            ) from None
+
+    def fit(self, X: Any, y: Any) -> "MonotoneBinning":
+        """Bin the one column of ``X`` (a Series, 1-D array or one-column table) against the 0/1 ``y``."""
+        direction = self._check()
+        x, column, _ = _one_column(X, f"MonotoneBinning {self.name!r}")
+        try:
+            y = np.asarray(y, dtype=float)
+        except (TypeError, ValueError):
+            raise DataError(f"{self.name}: the target must be 0/1") from None
+        if y.ndim != 1 or len(y) != len(x):
+            raise DataError(f"{self.name}: X has {len(x)} rows but y has shape {y.shape}")
         if not np.isin(y, (0.0, 1.0)).all():
-            raise ValueError(f"{self.name}: the target must be 0/1")
+            raise DataError(f"{self.name}: the target must be 0/1")
         if self.dtype == "categorical":
             xs = pd.Series(x, dtype="object")
             missing = xs.isna().to_numpy()
             special = np.zeros(len(xs), dtype=bool)
         else:
-            xv = np.asarray(x, dtype=float)
+            xv = self._numbers(x)
             missing = np.isnan(xv)
             special = np.isin(xv, np.asarray(self.special_values, dtype=float)) & ~missing
         clean = ~missing & ~special
+        self.feature_names_in_ = np.asarray([column if column is not None else self.name], dtype=object)
+        self.n_features_in_ = 1
         self.total_events_ = float(y.sum())
         self.total_non_events_ = float(len(y) - y.sum())
         self.n_total_ = int(len(y))
+        groups: Any
         if self.dtype == "categorical":
             groups, n, e = self._prebin_categorical(xs[clean], y[clean])
         else:
             groups, n, e = self._prebin_numerical(xv[clean], y[clean])
-        if self.dtype == "categorical" or self.direction != "auto":
+        shapes: list[tuple[str, int | None]]
+        if self.dtype == "categorical" or direction != "none":
             shapes = [
                 (
-                    "ascending" if self.dtype == "categorical" or self.direction == "increases_risk" else "descending",
+                    "ascending" if self.dtype == "categorical" or direction == "increases_risk" else "descending",
                     None,
                 )
             ]
         else:
-            # auto (features that declare no direction): monotone either way, or one peak / valley,
+            # none (features that declare no direction): monotone either way, or one peak / valley,
             # whichever binning holds the most information
             shapes = [("ascending", None), ("descending", None)]
             shapes += [(s, k) for s in ("peak", "valley") for k in range(1, len(n) - 1)]
-        best = None
+        best: tuple[float, str, list[list[int]]] | None = None
         for shape, turn in shapes:
             blocks = self._merge_to_budget(self._merge_small(_shape_blocks(n, e, shape, turn), n, e), n, e)
             iv = sum(self._iv(n[b].sum(), e[b].sum()) for b in blocks)
             if best is None or iv > best[0] + 1e-12:
                 best = (iv, shape, blocks)
+        assert best is not None  # shapes is never empty
         _, self.trend_, blocks = best
         self.increasing_ = self.trend_ == "ascending"
         self._set_bins(groups, blocks, n, e)
@@ -268,10 +353,13 @@ class MonotoneBinning:
     # -- using -----------------------------------------------------------------------------
     @property
     def n_bins(self) -> int:
+        check_fitted(self)
         return len(self.bin_n_)
 
-    def bin_index(self, x) -> np.ndarray:
+    def bin_index(self, X: Any) -> np.ndarray:
         """Bin of each value: 0..n_bins-1 for regular bins, -1 missing, -2-k the k-th special value."""
+        check_fitted(self)
+        x, _, _ = _one_column(X, f"MonotoneBinning {self.name!r}")
         if self.dtype == "categorical":
             xs = pd.Series(x, dtype="object")
             lookup = {c: i for i, cats in enumerate(self.categories_) for c in cats}
@@ -280,24 +368,28 @@ class MonotoneBinning:
             unseen = (out == -1) & xs.notna().to_numpy()
             out[unseen] = self.n_bins - 1
             return out
-        xv = np.asarray(x, dtype=float)
+        xv = self._numbers(x)
         out = np.searchsorted(self.splits_, xv, side="right").astype(np.int64)
         out[np.isnan(xv)] = -1
         for k, v in enumerate(self.special_woe_):
             out[xv == v] = -2 - k
         return out
 
-    def transform(self, x, metric: Literal["woe", "bins"] = "woe") -> np.ndarray:
-        idx = self.bin_index(x)
+    def transform(self, X: Any, metric: Literal["woe", "bins"] = "woe") -> np.ndarray:
+        """WoE (``metric="woe"``) or bin index (``"bins"``, as :meth:`bin_index`) of every value;
+        1-D for a column, one column (n, 1) for a one-column table."""
+        _, _, table = _one_column(X, f"MonotoneBinning {self.name!r}")
+        idx = self.bin_index(X)
         if metric == "bins":
-            return idx
+            return idx[:, None] if table else idx
         woe = np.append(self.woe_, [self.missing_woe_])  # index -1 -> missing
         out = woe[np.where(idx >= 0, idx, len(woe) - 1)]
         for k, v in enumerate(self.special_woe_.values()):
             out[idx == -2 - k] = v
-        return out
+        return out[:, None] if table else out
 
     def bin_labels(self) -> list[str]:
+        check_fitted(self)
         if self.dtype == "categorical":
             return ["{" + ", ".join(c) + "}" for c in self.categories_]
         edges = [-np.inf] + list(self.splits_) + [np.inf]
@@ -309,6 +401,7 @@ class MonotoneBinning:
 
     def build_table(self) -> pd.DataFrame:
         """The binning as a table: bin, count, share, non-events, events, event rate, WoE, IV."""
+        check_fitted(self)
         rows = []
         E, NE = self.total_events_, self.total_non_events_
         entries = [(lab, n, e, w) for lab, n, e, w in zip(self.bin_labels(), self.bin_n_, self.bin_events_, self.woe_)]
@@ -339,6 +432,8 @@ class MonotoneBinning:
 
     # -- persistence -----------------------------------------------------------------------
     def to_dict(self) -> dict:
+        check_fitted(self)
+        names = [str(c) for c in self.feature_names_in_]
         return {
             "name": self.name,
             "dtype": self.dtype,
@@ -360,7 +455,7 @@ class MonotoneBinning:
             "total_events": self.total_events_,
             "total_non_events": self.total_non_events_,
             "n_total": self.n_total_,
-        }
+        } | ({} if names == [self.name] else {"feature_names_in": names})  # only when X named it otherwise
 
     @classmethod
     def from_dict(cls, d: dict) -> "MonotoneBinning":
@@ -384,5 +479,21 @@ class MonotoneBinning:
         b.missing_stats_ = (int(d["missing"][0]), float(d["missing"][1]))
         b.special_stats_ = {float(v): (int(s[0]), float(s[1])) for v, s in d["special"]}
         b.total_events_, b.total_non_events_, b.n_total_ = d["total_events"], d["total_non_events"], d["n_total"]
+        b.feature_names_in_ = np.asarray(d.get("feature_names_in", [d["name"]]), dtype=object)
+        b.n_features_in_ = 1
         b._finish()
         return b
+
+    def save(self, path: str | Path) -> Path:
+        """The fitted binning as JSON (no pickle); :meth:`load` gives it back exactly."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps({"format": FORMAT, **self.to_dict()}, ensure_ascii=False), encoding="utf-8")
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> "MonotoneBinning":
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        if d.pop("format", None) != FORMAT:
+            raise DataError(f"{path}: not a monotone binning file (expected format {FORMAT})")
+        return cls.from_dict(d)

@@ -27,12 +27,25 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Literal, cast, overload
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
+from sklearn.base import BaseEstimator
+from sklearn.utils import Tags
 
-from scoring.points.binning import MISSING, MonotoneBinning
+from scoring.core.errors import ConfigError, DataError
+from scoring.core.estimator import (
+    NO_DIRECTION,
+    as_frame,
+    canonical_directions,
+    check_fitted,
+    check_keys,
+    is_text_or_category,
+    require_columns,
+)
+from scoring.points.binning import MISSING, Direction, MonotoneBinning
 
 FORMAT = "xinyi.points_card/1"
 
@@ -72,10 +85,10 @@ def allocate(
     caps = dict(caps or {})
     names = [k for k in weights if weights[k] > 0]
     if not names:
-        raise ValueError("no feature separates risk: every coefficient or risk range is zero")
-    cap_of = {}
+        raise DataError("no feature separates risk: every coefficient or risk range is zero")
+    cap_of: dict[str, list[str]] = {}
     for f in names:
-        for key in (f, groups.get(f)):
+        for key in [f] + ([groups[f]] if f in groups else []):
             if key in caps:
                 cap_of.setdefault(key, []).append(f)
     # continuous allocation with caps (water-filling)
@@ -103,7 +116,7 @@ def allocate(
         for m in live:
             fixed[m] = room * weights[m] / lw
     if abs(sum(fixed.values()) - total) > 1e-6:
-        raise ValueError(f"caps {caps} leave no room to reach {total} points with these features")
+        raise ConfigError(f"caps {caps} leave no room to reach {total} points with these features")
     # integers: floor, then largest remainders, never exceeding a cap
     out = {f: int(math.floor(fixed[f] + 1e-9)) for f in names}
     left = total - sum(out.values())
@@ -114,7 +127,7 @@ def allocate(
             out[f] += 1
             left -= 1
     if left:
-        raise ValueError(f"could not place {left} points within the caps {caps}")
+        raise ConfigError(f"could not place {left} points within the caps {caps}")
     return {k: out.get(k, 0) for k in weights}
 
 
@@ -144,8 +157,8 @@ class ExpertCard(BaseModel):
         for f, spec in self.features.items():
             if not spec.bins or spec.bins[-1].below is not None:
                 raise ValueError(f"features.{f}: the last bin must have no upper bound")
-            bounds = [b.below for b in spec.bins[:-1]]
-            if any(b is None for b in bounds) or bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
+            bounds = [b.below for b in spec.bins[:-1] if b.below is not None]
+            if len(bounds) != len(spec.bins) - 1 or bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
                 raise ValueError(f"features.{f}: bin bounds must be given and strictly increasing")
             pts = [b.points for b in spec.bins] + [spec.missing]
             if min(pts) < 0:
@@ -171,13 +184,29 @@ def load_expert_card(path: str | Path | None = None, features=None) -> "PointsCa
     return PointsCard.from_expert(spec)
 
 
-class PointsCard:
-    """信义金 points card (see the module docstring).
+class PointsCard(BaseEstimator):
+    """信义金 points card (see the module docstring), a scikit-learn estimator.
 
-    ``directions``: feature -> increases_risk / decreases_risk / auto; ``dtypes``: feature ->
-    numerical / categorical; ``dimensions``: feature -> dimension name; ``caps``: feature or
-    dimension -> maximum points; ``basis``: feature -> catalogue basis text (shown in tables).
+    Parameters (stored as given, validated in :meth:`fit`): ``features``: the columns to score (all
+    columns of X by default); ``directions``: feature -> ``increases_risk`` / ``decreases_risk`` /
+    ``none`` (no declared direction, the default: the binning takes the most informative shape;
+    ``auto`` is a deprecated alias of ``none``); ``dtypes``: feature -> ``numerical`` /
+    ``categorical`` (a pandas category, string or text column is categorical unless declared
+    numerical); ``dimensions``: feature -> dimension name; ``caps``: feature or dimension -> maximum
+    points; ``basis``: feature -> catalogue basis text (shown in tables only). A key of
+    ``directions``, ``dtypes``, ``dimensions`` or ``special_values`` that is not a column of X, or a
+    key of ``caps`` that is neither a column nor a dimension, is a
+    :class:`~scoring.core.errors.ConfigError` naming it (so a misspelt cap cannot quietly fail to apply).
+
+    After :meth:`fit`: :meth:`predict` / :meth:`score` give the points (integers in 0..``total``),
+    :meth:`items` the line items, :meth:`predict_risk` / :meth:`predict_proba` the model's probability
+    of the outcome; ``score(X, y)`` with labels is the card's AUC (scikit-learn's default scoring, so
+    ``cross_val_score`` ranks cards by discrimination). The card is neither a classifier nor a
+    regressor: its prediction is points, higher is better. Before :meth:`fit` (or :meth:`load`) every
+    use raises :class:`~scoring.core.errors.NotFittedError`.
     """
+
+    expert_: str  # the expert card's name, on cards built by hand (:meth:`from_expert`) only
 
     def __init__(
         self,
@@ -207,26 +236,58 @@ class PointsCard:
         self.alpha = alpha
         self.special_values = special_values
 
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing values get a bin (and points) of their own
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.target_tags.required = True  # the binary outcome the card is fitted on
+        tags.target_tags.single_output = True
+        return tags
+
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, X: pd.DataFrame, y) -> "PointsCard":
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError("X must be a pandas DataFrame of features")
-        y = np.asarray(y, dtype=float)
-        if len(y) != len(X):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
-        if self.total < 1:
-            raise ValueError("total must be a positive number of points")
-        feats = list(self.features or X.columns)
+    def _dtype_of(self, X: pd.DataFrame, f: str, declared: Mapping[str, str]) -> str:
+        if f in declared:
+            return declared[f]
+        return "categorical" if is_text_or_category(X[f]) else "numerical"
+
+    def fit(self, X: Any, y: Any) -> "PointsCard":
+        """Bin every feature, fit the non-negative logistic regression on WoE, scale to ``total``
+        points. ``y`` is the 0/1 outcome."""
+        X = as_frame(X, "PointsCard")
+        try:
+            y = np.asarray(y, dtype=float)
+        except (TypeError, ValueError):
+            raise DataError("PointsCard: y must be the 0/1 outcome") from None
+        if y.ndim != 1 or len(y) != len(X):
+            raise DataError(f"PointsCard: X has {len(X)} rows but y has shape {y.shape}")
+        if not isinstance(self.total, (int, np.integer)) or self.total < 1:
+            raise ConfigError(f"PointsCard: total must be a positive whole number of points, got {self.total!r}")
+        feats = list(self.features) if self.features is not None else list(X.columns)
         missing = [f for f in feats if f not in X.columns]
         if missing:
-            raise ValueError(f"X lacks the features {missing}")
-        dirs, dts, spec = dict(self.directions or {}), dict(self.dtypes or {}), dict(self.special_values or {})
+            raise DataError(f"PointsCard: X lacks the features {missing}")
+        cols = list(X.columns)
+        dims = dict(self.dimensions or {})
+        check_keys("PointsCard", "directions", (self.directions or {}).keys(), cols)
+        check_keys("PointsCard", "dtypes", (self.dtypes or {}).keys(), cols)
+        check_keys("PointsCard", "dimensions", dims.keys(), cols)
+        check_keys("PointsCard", "special_values", (self.special_values or {}).keys(), cols)
+        check_keys(
+            "PointsCard",
+            "caps",
+            (self.caps or {}).keys(),
+            cols + sorted(set(dims.values())),
+            hint=f"a cap names a feature or a dimension; dimensions: {sorted(set(dims.values()))}",
+        )
+        dirs = canonical_directions("PointsCard", self.directions or {})
+        dts, spec = dict(self.dtypes or {}), dict(self.special_values or {})
         self.binnings_ = {}
         for f in feats:
             self.binnings_[f] = MonotoneBinning(
                 f,
-                dts.get(f, "numerical"),
-                dirs.get(f, "auto"),
+                cast(Literal["numerical", "categorical"], self._dtype_of(X, f, dts)),
+                cast(Direction, dirs.get(f, NO_DIRECTION)),
                 self.max_prebins,
                 self.min_bin_share,
                 self.max_bins,
@@ -236,6 +297,8 @@ class PointsCard:
         self.intercept_, coef = _nonneg_logistic(W, y, self.alpha)
         self.coef_ = dict(zip(feats, coef.tolist()))
         self.features_ = feats
+        self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
         self._scale()
         return self
 
@@ -279,8 +342,15 @@ class PointsCard:
             self.points_[f] = pts
 
     # -- scoring ---------------------------------------------------------------------------
-    def items(self, X: pd.DataFrame) -> pd.DataFrame:
+    def _X(self, X: Any) -> pd.DataFrame:
+        check_fitted(self)
+        X = as_frame(X, "PointsCard")
+        require_columns(X, self.features_, "PointsCard")
+        return X
+
+    def items(self, X: Any) -> pd.DataFrame:
         """Points of every line item: one column per feature; rows sum to :meth:`score`."""
+        X = self._X(X)
         out = {}
         for f in self.features_:
             idx = self.binnings_[f].bin_index(X[f])
@@ -288,22 +358,47 @@ class PointsCard:
             out[f] = np.array([table[i] for i in idx], dtype=np.int64)
         return pd.DataFrame(out, index=X.index)
 
-    def score(self, X: pd.DataFrame) -> pd.Series:
-        return self.items(X).sum(axis=1).rename("points")
+    @overload
+    def score(self, X: Any, y: None = None) -> pd.Series: ...
 
-    def predict_risk(self, X: pd.DataFrame) -> np.ndarray:
+    @overload
+    def score(self, X: Any, y: Any) -> float: ...
+
+    def score(self, X: Any, y: Any = None) -> pd.Series | float:
+        """The points of every row (a Series named ``points``); with labels ``y`` (0/1 outcome), the
+        card's AUC: how well fewer points pick out the outcome (scikit-learn's default scoring)."""
+        points = self.items(X).sum(axis=1).rename("points")
+        if y is None:
+            return points
+        from sklearn.metrics import roc_auc_score
+
+        return float(roc_auc_score(np.asarray(y, dtype=float), -points.to_numpy(float)))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The points of every row (integers in 0..``total``), as an array; :meth:`score` as a Series."""
+        return self.score(X).to_numpy()
+
+    def predict_risk(self, X: Any) -> np.ndarray:
         """The fitted model's probability of the outcome (for calibration checks)."""
+        check_fitted(self)
         if getattr(self, "expert_", None):
-            raise ValueError(
+            raise DataError(
                 f"card {self.expert_!r} is an expert card: it has no model probability; "
                 "calibrate its points on data instead (scoring.points.personal.points_calibration)"
             )
+        X = self._X(X)
         z = self.intercept_ + sum(self.coef_[f] * self.binnings_[f].transform(X[f]) for f in self.features_)
         return 1.0 / (1.0 + np.exp(-z))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """(n, 2): the model's probability of no outcome and of the outcome (:meth:`predict_risk`)."""
+        risk = self.predict_risk(X)
+        return np.column_stack([1.0 - risk, risk])
 
     # -- tables ----------------------------------------------------------------------------
     def build_table(self) -> pd.DataFrame:
         """The card as a readable table: feature, bin, points, WoE, count, event rate, basis."""
+        check_fitted(self)
         rows = []
         basis = dict(self.basis or {})
         for f in self.features_:
@@ -325,6 +420,7 @@ class PointsCard:
 
     def summary(self) -> pd.DataFrame:
         """Per feature: maximum points, coefficient, IV, dimension."""
+        check_fitted(self)
         dims = dict(self.dimensions or {})
         return pd.DataFrame(
             [
@@ -347,6 +443,8 @@ class PointsCard:
         card.features_ = list(spec.features)
         card.intercept_, card.coef_, card.binnings_, card.points_, card.max_points_ = 0.0, {}, {}, {}, {}
         card.expert_ = spec.name
+        card.feature_names_in_ = np.asarray(card.features_, dtype=object)
+        card.n_features_in_ = len(card.features_)
         for f, fs in spec.features.items():
             splits = [b.below for b in fs.bins[:-1]]
             k = len(fs.bins)
@@ -354,7 +452,7 @@ class PointsCard:
                 {
                     "name": f,
                     "dtype": "numerical",
-                    "direction": "auto",
+                    "direction": NO_DIRECTION,
                     "max_prebins": 20,
                     "min_bin_share": 0.0,
                     "max_bins": k,
@@ -379,6 +477,7 @@ class PointsCard:
     def evaluate(self, X: pd.DataFrame, y) -> "PointsCard":
         """Recount every bin's rows, events and WoE on (X, y) without changing bins or points
         (fills an expert card's table, or shows a fitted card on new data)."""
+        X = self._X(X)
         y = np.asarray(y, dtype=float)
         for f in self.features_:
             b = self.binnings_[f]
@@ -395,6 +494,7 @@ class PointsCard:
 
     # -- persistence -----------------------------------------------------------------------
     def to_dict(self) -> dict:
+        check_fitted(self)
         return {
             "format": FORMAT,
             "params": {
@@ -418,12 +518,13 @@ class PointsCard:
             "max_points": self.max_points_,
             "points": {f: {str(k): v for k, v in p.items()} for f, p in self.points_.items()},
             "binnings": {f: b.to_dict() for f, b in self.binnings_.items()},
+            "feature_names_in": [str(c) for c in self.feature_names_in_],
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> "PointsCard":
         if d.get("format") != FORMAT:
-            raise ValueError(f"not a points card file (format {d.get('format')!r}, expected {FORMAT})")
+            raise DataError(f"not a points card file (format {d.get('format')!r}, expected {FORMAT})")
         card = cls(**d["params"])
         card.features_ = list(d["features"])
         card.intercept_ = float(d["intercept"])
@@ -431,11 +532,14 @@ class PointsCard:
         card.max_points_ = {k: int(v) for k, v in d["max_points"].items()}
         card.points_ = {f: {int(k): int(v) for k, v in p.items()} for f, p in d["points"].items()}
         card.binnings_ = {f: MonotoneBinning.from_dict(b) for f, b in d["binnings"].items()}
+        card.feature_names_in_ = np.asarray(d.get("feature_names_in", card.features_), dtype=object)
+        card.n_features_in_ = len(card.feature_names_in_)
         if d.get("expert"):
             card.expert_ = d["expert"]
         return card
 
     def save(self, path: str | Path) -> Path:
+        """The card as JSON (no pickle); :meth:`load` gives it back exactly."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
@@ -448,6 +552,7 @@ class PointsCard:
     # -- SQL -------------------------------------------------------------------------------
     def to_sql(self, table: str = "features", key: str = "subject_id") -> str:
         """A SELECT scoring every row of ``table`` inside a database: one CASE per feature."""
+        check_fitted(self)
         cols = []
         for f in self.features_:
             b = self.binnings_[f]

@@ -71,12 +71,13 @@ def fit_card(store: Store, config: CardConfig | None = None, catalog: Catalog | 
     meta = builder.meta.set_index("feature")
     feats = [f for f in meta.index if f not in set(cfg.exclude)]
     train = training_set(store, cfg.cutoffs, subjects="persons")
+    scored = meta.loc[feats]  # the card rejects directions or dimensions of columns it is not given
     card = PointsCard(
         features=feats,
-        directions=meta["direction"].to_dict(),
-        dimensions=meta["dimension"].to_dict(),
+        directions=scored["direction"].to_dict(),
+        dimensions=scored["dimension"].to_dict(),
         caps=cfg.caps,
-        basis=meta["basis"].to_dict(),
+        basis=scored["basis"].to_dict(),
         total=cfg.total,
         max_bins=cfg.max_bins,
     )
