@@ -339,7 +339,22 @@ class PointsCard(BaseEstimator):
                 else:
                     p = int(round(M * (hi - r) / rng[f]))
                 pts[idx] = min(max(p, 0), M)
-            self.points_[f] = pts
+            self.points_[f] = self._monotone_points(f, pts)
+
+    def _monotone_points(self, f: str, pts: dict[int, int]) -> dict[int, int]:
+        """Points of a feature with a declared direction never move against it across its ordered bins
+        (正向累积): the bins' event rates are monotone, but the smoothed WoE of two nearly equal
+        neighbours can cross by a hair; such a pair shares the lower points."""
+        b = self.binnings_[f]
+        direction = canonical_directions("PointsCard", {f: b.direction})[f]
+        if b.dtype != "numerical" or direction == NO_DIRECTION:
+            return pts
+        order = list(range(b.n_bins))
+        vals = np.array([pts[i] for i in order])
+        # increases_risk: points fall (weakly) with the bin; decreases_risk: they rise. Keep the lower
+        # points of a crossing pair so that the invariant never grants points.
+        fixed = np.minimum.accumulate(vals) if direction == "increases_risk" else np.minimum.accumulate(vals[::-1])[::-1]
+        return {**pts, **{i: int(v) for i, v in zip(order, fixed)}}
 
     # -- scoring ---------------------------------------------------------------------------
     def _X(self, X: Any) -> pd.DataFrame:
