@@ -1,6 +1,6 @@
 """Exports that leave the store: feature files and (later) score and grade lists.
 
-Raw ID numbers never leave the store: persons are exported under a keyed pseudonym
+Exports are inert (no text cell can act as a spreadsheet formula: scoring.core.inert). Raw ID numbers never leave the store: persons are exported under a keyed pseudonym
 (``subject_key``); organisation codes (USCC) are public and exported as they are.
 """
 
@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from scoring.core.errors import DataError
+from scoring.core.inert import write_csv
 from scoring.core.privacy import _ID_PATTERN, pseudonym
 
 
@@ -26,13 +28,11 @@ def write_features(fm, out: str | Path, key: bytes) -> tuple[Path, Path]:
     df.insert(0, "subject_key", subject_keys(df.pop("subject_id"), key))
     df.insert(1, "as_of", fm.as_of)
     if p.suffix.lower() == ".csv":
-        df.to_csv(p, index=False, encoding="utf-8")
+        write_csv(df, p)
     elif p.suffix.lower() in (".parquet", ".pq"):
         df.to_parquet(p, index=False)
     else:
-        from scoring.core.errors import InputFileError
-
-        raise InputFileError(f"{p}: write features as .parquet or .csv")
+        raise DataError(f"{p}: write features as .parquet or .csv")
     meta = p.with_name(p.stem + ".meta.csv")
-    fm.meta.to_csv(meta, index=False, encoding="utf-8")
+    write_csv(fm.meta, meta)
     return p, meta
