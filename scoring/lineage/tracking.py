@@ -8,15 +8,61 @@ MLflow: cards, evidence and configs hold no ID numbers.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 from scoring import __version__
 from scoring.archive.store import Store
 from scoring.core.config import config_dir
 from scoring.points.card import PointsCard
+
+# xinyi's calls to MLflow are quiet (see quiet()); MLflow's progress bars and usage telemetry are off
+# unless the environment says otherwise.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+log = logging.getLogger(__name__)
+ARTIFACT_ROOT_TAG = "xinyi.artifact_root"  # an experiment's artifact folder relative to the tracking db's folder
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """MLflow's chatter during a call — its log lines, warnings (schema hints, deprecations) and
+    prints ("Successfully registered model ...") — goes to this module's logger at DEBUG, never to
+    the terminal. Errors still raise."""
+    buf = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+                yield
+        finally:
+            for w in caught:
+                log.debug("mlflow warning: %s: %s", w.category.__name__, w.message)
+            text = buf.getvalue().strip()
+            if text:
+                log.debug("mlflow: %s", text)
+
+
+def local_db(tracking_uri: str) -> Path | None:
+    """The database file of a local SQLite tracking URI (``sqlite:///<path>``), else None."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    rest = unquote(tracking_uri[len(prefix) :].split("?")[0])
+    return Path(rest) if rest and rest != ":memory:" else None
+
+
+def local_folder(tracking_uri: str) -> Path | None:
+    """The folder of a local SQLite tracking database (the work folder), else None."""
+    db = local_db(tracking_uri)
+    return db.resolve().parent if db is not None else None
 
 
 def default_tracking_uri(folder: str | Path) -> str:
@@ -37,7 +83,11 @@ def _experiment(client, name: str, artifacts: Path | None) -> str:
     if exp is not None:
         return exp.experiment_id
     loc = artifacts.resolve().as_uri() if artifacts is not None else None
-    return client.create_experiment(name, artifact_location=loc)
+    tags = {}
+    folder = local_folder(client.tracking_uri)
+    if artifacts is not None and folder is not None and artifacts.resolve().is_relative_to(folder):
+        tags[ARTIFACT_ROOT_TAG] = artifacts.resolve().relative_to(folder).as_posix()
+    return client.create_experiment(name, artifact_location=loc, tags=tags or None)
 
 
 def snapshot_tags(store: Store) -> dict[str, str]:
@@ -65,28 +115,29 @@ def log_run(
     artifacts: Path | None = None,
 ) -> str:
     """Create one finished run (or a FAILED one if logging breaks) and return its id."""
-    client = _client(tracking_uri)
-    exp = _experiment(client, experiment, artifacts)
-    run = client.create_run(exp, tags=tags, run_name=run_name)
-    rid = run.info.run_id
-    try:
-        for k, v in params.items():
-            client.log_param(rid, k, v)
-        for k, v in metrics.items():
-            client.log_metric(rid, k, float(v))
-        for path, d in (dicts or {}).items():
-            client.log_dict(rid, d, path)
-        for path, t in (texts or {}).items():
-            client.log_text(rid, t, path)
-        for folder, paths in (files or {}).items():
-            for f in paths:
-                client.log_artifact(rid, str(f), folder)
-        for path, fig in (figures or {}).items():
-            client.log_figure(rid, fig, path)
-        client.set_terminated(rid, "FINISHED")
-    except BaseException:
-        client.set_terminated(rid, "FAILED")
-        raise
+    with quiet():
+        client = _client(tracking_uri)
+        exp = _experiment(client, experiment, artifacts)
+        run = client.create_run(exp, tags=tags, run_name=run_name)
+        rid = run.info.run_id
+        try:
+            for k, v in params.items():
+                client.log_param(rid, k, v)
+            for k, v in metrics.items():
+                client.log_metric(rid, k, float(v))
+            for path, d in (dicts or {}).items():
+                client.log_dict(rid, d, path)
+            for path, t in (texts or {}).items():
+                client.log_text(rid, t, path)
+            for folder, paths in (files or {}).items():
+                for f in paths:
+                    client.log_artifact(rid, str(f), folder)
+            for path, fig in (figures or {}).items():
+                client.log_figure(rid, fig, path)
+            client.set_terminated(rid, "FINISHED")
+        except BaseException:
+            client.set_terminated(rid, "FAILED")
+            raise
     return rid
 
 
