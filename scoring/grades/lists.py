@@ -306,6 +306,6 @@ def grades_from_inputs(model: GradeModel, industry: Industry, inputs: pd.DataFra
             registered_on=reg,
             as_of=_as_date(str(day)),
         )
-        g.insert(0, "previous_grade", [p if isinstance(p, str) else None for p in prev])
+        g.insert(0, "previous_grade", pd.Series([p if isinstance(p, str) else None for p in prev], X.index, object))
         parts.append(g)
     return pd.concat(parts).reindex(inputs.index) if parts else pd.DataFrame(index=inputs.index)

@@ -61,7 +61,7 @@ KIND_TAG = "xinyi.kind"
 
 # What the shipped ``scoring`` package imports when a registered model is loaded and scores
 # (tests/test_model_serving.py checks the list against a fresh process).
-REQUIREMENTS = ("pandas", "numpy", "scipy", "scikit-learn", "lightgbm", "pydantic", "pyyaml")
+REQUIREMENTS = ("pandas", "numpy", "scipy", "scikit-learn", "lightgbm", "pydantic", "pyyaml", "duckdb")
 
 
 def grades_name(industry: str) -> str:

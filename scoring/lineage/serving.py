@@ -85,13 +85,15 @@ def model_input(
 
 def predict(model: PointsCard | GradeModel, inputs: pd.DataFrame, industry: Industry | None = None) -> pd.DataFrame:
     """What the registered model gives for ``inputs`` (computed here, in process)."""
-    from scoring.grades.lists import grades_from_inputs, model_industry
     from scoring.grades.model import GradeModel
-    from scoring.points.personal import gated_scores
 
     if isinstance(model, GradeModel):
+        from scoring.grades.lists import grades_from_inputs, model_industry
+
         ind = industry or model_industry(model, None)
         return grades_from_inputs(model, ind, inputs)[grade_output_columns(model)]
+    from scoring.points.personal import gated_scores
+
     return gated_scores(model, inputs)[list(POINTS_OUTPUT)]
 
 

@@ -31,23 +31,39 @@ log = logging.getLogger(__name__)
 ARTIFACT_ROOT_TAG = "xinyi.artifact_root"  # an experiment's artifact folder relative to the tracking db's folder
 
 
+class _ToDebug(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        log.debug("%s %s: %s", record.levelname, record.name, record.getMessage())
+
+
+_CHATTY = ("mlflow", "alembic")
+
+
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """MLflow's chatter during a call — its log lines, warnings (schema hints, deprecations) and
-    prints ("Successfully registered model ...") — goes to this module's logger at DEBUG, never to
-    the terminal. Errors still raise."""
+    """MLflow's chatter during a call — its log records (of any level), warnings (schema hints,
+    deprecations) and prints ("Successfully registered model ...") — goes to this module's logger at
+    DEBUG, never to the terminal. Errors still raise."""
     buf = io.StringIO()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-                yield
-        finally:
-            for w in caught:
-                log.debug("mlflow warning: %s: %s", w.category.__name__, w.message)
-            text = buf.getvalue().strip()
-            if text:
-                log.debug("mlflow: %s", text)
+    loggers = [logging.getLogger(n) for n in _CHATTY]
+    saved = [(lg.handlers, lg.propagate) for lg in loggers]
+    for lg in loggers:
+        lg.handlers, lg.propagate = [_ToDebug()], False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+                    yield
+            finally:
+                for w in caught:
+                    log.debug("mlflow warning: %s: %s", w.category.__name__, w.message)
+                text = buf.getvalue().strip()
+                if text:
+                    log.debug("mlflow: %s", text)
+    finally:
+        for lg, (handlers, propagate) in zip(loggers, saved):
+            lg.handlers, lg.propagate = handlers, propagate
 
 
 def local_db(tracking_uri: str) -> Path | None:

@@ -293,8 +293,9 @@ def gated_scores(card: PointsCard, inputs: pd.DataFrame) -> pd.DataFrame:
     pts = card.score(inputs[card.features_]).astype("Int64")
     pts[suspended] = pd.NA
 
-    def text(col: str) -> list[str | None]:
-        return [v if s and isinstance(v, str) and v else None for s, v in zip(suspended, inputs[col])]
+    def text(col: str) -> pd.Series:  # object dtype: an empty value is None (JSON null), not NaN
+        vals = [v if s and isinstance(v, str) and v else None for s, v in zip(suspended, inputs[col])]
+        return pd.Series(vals, index=inputs.index, dtype=object)
 
     return pd.DataFrame(
         {
