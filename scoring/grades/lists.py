@@ -303,7 +303,7 @@ def grades_from_inputs(model: GradeModel, industry: Industry, inputs: pd.DataFra
             industry,
             X,
             previous=prev if prev.notna().any() else None,
-            registered_on=reg,
+            registered_on=reg if reg.notna().any() else None,  # no date known: not a new entrant
             as_of=_as_date(str(day)),
         )
         g.insert(0, "previous_grade", pd.Series([p if isinstance(p, str) else None for p in prev], X.index, object))
