@@ -379,3 +379,25 @@ def test_a_moved_work_folder_loads_its_own_models(registered, tmp_path):
     assert _rows("card", X, got) == expected
     rid = mlflow.MlflowClient(uri).get_model_version(GRADES, "1").run_id
     assert mlflow.artifacts.load_text(f"runs:/{rid}/note.txt") == "grade"  # run artifacts too
+
+
+def test_a_copied_work_folder_writes_into_itself(registered, tmp_path):
+    """A run logged in a copy of a work folder (the original still there) lands in the copy."""
+    import mlflow
+
+    store_src, fitted_uri = registered
+    fitted = Path(fitted_uri.removeprefix("sqlite:///")).parent
+    original = tmp_path / "original"
+    original.mkdir()
+    _register_both(original, fitted / "card.json", fitted / f"{INDUSTRY}.json", store_src)
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)
+    uri = f"sqlite:///{copy / 'mlflow.db'}"
+    before = sorted(p.name for p in (original / "mlartifacts").iterdir())
+    rid = log_run(uri, POINTS_NAME, "in-the-copy", tags={}, params={}, metrics={}, texts={"note.txt": "copy"})
+    assert sorted(p.name for p in (original / "mlartifacts").iterdir()) == before
+    assert (copy / "mlartifacts" / rid / "artifacts" / "note.txt").read_text(encoding="utf-8") == "copy"
+    assert (
+        mlflow.MlflowClient(uri).get_run(rid).info.artifact_uri == (copy / "mlartifacts" / rid / "artifacts").as_uri()
+    )
+    assert relocate(uri) == 0

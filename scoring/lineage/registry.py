@@ -24,9 +24,11 @@ folder (or nowhere, once it is moved). xinyi therefore records, on every model v
 artifacts lie under the tracking database's folder, their location relative to that folder (tag
 ``xinyi.artifact_path``) and resolves it from the database's current folder when loading
 (:func:`load_registered`, :func:`load_pyfunc`, :func:`model_path`): a copy loads its own files,
-without writing to the copy. For plain MLflow tools (``mlflow models serve -m models:/...``,
-``mlflow ui``) on a copied or moved folder, :func:`relocate` rewrites the database's artifact
-locations to the folder it is in now (a no-op where they already match).
+without writing to the copy. Before xinyi writes (a run, a registration) and for plain MLflow tools
+(``mlflow models serve -m models:/...``, ``mlflow ui``) on a copied or moved folder,
+:func:`~scoring.lineage.tracking.relocate` rewrites the database's artifact locations to the folder
+it is in now (a no-op where they already match), so a copy never writes into the original.
+``mlflow models serve -m <model_path(...)>`` serves a copy's model without any rewrite.
 
 **Quiet.** MLflow's log lines, warnings and prints ("Registered model ...", schema hints) during
 xinyi's calls go to the ``scoring.lineage`` logger at DEBUG (:func:`scoring.lineage.tracking.quiet`).
@@ -39,7 +41,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import sqlite3
 import tempfile
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -49,7 +50,22 @@ from typing import Any
 import pandas as pd
 
 from scoring.core.errors import DataError, NotFoundError
-from scoring.lineage.tracking import local_db, local_folder, quiet
+from scoring.lineage.tracking import local_folder, quiet, relocate
+
+__all__ = [
+    "POINTS_NAME",
+    "Registered",
+    "grades_name",
+    "load_pyfunc",
+    "load_registered",
+    "model_path",
+    "pip_requirements",
+    "register",
+    "register_next",
+    "relocate",
+    "resolve",
+    "set_alias",
+]
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +173,8 @@ def register(
     from scoring.grades.lists import model_industry
     from scoring.lineage import model_code, serving
 
+    if local_folder(tracking_uri) is not None:
+        relocate(tracking_uri)  # a copied work folder writes into itself, not into the original
     model_path = Path(model_path)
     obj = _load_model_file(kind, model_path)
     ind = model_industry(obj, industry) if kind == "grade" else None
@@ -331,48 +349,3 @@ def load_registered(tracking_uri: str, name: str, *, alias: str | None = "champi
             raise NotFoundError(f"{name} v{reg.version}: the logged model has no model file")
         path = next((f for f in files if f.name == MODEL_FILE), files[0])
         return kind.load(path), reg
-
-
-_OF_EXPERIMENT = "run_id IN (SELECT run_uuid FROM runs WHERE experiment_id = ?)"
-
-
-def relocate(tracking_uri: str) -> int:
-    """Rewrite the artifact locations in a local SQLite tracking database so they point into the
-    folder the database is in now (after the work folder was copied or moved), for MLflow's own tools
-    (``models:/`` URIs, ``mlflow models serve``, ``mlflow ui``). Locations are rewritten only for
-    experiments xinyi created with an artifact folder inside the work folder. Returns the number of
-    rewritten locations (0 when nothing moved)."""
-    from scoring.lineage.tracking import ARTIFACT_ROOT_TAG
-
-    db = local_db(tracking_uri)
-    if db is None:
-        raise DataError(f"{tracking_uri}: only a local SQLite tracking store (sqlite:///...) can be relocated")
-    folder = db.parent
-    changed = 0
-    with sqlite3.connect(db) as con:
-        rows = con.execute(
-            "SELECT e.experiment_id, e.artifact_location, t.value FROM experiments e "
-            "JOIN experiment_tags t ON t.experiment_id = e.experiment_id AND t.key = ?",
-            [ARTIFACT_ROOT_TAG],
-        ).fetchall()
-        for exp_id, location, rel in rows:
-            new = (folder / rel).resolve().as_uri()
-            if location == new:
-                continue
-            old = location.rstrip("/")
-            for table, col, where in (
-                ("experiments", "artifact_location", "experiment_id = ?"),
-                ("runs", "artifact_uri", "experiment_id = ?"),
-                ("logged_models", "artifact_location", "experiment_id = ?"),
-                ("model_versions", "storage_location", _OF_EXPERIMENT),
-                ("model_versions", "source", _OF_EXPERIMENT),
-            ):
-                cur = con.execute(
-                    f"UPDATE {table} SET {col} = ? || substr({col}, ?) "
-                    f"WHERE {where} AND ({col} = ? OR substr({col}, 1, ?) = ?)",
-                    [new, len(old) + 1, exp_id, old, len(old) + 1, old + "/"],
-                )
-                changed += cur.rowcount
-    if changed:
-        log.debug("relocated %d artifact locations of %s into %s", changed, db, folder)
-    return changed

@@ -4,6 +4,15 @@ The default tracking store is a local SQLite file under the working folder (``ml
 the store; file-store backends are gone since MLflow 3.10); ``MLFLOW_TRACKING_URI`` or an explicit
 URI selects any other (e.g. an ``mlflow server``). Only masked or hashed identifiers ever reach
 MLflow: cards, evidence and configs hold no ID numbers.
+
+MLflow stores absolute artifact locations; an experiment xinyi creates with its artifact folder
+inside the work folder is tagged with that folder relative to the database's folder
+(``xinyi.artifact_root``), and :func:`relocate` rewrites the stored locations of a copied or moved
+work folder to where it is now. xinyi relocates before it writes (a copy never writes into the
+original) but never when it only reads (:mod:`scoring.lineage.registry` resolves model locations
+from the database's folder instead, so a read-only copy works too).
+
+:func:`quiet` keeps MLflow's log lines, warnings and prints out of the terminal (DEBUG log).
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import io
 import json
 import logging
 import os
+import sqlite3
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +31,7 @@ from urllib.parse import unquote
 from scoring import __version__
 from scoring.archive.store import Store
 from scoring.core.config import config_dir
+from scoring.core.errors import DataError
 from scoring.points.card import PointsCard
 
 # xinyi's calls to MLflow are quiet (see quiet()); MLflow's progress bars and usage telemetry are off
@@ -106,6 +117,57 @@ def _experiment(client, name: str, artifacts: Path | None) -> str:
     return client.create_experiment(name, artifact_location=loc, tags=tags or None)
 
 
+_OF_EXPERIMENT = "run_id IN (SELECT run_uuid FROM runs WHERE experiment_id = ?)"
+
+
+def relocate(tracking_uri: str) -> int:
+    """Rewrite the artifact locations in a local SQLite tracking database so they point into the
+    folder the database is in now (after the work folder was copied or moved), for MLflow's own tools
+    (``models:/`` URIs, ``mlflow models serve``, ``mlflow ui``). Locations are rewritten only for
+    experiments xinyi created with an artifact folder inside the work folder. Returns the number of
+    rewritten locations (0 when nothing moved)."""
+    db = local_db(tracking_uri)
+    if db is None:
+        raise DataError(f"{tracking_uri}: only a local SQLite tracking store (sqlite:///...) can be relocated")
+    if not db.exists():
+        return 0
+    folder = db.resolve().parent
+    changed = 0
+    con = sqlite3.connect(db)
+    try:
+        with con:
+            if not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'experiment_tags'").fetchall():
+                return 0  # not an MLflow database yet
+            rows = con.execute(
+                "SELECT e.experiment_id, e.artifact_location, t.value FROM experiments e "
+                "JOIN experiment_tags t ON t.experiment_id = e.experiment_id AND t.key = ?",
+                [ARTIFACT_ROOT_TAG],
+            ).fetchall()
+            for exp_id, location, rel in rows:
+                new = (folder / rel).resolve().as_uri()
+                if location == new:
+                    continue
+                old = location.rstrip("/")
+                for table, col, where in (
+                    ("experiments", "artifact_location", "experiment_id = ?"),
+                    ("runs", "artifact_uri", "experiment_id = ?"),
+                    ("logged_models", "artifact_location", "experiment_id = ?"),
+                    ("model_versions", "storage_location", _OF_EXPERIMENT),
+                    ("model_versions", "source", _OF_EXPERIMENT),
+                ):
+                    cur = con.execute(
+                        f"UPDATE {table} SET {col} = ? || substr({col}, ?) "
+                        f"WHERE {where} AND ({col} = ? OR substr({col}, 1, ?) = ?)",
+                        [new, len(old) + 1, exp_id, old, len(old) + 1, old + "/"],
+                    )
+                    changed += cur.rowcount
+    finally:
+        con.close()
+    if changed:
+        log.debug("relocated %d artifact locations of %s into %s", changed, db, folder)
+    return changed
+
+
 def snapshot_tags(store: Store) -> dict[str, str]:
     """The training snapshot's fingerprint: the store's content hash and its latest export date."""
     latest = store.con.execute("SELECT max(export_date) FROM ingest_batches").fetchall()[0][0]
@@ -131,6 +193,8 @@ def log_run(
     artifacts: Path | None = None,
 ) -> str:
     """Create one finished run (or a FAILED one if logging breaks) and return its id."""
+    if local_folder(tracking_uri) is not None:
+        relocate(tracking_uri)  # a copied work folder writes into itself, not into the original
     with quiet():
         client = _client(tracking_uri)
         exp = _experiment(client, experiment, artifacts)
