@@ -318,7 +318,7 @@ def test_registering_and_loading_print_nothing(registered, tmp_path, capfd, capl
     root = logging.getLogger()
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.INFO)
-    root.addHandler(handler)
+    saved, root.handlers = root.handlers, [caplog.handler, handler]  # (a CLI run may leave a closed stream)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -329,7 +329,7 @@ def test_registering_and_loading_print_nothing(registered, tmp_path, capfd, capl
             load_registered(uri, GRADES)
             load_pyfunc(uri, POINTS_NAME).predict(work_inputs_sample(store_src, uri))
     finally:
-        root.removeHandler(handler)
+        root.handlers = saved
     out, err = capfd.readouterr()
     assert (out, err) == ("", "")
     assert [str(w.message) for w in caught] == []
