@@ -300,6 +300,8 @@ def test_no_pickle_in_the_logged_models(work):
         assert all("==" in r for r in reqs)
         assert {r.split("==")[0] for r in reqs} >= {"mlflow", "pandas", "numpy", "lightgbm", "pydantic"}
         assert (where / "artifacts" / "model.json").exists() and (where / "code" / "scoring" / "__init__.py").exists()
+        shipped = [f for f in (where / "code").rglob("*") if f.is_file()]
+        assert shipped and all(f.suffix == ".py" or f.name == "py.typed" for f in shipped)  # source only
         # the input example holds feature values and gate/rule state, never a subject
         assert not contains_raw_id((where / "input_example.json").read_text(encoding="utf-8"))
 

@@ -108,12 +108,20 @@ class Registered:
 
 
 def _package_copy(into: Path) -> Path:
-    """A clean copy of the ``scoring`` package (no caches) to ship as the model's code."""
+    """The ``scoring`` package's source to ship as the model's code: Python files only (no caches,
+    no configs or sample data that may travel inside the package — a model reads neither)."""
     import scoring
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        return [
+            n
+            for n in names
+            if n == "__pycache__" or ((Path(folder) / n).is_file() and not (n.endswith(".py") or n == "py.typed"))
+        ]
 
     src = Path(scoring.__file__).parent
     dst = into / "scoring"
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo"))
+    shutil.copytree(src, dst, ignore=ignore)
     return dst
 
 
