@@ -1,5 +1,6 @@
 """The MLflow registry round trip against a real `mlflow server` on loopback: register (with a
-signature), alias, load by alias, score — and the champion/challenger switch decides what scores."""
+signature), alias, load by alias, score (the pyfunc gives the graded frame of a grade list) — and
+the champion/challenger switch decides what scores."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ import pytest
 from scoring.archive.store import open_store
 from scoring.features.builder import FeatureBuilder
 from scoring.grades.grading import fit_industry
+from scoring.grades.lists import grade_population
+from scoring.lineage.publish import grade_rows
 from scoring.lineage.registry import grades_name, load_registered, register, resolve, set_alias
+from scoring.lineage.serving import model_input
 from scoring.lineage.tracking import log_grade_fit
 
 
@@ -97,15 +101,22 @@ def test_registry_round_trip_on_a_real_server(mlflow_server, sample_store, tmp_p
     assert reg.version == "1" and champ.version_ == model.version_
     rows = X[model.features_].head(50)
     assert np.array_equal(champ.predict_proba(rows), model.predict_proba(rows))
-    # the pyfunc flavour scores through MLflow with its signature
+    # the pyfunc flavour scores through MLflow with its signature: the graded frame of a grade list
     import mlflow
 
     mlflow.set_tracking_uri(mlflow_server)
     pyf = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    with open_store(path, read_only=True) as st:
+        inputs = model_input(st, model, "2025-06-30", industry="food")
+        graded = grade_population(st, model, "2025-06-30", industry="food").graded
     sig = pyf.metadata.signature
-    assert [c.name for c in sig.inputs.inputs] == model.features_ and "risk_score" in sig.outputs.input_names()
-    out = pyf.predict(rows.astype("float64"))
-    assert np.allclose(out[[f"p_{i}" for i in range(5)]].to_numpy(), model.predict_proba(rows))
+    assert sig.inputs.input_names() == list(inputs.columns) and sig.inputs.input_names()[: len(model.features_)] == (
+        model.features_
+    )
+    out = pyf.predict(inputs).set_axis(inputs.index, axis=0)
+    assert sig.outputs.input_names() == list(out.columns) and "grade" in out.columns
+    assert grade_rows(out).to_dict("records") == grade_rows(graded).to_dict("records")  # what is published
+    assert np.array_equal(out[[f"p_{c}" for c in model.classes_]].to_numpy(), model.predict_proba(inputs))
     # promoting the challenger switches what scores
     set_alias(mlflow_server, name, "champion", v2.version)
     champ2, reg2 = load_registered(mlflow_server, name, alias="champion")

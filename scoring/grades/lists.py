@@ -243,3 +243,69 @@ def write_grade_list(lst: pd.DataFrame, path: str | Path, info: dict | None = No
     dist.to_csv(paths[1], index=False, encoding="utf-8-sig")
     mig.to_csv(paths[2], encoding="utf-8-sig")
     return paths
+
+
+# -- the registered model's input and output (MLflow pyfunc) ---------------------------------
+RULE_COLUMNS = ("previous_grade", "registered_on", "as_of")
+
+
+def input_features(model: GradeModel, industry: Industry) -> list[str]:
+    """The features the registered model reads: the model's, then those its vetoes need."""
+    return list(dict.fromkeys([*model.features_, *(v.feature for v in industry.vetoes)]))
+
+
+def organisation_inputs(
+    store: Store,
+    model: GradeModel,
+    as_of,
+    *,
+    industry: str | None = None,
+    period_months: int = 12,
+    subject_ids: list[str] | None = None,
+) -> pd.DataFrame:
+    """The input of the registered grade model (index: subject_id), as :func:`grade_population`
+    sees it: the features as of ``as_of`` (float64), the previous period's grade by the same model
+    (empty for an organisation new to the list), the registration date and the grading date (ISO).
+    :func:`grades_from_inputs` turns it into exactly the graded frame of :func:`grade_population`."""
+    as_of = _as_date(as_of)
+    ind = model_industry(model, industry)
+    builder = FeatureBuilder(store, subjects="organisations", industry=ind.code)
+    prev_date = add_months(as_of, -period_months)
+    X = builder.at(as_of).values
+    Xp = builder.at(prev_date).values
+    if subject_ids is not None:
+        X = X.loc[X.index.intersection(subject_ids)]
+        Xp = Xp.loc[Xp.index.intersection(subject_ids)]
+    subj = store.sql("SELECT subject_id, registered_on FROM subjects WHERE subject_type <> 'person'").set_index(
+        "subject_id"
+    )
+    reg = subj["registered_on"]
+    prev = grade_organisations(model, ind, Xp, registered_on=reg, as_of=prev_date)["grade"] if len(Xp) else None
+    out = X[input_features(model, ind)].astype("float64")
+    out["previous_grade"] = (
+        [g if isinstance(g, str) else None for g in prev.reindex(X.index)] if prev is not None else None
+    )
+    out["registered_on"] = [None if pd.isna(d) else pd.Timestamp(d).date().isoformat() for d in reg.reindex(X.index)]
+    out["as_of"] = as_of.isoformat()
+    return out
+
+
+def grades_from_inputs(model: GradeModel, industry: Industry, inputs: pd.DataFrame) -> pd.DataFrame:
+    """Grades after the band table, the new-entrant rule, the upgrade limit and the vetoes, per row
+    of :func:`organisation_inputs` (same index): the columns of :func:`grade_organisations` and
+    ``previous_grade``, as in :attr:`GradedPopulation.graded`."""
+    parts = []
+    for day, X in inputs.groupby("as_of", sort=False):
+        prev = X["previous_grade"].where(X["previous_grade"].isin(GRADES))
+        reg = pd.to_datetime(X["registered_on"])
+        g = grade_organisations(
+            model,
+            industry,
+            X,
+            previous=prev if prev.notna().any() else None,
+            registered_on=reg if reg.notna().any() else None,  # no date known: not a new entrant
+            as_of=_as_date(str(day)),
+        )
+        g.insert(0, "previous_grade", pd.Series([p if isinstance(p, str) else None for p in prev], X.index, object))
+        parts.append(g)
+    return pd.concat(parts).reindex(inputs.index) if parts else pd.DataFrame(index=inputs.index)

@@ -40,7 +40,7 @@ def publish(
     model_version: str,
     model_content_version: str,
     run_id: str,
-    files: list[Path] = (),
+    files: list[Path] | tuple[Path, ...] = (),
 ) -> dict:
     """Record a publication. ``rows``: subject_id, result, detail (dict). Publishing identical
     content again returns the existing publication; nothing is ever replaced."""
@@ -151,9 +151,17 @@ def grade_rows(graded: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_rows(scores: pd.DataFrame) -> pd.DataFrame:
-    """Publication rows of a 信义金 score snapshot (:func:`scoring.points.personal.score_persons`)."""
+    """Publication rows of a 信义金 score snapshot (:func:`scoring.points.personal.score_persons`, or
+    the registered card's pyfunc output with a ``subject_id`` column): the points, or ``suspended``
+    with the reason and the earliest end date (empty: open-ended) — never a number."""
     result = [str(int(p)) if s == "scored" else "suspended" for s, p in zip(scores["status"], scores["points"])]
+    until = scores["suspended_until"] if "suspended_until" in scores else [None] * len(scores)
     detail = [
-        {"status": s, "reason": r if isinstance(r, str) else None} for s, r in zip(scores["status"], scores["reason"])
+        {
+            "status": s,
+            "reason": r if isinstance(r, str) else None,
+            "suspended_until": None if u is None or pd.isna(u) or s != "suspended" else str(u),
+        }
+        for s, r, u in zip(scores["status"], scores["reason"], until)
     ]
     return pd.DataFrame({"subject_id": scores["subject_id"].to_numpy(), "result": result, "detail": detail})

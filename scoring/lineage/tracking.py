@@ -4,19 +4,92 @@ The default tracking store is a local SQLite file under the working folder (``ml
 the store; file-store backends are gone since MLflow 3.10); ``MLFLOW_TRACKING_URI`` or an explicit
 URI selects any other (e.g. an ``mlflow server``). Only masked or hashed identifiers ever reach
 MLflow: cards, evidence and configs hold no ID numbers.
+
+MLflow stores absolute artifact locations; an experiment xinyi creates with its artifact folder
+inside the work folder is tagged with that folder relative to the database's folder
+(``xinyi.artifact_root``), and :func:`relocate` rewrites the stored locations of a copied or moved
+work folder to where it is now. xinyi relocates before it writes (a copy never writes into the
+original) but never when it only reads (:mod:`scoring.lineage.registry` resolves model locations
+from the database's folder instead, so a read-only copy works too).
+
+:func:`quiet` keeps MLflow's log lines, warnings and prints out of the terminal (DEBUG log).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
-from collections.abc import Callable
+import sqlite3
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 from scoring import __version__
 from scoring.archive.store import Store
 from scoring.core.config import config_dir
+from scoring.core.errors import DataError
 from scoring.points.card import PointsCard
+
+# xinyi's calls to MLflow are quiet (see quiet()); MLflow's progress bars and usage telemetry are off
+# unless the environment says otherwise.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+log = logging.getLogger(__name__)
+ARTIFACT_ROOT_TAG = "xinyi.artifact_root"  # an experiment's artifact folder relative to the tracking db's folder
+
+
+class _ToDebug(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        log.debug("%s %s: %s", record.levelname, record.name, record.getMessage())
+
+
+_CHATTY = ("mlflow", "alembic")
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """MLflow's chatter during a call — its log records (of any level), warnings (schema hints,
+    deprecations) and prints ("Successfully registered model ...") — goes to this module's logger at
+    DEBUG, never to the terminal. Errors still raise."""
+    buf = io.StringIO()
+    loggers = [logging.getLogger(n) for n in _CHATTY]
+    saved = [(lg.handlers, lg.propagate) for lg in loggers]
+    for lg in loggers:
+        lg.handlers, lg.propagate = [_ToDebug()], False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+                    yield
+            finally:
+                for w in caught:
+                    log.debug("mlflow warning: %s: %s", w.category.__name__, w.message)
+                text = buf.getvalue().strip()
+                if text:
+                    log.debug("mlflow: %s", text)
+    finally:
+        for lg, (handlers, propagate) in zip(loggers, saved):
+            lg.handlers, lg.propagate = handlers, propagate
+
+
+def local_db(tracking_uri: str) -> Path | None:
+    """The database file of a local SQLite tracking URI (``sqlite:///<path>``), else None."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    rest = unquote(tracking_uri[len(prefix) :].split("?")[0])
+    return Path(rest) if rest and rest != ":memory:" else None
+
+
+def local_folder(tracking_uri: str) -> Path | None:
+    """The folder of a local SQLite tracking database (the work folder), else None."""
+    db = local_db(tracking_uri)
+    return db.resolve().parent if db is not None else None
 
 
 def default_tracking_uri(folder: str | Path) -> str:
@@ -37,7 +110,62 @@ def _experiment(client, name: str, artifacts: Path | None) -> str:
     if exp is not None:
         return exp.experiment_id
     loc = artifacts.resolve().as_uri() if artifacts is not None else None
-    return client.create_experiment(name, artifact_location=loc)
+    tags = {}
+    folder = local_folder(client.tracking_uri)
+    if artifacts is not None and folder is not None and artifacts.resolve().is_relative_to(folder):
+        tags[ARTIFACT_ROOT_TAG] = artifacts.resolve().relative_to(folder).as_posix()
+    return client.create_experiment(name, artifact_location=loc, tags=tags or None)
+
+
+_OF_EXPERIMENT = "run_id IN (SELECT run_uuid FROM runs WHERE experiment_id = ?)"
+
+
+def relocate(tracking_uri: str) -> int:
+    """Rewrite the artifact locations in a local SQLite tracking database so they point into the
+    folder the database is in now (after the work folder was copied or moved), for MLflow's own tools
+    (``models:/`` URIs, ``mlflow models serve``, ``mlflow ui``). Locations are rewritten only for
+    experiments xinyi created with an artifact folder inside the work folder. Returns the number of
+    rewritten locations (0 when nothing moved)."""
+    db = local_db(tracking_uri)
+    if db is None:
+        raise DataError(f"{tracking_uri}: only a local SQLite tracking store (sqlite:///...) can be relocated")
+    if not db.exists():
+        return 0
+    folder = db.resolve().parent
+    changed = 0
+    con = sqlite3.connect(db)
+    try:
+        with con:
+            if not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'experiment_tags'").fetchall():
+                return 0  # not an MLflow database yet
+            rows = con.execute(
+                "SELECT e.experiment_id, e.artifact_location, t.value FROM experiments e "
+                "JOIN experiment_tags t ON t.experiment_id = e.experiment_id AND t.key = ?",
+                [ARTIFACT_ROOT_TAG],
+            ).fetchall()
+            for exp_id, location, rel in rows:
+                new = (folder / rel).resolve().as_uri()
+                if location == new:
+                    continue
+                old = location.rstrip("/")
+                for table, col, where in (
+                    ("experiments", "artifact_location", "experiment_id = ?"),
+                    ("runs", "artifact_uri", "experiment_id = ?"),
+                    ("logged_models", "artifact_location", "experiment_id = ?"),
+                    ("model_versions", "storage_location", _OF_EXPERIMENT),
+                    ("model_versions", "source", _OF_EXPERIMENT),
+                ):
+                    cur = con.execute(
+                        f"UPDATE {table} SET {col} = ? || substr({col}, ?) "
+                        f"WHERE {where} AND ({col} = ? OR substr({col}, 1, ?) = ?)",
+                        [new, len(old) + 1, exp_id, old, len(old) + 1, old + "/"],
+                    )
+                    changed += cur.rowcount
+    finally:
+        con.close()
+    if changed:
+        log.debug("relocated %d artifact locations of %s into %s", changed, db, folder)
+    return changed
 
 
 def snapshot_tags(store: Store) -> dict[str, str]:
@@ -65,28 +193,31 @@ def log_run(
     artifacts: Path | None = None,
 ) -> str:
     """Create one finished run (or a FAILED one if logging breaks) and return its id."""
-    client = _client(tracking_uri)
-    exp = _experiment(client, experiment, artifacts)
-    run = client.create_run(exp, tags=tags, run_name=run_name)
-    rid = run.info.run_id
-    try:
-        for k, v in params.items():
-            client.log_param(rid, k, v)
-        for k, v in metrics.items():
-            client.log_metric(rid, k, float(v))
-        for path, d in (dicts or {}).items():
-            client.log_dict(rid, d, path)
-        for path, t in (texts or {}).items():
-            client.log_text(rid, t, path)
-        for folder, paths in (files or {}).items():
-            for f in paths:
-                client.log_artifact(rid, str(f), folder)
-        for path, fig in (figures or {}).items():
-            client.log_figure(rid, fig, path)
-        client.set_terminated(rid, "FINISHED")
-    except BaseException:
-        client.set_terminated(rid, "FAILED")
-        raise
+    if local_folder(tracking_uri) is not None:
+        relocate(tracking_uri)  # a copied work folder writes into itself, not into the original
+    with quiet():
+        client = _client(tracking_uri)
+        exp = _experiment(client, experiment, artifacts)
+        run = client.create_run(exp, tags=tags, run_name=run_name)
+        rid = run.info.run_id
+        try:
+            for k, v in params.items():
+                client.log_param(rid, k, v)
+            for k, v in metrics.items():
+                client.log_metric(rid, k, float(v))
+            for path, d in (dicts or {}).items():
+                client.log_dict(rid, d, path)
+            for path, t in (texts or {}).items():
+                client.log_text(rid, t, path)
+            for folder, paths in (files or {}).items():
+                for f in paths:
+                    client.log_artifact(rid, str(f), folder)
+            for path, fig in (figures or {}).items():
+                client.log_figure(rid, fig, path)
+            client.set_terminated(rid, "FINISHED")
+        except BaseException:
+            client.set_terminated(rid, "FAILED")
+            raise
     return rid
 
 

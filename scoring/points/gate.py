@@ -51,6 +51,7 @@ def suspensions(store: Store, as_of: dt.date, gate: GateConfig, catalog: Catalog
         SELECT t.subject_id, t.record_type, t.document_no, t.t_end
         FROM xinyi_timeline t JOIN subjects s USING (subject_id)
         WHERE s.subject_type = 'person' AND t.record_type IN ({types}) AND {counts_sql(f"DATE '{as_of}'")}
+        ORDER BY t.subject_id, t.record_type, t.document_no
     """)
     rows = []
     for sid, g in df.groupby("subject_id"):

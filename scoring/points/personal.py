@@ -254,3 +254,56 @@ def eligibility(points: int | None, status: str, scenes: list[Scene]) -> list[di
                 }
             )
     return out
+
+
+# -- the registered model's input and output (MLflow pyfunc) ---------------------------------
+GATE_COLUMNS = ("suspended", "suspension_reason", "suspended_until")
+
+
+def person_inputs(
+    store: Store,
+    card: PointsCard,
+    as_of: dt.date | str,
+    gate: GateConfig | None = None,
+    catalog: Catalog | None = None,
+) -> pd.DataFrame:
+    """The input of the registered card (index: subject_id): the card's features as of ``as_of``
+    (float64) and the person's bottom-line gate state on that date (信用底线, :mod:`scoring.points.gate`):
+    ``suspended``, ``suspension_reason`` and ``suspended_until`` (ISO date; empty when open-ended or
+    not suspended). :func:`gated_scores` turns it into exactly what :func:`score_persons` gives."""
+    as_of = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+    catalog = catalog or load_catalog()
+    gate = gate or load_gate(catalog=catalog)
+    fm = FeatureBuilder(store, subjects="persons", catalog=catalog).at(as_of)
+    X = fm.values[card.features_].astype("float64")
+    sus = suspensions(store, as_of, gate, catalog).set_index("subject_id")
+    hit = X.index.isin(sus.index)
+    X["suspended"] = hit
+    reason = X.index.map(sus["reason"]) if len(sus) else pd.Index([None] * len(X))
+    until = X.index.map(sus["suspended_until"]) if len(sus) else pd.Index([None] * len(X))
+    X["suspension_reason"] = [r if h and isinstance(r, str) else None for h, r in zip(hit, reason)]
+    X["suspended_until"] = [str(u) if h and not pd.isna(u) else None for h, u in zip(hit, until)]
+    return X
+
+
+def gated_scores(card: PointsCard, inputs: pd.DataFrame) -> pd.DataFrame:
+    """Points with the gate applied, per row of :func:`person_inputs` (same index): ``status``
+    (scored | suspended), ``points`` (empty when suspended: a suspended person never gets a number),
+    ``reason`` and ``suspended_until`` of the suspension."""
+    suspended = inputs["suspended"].astype(bool).to_numpy()
+    pts = card.score(inputs[card.features_]).astype("Int64")
+    pts[suspended] = pd.NA
+
+    def text(col: str) -> pd.Series:  # object dtype: an empty value is None (JSON null), not NaN
+        vals = [v if s and isinstance(v, str) and v else None for s, v in zip(suspended, inputs[col])]
+        return pd.Series(vals, index=inputs.index, dtype=object)
+
+    return pd.DataFrame(
+        {
+            "status": np.where(suspended, "suspended", "scored"),
+            "points": pts,
+            "reason": text("suspension_reason"),
+            "suspended_until": text("suspended_until"),
+        },
+        index=inputs.index,
+    )
