@@ -116,7 +116,7 @@ def test_registry_round_trip_on_a_real_server(mlflow_server, sample_store, tmp_p
     out = pyf.predict(inputs).set_axis(inputs.index, axis=0)
     assert sig.outputs.input_names() == list(out.columns) and "grade" in out.columns
     assert grade_rows(out).to_dict("records") == grade_rows(graded).to_dict("records")  # what is published
-    assert np.array_equal(out[[f"p_{c}" for c in model.classes_]].to_numpy(), model.predict_proba(inputs))
+    assert np.array_equal(out[[f"p_{c}" for c in model.class_names_]].to_numpy(), model.predict_proba(inputs))
     # promoting the challenger switches what scores
     set_alias(mlflow_server, name, "champion", v2.version)
     champ2, reg2 = load_registered(mlflow_server, name, alias="champion")

@@ -47,7 +47,7 @@ POINTS_OUTPUT = ("status", "points", "reason", "suspended_until")
 def grade_output_columns(model: GradeModel) -> list[str]:
     return [
         "previous_grade",
-        *(f"p_{c}" for c in model.classes_),
+        *(f"p_{c}" for c in model.class_names_),
         "risk",
         "model_grade",
         "grade",
@@ -112,7 +112,7 @@ def signature(model: PointsCard | GradeModel, industry: Industry | None = None) 
         ind = industry or model_industry(model, None)
         inputs = [(f, "double", True) for f in input_features(model, ind)]
         inputs += [("previous_grade", "string", False), ("registered_on", "string", False), ("as_of", "string", True)]
-        outputs = [("previous_grade", "string", False), *((f"p_{c}", "double", True) for c in model.classes_)]
+        outputs = [("previous_grade", "string", False), *((f"p_{c}", "double", True) for c in model.class_names_)]
         outputs += [
             ("risk", "double", True),
             *((c, "string", True) for c in ("model_grade", "grade", "veto", "reasons")),
