@@ -268,7 +268,11 @@ def explain_organisation(
 
     day = check_date(store, as_of)
     sid = subject.strip().upper()
-    code = industry or industry_of_subject(store, sid)
+    own = industry_of_subject(store, sid)
+    if industry is not None and industry != own:
+        industry_config(industry)
+        raise NotFoundError(f"organisation {sid} belongs to industry {own}, not {industry}; omit --industry")
+    code = own
     model, _ = load_grade_model(ws, code, choice)
     progress(f"{code}: grading {sid} as of {day} with its SHAP reasons")
     with not_found(), data_errors():
