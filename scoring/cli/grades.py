@@ -43,6 +43,25 @@ def register(app: typer.Typer) -> None:
     app.add_typer(grades_app, name="grades")
 
 
+def show_grade_reasons(e: dict) -> None:
+    """A grade's calibrated probabilities, the rules applied and its reasons with their records
+    (an explanation or a justification of a grade)."""
+    emit_frame(pd.DataFrame([e["probabilities"]]).round(4), title="calibrated grade probabilities")
+    if e.get("rules"):
+        emit_text("Rules applied: " + e["rules"])
+    rows = [
+        {
+            "reason": r["text"],
+            "records": "; ".join(
+                f"{x['record_type']} {x['event_date']} {x.get('document_no') or ''}" for x in r["records"]
+            )
+            or "—",
+        }
+        for r in e["reasons"]
+    ]
+    emit_frame(pd.DataFrame(rows, columns=["reason", "records"]), title="reasons (veto first, then SHAP)")
+
+
 @grades_app.command("fit")
 def grades_fit(
     industry: str = IndustryOpt,
@@ -186,20 +205,7 @@ def grades_explain(
         f"{e['subject']} {e['name']} · {e['industry']} · as of {e['as_of']}: {e['grade']}{prev}; "
         f"model grade {e['model_grade']}; risk {e['risk']:.3f}; 抽查比例 {sup['sampling_ratio']:.0%} ({sup['frequency']})"
     )
-    emit_frame(pd.DataFrame([e["probabilities"]]).round(4), title="calibrated grade probabilities")
-    if e["rules"]:
-        emit_text("Rules applied: " + e["rules"])
-    rows = [
-        {
-            "reason": r["text"],
-            "records": "; ".join(
-                f"{x['record_type']} {x['event_date']} {x.get('document_no') or ''}" for x in r["records"]
-            )
-            or "—",
-        }
-        for r in e["reasons"]
-    ]
-    emit_frame(pd.DataFrame(rows, columns=["reason", "records"]), title="reasons (veto first, then SHAP)")
+    show_grade_reasons(e)
     s = e["shap"]
     emit_text(
         f"SHAP: base {s['base_value']:.4f} + contributions {s['sum_of_contributions']:.4f} = model score "

@@ -106,20 +106,9 @@ def show_justification(j: dict) -> None:
         }
     )
     if j["kind"] == "grade_list":
-        emit_frame(pd.DataFrame([j["probabilities"]]).round(4), title="calibrated grade probabilities")
-        if j.get("rules"):
-            emit_text("Rules applied: " + j["rules"])
-        rows = [
-            {
-                "reason": r["text"],
-                "records": "; ".join(
-                    f"{x['record_type']} {x['event_date']} {x.get('document_no') or ''}" for x in r["records"]
-                )
-                or "—",
-            }
-            for r in j["reasons"]
-        ]
-        emit_frame(pd.DataFrame(rows, columns=["reason", "records"]), title="reasons (veto first, then SHAP)")
+        from scoring.cli.grades import show_grade_reasons
+
+        show_grade_reasons(j)
         band = j.get("band_evidence")
         if band:
             keep = {k: v for k, v in band.items() if not isinstance(v, list | dict) and k != "what"}

@@ -212,7 +212,7 @@ def publish_grade_list(
     ``out`` is refused, or with ``keep_existing`` kept as it is (the main job, run again)."""
     from scoring.grades.lists import grade_list, grade_population, list_notes, write_grade_list
     from scoring.lineage.publish import grade_rows
-    from scoring.lineage.publish import publish as record_publication
+    from scoring.workflows.lineage import publish_rows
 
     day = check_date(store, as_of)
     if publish and not choice.registered:
@@ -236,16 +236,14 @@ def publish_grade_list(
         files = write_grade_list(lst, path, notes)
     pub = None
     if publish and reg is not None:
-        pub = record_publication(
+        pub = publish_rows(
             store,
+            reg,
             kind="grade_list",
             scope=industry,
             as_of=day,
             rows=grade_rows(pop.graded),
-            model_name=reg.name,
-            model_version=reg.version,
-            model_content_version=model.version_,
-            run_id=reg.run_id,
+            content_version=model.version_,
             files=files,
         )
     return GradeList(industry, day, lst, files, model.version_, run_id, reg, pub)

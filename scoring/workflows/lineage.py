@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from scoring.archive.store import Store
+from scoring.lineage.registry import Registered
 from scoring.workflows.workspace import Progress, Workspace, as_date, data_errors, not_found, quiet, resolve_subject
 
 MODEL_PREFIX = "xinyi-"
@@ -56,6 +58,35 @@ def promote(ws: Workspace, name: str, version: str, alias: str = "champion") -> 
         resolve(ws.tracking_uri, name, version=version)
     set_alias(ws.tracking_uri, name, alias, version)
     return Promotion(name, alias, str(version))
+
+
+def publish_rows(
+    store: Store,
+    reg: Registered,
+    *,
+    kind: str,
+    scope: str,
+    as_of: dt.date,
+    rows: pd.DataFrame,
+    content_version: str = "",
+    files: list[Path] | None = None,
+) -> dict:
+    """Record results (subject_id, result, detail) as a publication naming the registered version
+    that produced them; publishing identical content again returns the same publication."""
+    from scoring.lineage.publish import publish
+
+    return publish(
+        store,
+        kind=kind,
+        scope=scope,
+        as_of=as_of,
+        rows=rows,
+        model_name=reg.name,
+        model_version=reg.version,
+        model_content_version=content_version,
+        run_id=reg.run_id,
+        files=files or [],
+    )
 
 
 def justify_result(

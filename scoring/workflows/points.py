@@ -177,9 +177,9 @@ def publish_scores(
     """Score every person as of a date (suspended persons get no number); write the scores to
     ``out`` under keyed pseudonyms; with ``publish`` record them as a publication naming the
     registered card version (a card file cannot be published)."""
-    from scoring.lineage.publish import publish as record_publication
     from scoring.lineage.publish import score_rows
     from scoring.points.personal import score_persons
+    from scoring.workflows.lineage import publish_rows
 
     day = check_date(store, as_of)
     if publish and not choice.registered:
@@ -191,16 +191,13 @@ def publish_scores(
     pub = None
     if publish and reg is not None:
         progress("信义金: recording the publication")
-        pub = record_publication(
+        pub = publish_rows(
             store,
+            reg,
             kind="score_snapshot",
             scope="persons",
             as_of=day,
             rows=score_rows(df),
-            model_name=reg.name,
-            model_version=reg.version,
-            model_content_version="",
-            run_id=reg.run_id,
             files=[path] if path else [],
         )
     return Scores(df, day, card_label(reg, choice), pub, path)
