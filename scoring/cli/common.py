@@ -148,6 +148,8 @@ SubjectArg: Any = typer.Argument(
 # -- output ------------------------------------------------------------------------------------
 def fmt(v: Any) -> str:
     """A value as people read it: no Python reprs."""
+    if hasattr(v, "tolist") and not isinstance(v, str):  # numpy scalars and arrays
+        v = v.tolist()
     if v is None or (isinstance(v, float) and v != v):
         return "—"
     if isinstance(v, bool):

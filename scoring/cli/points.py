@@ -26,6 +26,7 @@ from scoring.cli.common import (
     emit_frame,
     emit_json,
     emit_text,
+    fmt,
     group,
     progress,
 )
@@ -137,7 +138,7 @@ def points_explain(
     if e["status"] == "suspended":
         emit_text(
             f"{e['subject']} as of {e['as_of']}: 暂停计分 (suspended). {e['reason']}; "
-            f"earliest end: {e['suspended_until'] or 'when removed from the list'}; documents: {e['documents']}"
+            f"earliest end: {e['suspended_until'] or 'when removed from the list'}; documents: {fmt(e['documents'])}"
         )
     else:
         emit_text(f"{e['subject']} as of {e['as_of']}: 信义金 {e['points']} / 1000")
