@@ -61,7 +61,7 @@ def models_alias(
     if as_json:
         emit_json(res.to_dict())
     else:
-        emit_text(f"{res.name}@{res.alias} now points at version {res.version}.")
+        emit_text(f"{res.name}@{res.alias} -> v{res.version}: the alias now points at version {res.version}.")
 
 
 def justify(
