@@ -228,3 +228,17 @@ def test_store_from_the_environment_and_models_from_the_registry_beside_it(regis
     # readable output: sentences and tables, never Python reprs
     r = run("points", "score", "--as-of", "2026-06-30")
     assert r.exit_code == 0 and "{" not in r.stdout and "persons scored" in r.stdout
+
+
+def test_justify_prints_a_readable_summary_and_json_behind_the_flag(demo_run):
+    from pathlib import Path
+
+    root, d, _ = demo_run
+    store = str(root / "work" / "store.duckdb")
+    org = json.loads(Path(d["outputs"]["justifications"]).read_text(encoding="utf-8"))[0]["subject"]
+    r = run("justify", org, "--store", store, "--as-of", "2026-06-30")
+    assert r.exit_code == 0, r.output
+    assert "matches the publication" in r.stdout and "reasons" in r.stdout
+    assert "{" not in r.stdout and len(r.stdout.splitlines()) < 80  # tables and sentences, no JSON dump
+    j = json.loads(run("justify", org, "--store", store, "--as-of", "2026-06-30", "--json").stdout)
+    assert j["match"] and j["subject"] == org
