@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 
@@ -99,42 +100,30 @@ def sample_store(tmp_path_factory, sample_dir):
 @pytest.fixture(scope="session")
 def registered(sample_store, tmp_path_factory):
     """The construction grade model and the 信义金 card fitted on the sample, logged and registered
-    as champions in a local MLflow store: (store path, tracking URI)."""
+    as champions in a local MLflow store (the workflows the CLI and the main job use):
+    (store path, tracking URI)."""
     from scoring.archive.store import open_store
-    from scoring.features.builder import FeatureBuilder
-    from scoring.grades.grading import fit_industry
-    from scoring.lineage.registry import POINTS_NAME, grades_name, register
-    from scoring.lineage.tracking import log_grade_fit, log_points_fit
-    from scoring.points.personal import fit_card
+    from scoring.workflows import Workspace, fit_and_register_card, fit_and_register_grades
 
     path, _ = sample_store
     d = tmp_path_factory.mktemp("registered")
-    uri = f"sqlite:///{d / 'mlflow.db'}"
+    ws = Workspace(path, f"sqlite:///{d / 'mlflow.db'}", d)
     with open_store(path, read_only=True) as st:
-        model, ev = fit_industry(st, "construction")
-        f = model.save(d / "construction.json")
-        rid = log_grade_fit(model, ev, st, tracking_uri=uri, artifacts=d / "mlartifacts", model_path=f)
-        model.info_["mlflow_run_id"] = rid
-        model.save(f)
-        register(
-            uri,
-            name=grades_name("construction"),
-            model_path=f,
-            kind="grade",
-            run_id=rid,
-            example=FeatureBuilder(st, subjects="organisations", industry="construction").at("2025-06-30").values,
-            aliases=("champion",),
-        )
-        card, cev = fit_card(st)
-        cf = card.save(d / "card.json")
-        crid = log_points_fit(card, cev, st, tracking_uri=uri, artifacts=d / "mlartifacts")
-        register(
-            uri,
-            name=POINTS_NAME,
-            model_path=cf,
-            kind="card",
-            run_id=crid,
-            example=FeatureBuilder(st, subjects="persons").at("2025-06-30").values,
-            aliases=("champion",),
-        )
-    return path, uri
+        grades = fit_and_register_grades(st, ws, "construction", out=d / "construction.json")
+        card = fit_and_register_card(st, ws, out=d / "card.json")
+    assert grades.registered.aliases == card.registered.aliases == ("champion",)
+    return path, ws.tracking_uri
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The main job (``scoring demo --workdir <folder>/work --json``), run once per test session:
+    (the folder holding ``work/``, the JSON summary, everything the command printed)."""
+    from typer.testing import CliRunner
+
+    from scoring.cli import app
+
+    root = tmp_path_factory.mktemp("main-job")
+    r = CliRunner().invoke(app, ["demo", "--workdir", str(root / "work"), "--json"])
+    assert r.exit_code == 0, r.output
+    return root, json.loads(r.stdout), r.output

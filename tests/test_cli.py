@@ -102,15 +102,13 @@ def _decoded(f) -> str:
     return f.read_bytes().decode("latin-1")
 
 
-def test_demo_runs_end_to_end_and_no_raw_id_leaves_the_store(tmp_path):
+def test_demo_runs_end_to_end_and_no_raw_id_leaves_the_store(demo_run):
     from pathlib import Path
 
     from mlflow.tracking import MlflowClient
 
-    wd = tmp_path / "w"
-    r = run("demo", "--workdir", wd, "--json")
-    assert r.exit_code == 0, r.output
-    d = json.loads(r.stdout)
+    root, d, output = demo_run
+    wd = root / "work"
     out = d["outputs"]
     for key, path in out.items():
         if key not in ("mlflow_tracking_uri", "mlflow_points_run", "points_publication", "grade_publications"):
@@ -123,6 +121,23 @@ def test_demo_runs_end_to_end_and_no_raw_id_leaves_the_store(tmp_path):
     assert len(justified) == 3 and all(j["match"] for j in justified)
     monitoring = json.loads(Path(out["monitoring"]).read_text(encoding="utf-8"))
     assert set(monitoring) == {"points", *out["grade_publications"]}
+    # the grade lists' notes (说明) come from the one builder, with the registered version and run
+    import openpyxl
+
+    wb = openpyxl.load_workbook(out["grade_list_construction"], read_only=True)
+    notes = dict(wb["说明"].iter_rows(min_row=2, values_only=True))
+    assert set(notes) >= {
+        "行业",
+        "监管部门",
+        "评价基准日",
+        "上期基准日",
+        "模型版本",
+        "注册模型",
+        "MLflow运行ID",
+        "数据快照",
+        "说明",
+    }
+    assert notes["注册模型"] == "xinyi-grades-construction v1" and notes["数据快照"] == d["store"]["fingerprint"]
     # every output, log, report and MLflow record (the SQLite store and every artefact) is free of raw
     # ID numbers; only the DuckDB store itself holds them
     scanned = 0
@@ -130,7 +145,7 @@ def test_demo_runs_end_to_end_and_no_raw_id_leaves_the_store(tmp_path):
         if f.is_file() and not f.name.startswith("store.duckdb"):
             assert not contains_raw_id(_decoded(f)), f
             scanned += 1
-    assert scanned >= 60 and not contains_raw_id(r.output)
+    assert scanned >= 60 and not contains_raw_id(output)
     client = MlflowClient(out["mlflow_tracking_uri"])
     run_ = client.get_run(out["mlflow_points_run"])
     assert run_.data.metrics["auc"] > 0.6 and run_.data.tags["xinyi.store_fingerprint"] == d["store"]["fingerprint"]
@@ -138,3 +153,92 @@ def test_demo_runs_end_to_end_and_no_raw_id_leaves_the_store(tmp_path):
     names = {m.name: m for m in client.search_registered_models()}
     assert "xinyi-points-card" in names and all(f"xinyi-grades-{c}" in names for c in out["grade_publications"])
     assert all("champion" in m.aliases for m in names.values())
+
+
+def test_version_and_help_show_no_placeholders():
+    r = run("--version")
+    assert r.exit_code == 0 and r.stdout.strip().startswith("xinyi ")
+    for cmd in (["info"], ["points", "score"], ["grades", "list"], ["justify"], ["features"]):
+        h = run(*cmd, "--help")
+        assert h.exit_code == 0 and "--json" in h.stdout and "<bool>" not in h.stdout, cmd
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["info", "--bogus"],  # usage error
+        ["features", "--as-of", "2026-13-01"],  # not a date
+        ["features", "--as-of", "2026-06-30", "--subjects", "companies"],  # not a choice
+        ["ingest", "nowhere.csv", "--store", "x.duckdb", "--uscc-mode", "lenient"],
+    ],
+)
+def test_usage_errors_under_json_are_json_on_stdout(args, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = run(*args, "--json")
+    assert r.exit_code == 2
+    d = json.loads(r.stdout)
+    assert d["kind"] == "usage" and d["error"]
+
+
+def test_a_missing_store_is_a_message_not_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("XINYI_STORE", raising=False)
+    r = run("info", "--json")
+    assert r.exit_code == 2 and json.loads(r.stdout)["kind"] == "store"
+    proc = subprocess.run(
+        [sys.executable, "-m", "scoring.cli", "points", "score", "--as-of", "2026-06-30"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**__import__("os").environ, "XINYI_STORE": ""},
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "--store" in proc.stderr
+
+
+def test_store_from_the_environment_and_models_from_the_registry_beside_it(registered, monkeypatch, tmp_path):
+    path, uri = registered
+    monkeypatch.setenv("XINYI_STORE", str(path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    r = run("info", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["path"] == str(path)
+    # a date after the archive's export date is refused, whatever the command
+    for args in (
+        ["points", "score", "--as-of", "2030-06-30"],
+        ["grades", "list", "--industry", "construction", "--as-of", "2030-06-30"],
+        ["features", "--as-of", "2030-06-30"],
+        ["monitor", "points", "--reference", "2025-06-30", "--current", "2030-06-30"],
+    ):
+        r = run(*args, "--json")
+        assert r.exit_code == 2, (args, r.output)
+        d = json.loads(r.stdout)
+        assert d["kind"] == "data" and "after the archive's export date 2026-06-30" in d["error"], args
+        plain = run(*args)
+        assert plain.exit_code == 2 and "Traceback" not in plain.output and "export date" in plain.stderr
+    # the registry's champion scores by default; an unknown alias or industry is a clear error
+    r = run("points", "score", "--as-of", "2026-06-30", "--json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["card"] == "xinyi-points-card v1" and s["scored"] + s["suspended"] == s["persons"]
+    assert set(s["points_quantiles"]) == {"p05", "p25", "p50", "p75", "p95"}
+    r = run("points", "score", "--as-of", "2026-06-30", "--alias", "nobody", "--json")
+    assert r.exit_code == 2 and json.loads(r.stdout)["kind"] == "not_found"
+    r = run("grades", "list", "--industry", "bakeries", "--as-of", "2026-06-30", "--json")
+    assert r.exit_code == 2 and "bakeries" in json.loads(r.stdout)["error"]
+    # readable output: sentences and tables, never Python reprs
+    r = run("points", "score", "--as-of", "2026-06-30")
+    assert r.exit_code == 0 and "{" not in r.stdout and "persons scored" in r.stdout
+
+
+def test_justify_prints_a_readable_summary_and_json_behind_the_flag(demo_run):
+    from pathlib import Path
+
+    root, d, _ = demo_run
+    store = str(root / "work" / "store.duckdb")
+    org = json.loads(Path(d["outputs"]["justifications"]).read_text(encoding="utf-8"))[0]["subject"]
+    r = run("justify", org, "--store", store, "--as-of", "2026-06-30")
+    assert r.exit_code == 0, r.output
+    assert "matches the publication" in r.stdout and "reasons" in r.stdout
+    assert "{" not in r.stdout and len(r.stdout.splitlines()) < 80  # tables and sentences, no JSON dump
+    j = json.loads(run("justify", org, "--store", store, "--as-of", "2026-06-30", "--json").stdout)
+    assert j["match"] and j["subject"] == org

@@ -216,6 +216,29 @@ def summary(lst: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return dist, mig
 
 
+NOTES_TEXT = "等级按模型校准概率、新设主体规则、升级限制与直接定级规则依次确定；原因为SHAP贡献最大的特征"
+
+
+def list_notes(
+    pop: GradedPopulation, model: GradeModel, *, registered: str, run_id: str, fingerprint: str
+) -> dict[str, str]:
+    """The 说明 (notes) sheet of a grade list: industry, regulator, dates, model and registry
+    version, MLflow run, label, data snapshot, and how grades and reasons are decided. The one
+    builder for every list (CLI, main job, notebooks)."""
+    return {
+        "行业": f"{pop.industry.name_zh} ({pop.industry.code})",
+        "监管部门": pop.industry.regulator,
+        "评价基准日": pop.as_of.isoformat(),
+        "上期基准日": pop.previous_as_of.isoformat(),
+        "模型版本": model.version_,
+        "注册模型": registered,
+        "MLflow运行ID": run_id,
+        "标签": str(model.info_.get("label", "")),
+        "数据快照": fingerprint,
+        "说明": NOTES_TEXT,
+    }
+
+
 def write_grade_list(lst: pd.DataFrame, path: str | Path, info: dict | None = None) -> list[Path]:
     """Write the list: .xlsx (sheets 等级名单, 等级分布, 迁移矩阵, 说明) or .csv (the list, plus
     ``<stem>.summary.csv`` and ``<stem>.migration.csv``; UTF-8 with BOM so spreadsheets read Chinese)."""

@@ -365,14 +365,10 @@ def attach(tracking_uri: str, run_id: str, path: Path) -> None:
     MlflowClient(tracking_uri).log_artifact(run_id, str(path), "reports")
 
 
-def write_report(
-    store, tracking_uri: str, name: str, out_dir: str | Path, alias: str = "champion"
-) -> tuple[Path, object]:
-    """Load a registered version by alias, write its report and attach it to its MLflow run."""
-    from scoring.lineage.registry import load_registered
-
-    obj, reg = load_registered(tracking_uri, name, alias=alias)
-    build = grade_report if name.startswith("xinyi-grades-") else points_report
-    path = build(store, obj, reg, out_dir)
+def write_report(store, model, reg, tracking_uri: str, out_dir: str | Path) -> Path:
+    """Write the report of a registered version (``model``: its card or grade model, loaded by the
+    caller; ``reg``: its :class:`~scoring.lineage.registry.Registered`) and attach it to its MLflow run."""
+    build = grade_report if reg.name.startswith("xinyi-grades-") else points_report
+    path = build(store, model, reg, out_dir)
     attach(tracking_uri, reg.run_id, path)
-    return path, reg
+    return path

@@ -1,0 +1,230 @@
+"""信义金 commands: points fit, score, explain, diff, compare.
+
+The card that scores is the registry's champion beside the store unless ``--alias``, ``--version``
+or ``--card FILE`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import typer
+
+from scoring.cli.common import (
+    AliasOpt,
+    DateOpt,
+    FitAliasOpt,
+    JsonOpt,
+    StoreOpt,
+    SubjectArg,
+    TrackingOpt,
+    VersionOpt,
+    emit_fields,
+    emit_frame,
+    emit_json,
+    emit_text,
+    fmt,
+    group,
+    progress,
+)
+from scoring.workflows.points import ModelChoice
+from scoring.workflows.workspace import Workspace
+
+points_app = group("信义金 personal points: fit, score, explain, diff, compare.")
+CardOpt: Any = typer.Option(None, "--card", metavar="FILE", help="A card file (JSON) instead of the registry.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(points_app, name="points")
+
+
+@points_app.command("fit")
+def points_fit(
+    store: Path | None = StoreOpt,
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        metavar="FILE",
+        help="Where to save the card (default: models/points_card.json beside the store).",
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", metavar="FILE", help="Card settings (default configs/points/card.yaml)."
+    ),
+    tracking_uri: str | None = TrackingOpt,
+    alias: str | None = FitAliasOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Fit the 信义金 card on rolling cut-offs, check it on the hold-out, log it to MLflow, register it."""
+    from scoring.workflows.points import fit_and_register_card
+
+    ws = Workspace.find(store, tracking_uri)
+    with ws.open() as st:
+        fit = fit_and_register_card(st, ws, config=config, out=out, alias=alias, progress=progress())
+    if as_json:
+        emit_json({**fit.to_dict(), "tracking_uri": ws.tracking_uri})
+        return
+    emit_frame(fit.card.summary().sort_values("max_points", ascending=False), title="信义金 card: points per feature")
+    d = fit.to_dict()
+    emit_fields({k: d[k] for k in ("auc", "gini", "ks", "brier", "ece", "holdout_cutoff", "holdout_rows")}, "hold-out")
+    emit_text(
+        f"Saved {d['card']} (evidence {d['evidence']}); MLflow run {d['mlflow_run_id']}; "
+        f"registered as {d['registered']} ({', '.join(d['aliases'])})."
+    )
+
+
+@points_app.command("score")
+def points_score(
+    store: Path | None = StoreOpt,
+    as_of: dt.date = DateOpt("--as-of", "The date of the scores (not after the export date)."),
+    out: Path | None = typer.Option(
+        None, "--out", metavar="FILE", help="Write every person's score (.csv/.parquet; keyed pseudonyms)."
+    ),
+    alias: str | None = AliasOpt,
+    version: str | None = VersionOpt,
+    card: Path | None = CardOpt,
+    tracking_uri: str | None = TrackingOpt,
+    publish: bool = typer.Option(
+        False, "--publish", help="Record the scores as a publication in the store (a registered card only)."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Score every person as of a date (suspended persons get no number)."""
+    from scoring.workflows.points import publish_scores
+
+    ws = Workspace.find(store, tracking_uri)
+    choice = ModelChoice(card, alias, version)
+    with ws.open(write=publish) as st:
+        res = publish_scores(st, ws, as_of, choice=choice, out=out, publish=publish, progress=progress())
+    d = res.to_dict()
+    if as_json:
+        emit_json(d)
+        return
+    emit_text(
+        f"信义金 as of {d['as_of']} with {d['card']}: {d['scored']:,} of {d['persons']:,} persons scored, "
+        f"{d['suspended']:,} suspended by the bottom-line gate (信用底线)."
+    )
+    if d["points_quantiles"]:
+        emit_frame(pd.DataFrame([d["points_quantiles"]]), title="points of the scored persons (percentiles)")
+    if d["publication"]:
+        emit_text(f"Published as {d['publication']}.")
+    if d["out"]:
+        emit_text(f"Scores: {d['out']} (keyed pseudonyms in subject_key).")
+
+
+@points_app.command("explain")
+def points_explain(
+    subject: str = SubjectArg,
+    store: Path | None = StoreOpt,
+    as_of: dt.date = DateOpt("--as-of", "The date of the score."),
+    alias: str | None = AliasOpt,
+    version: str | None = VersionOpt,
+    card: Path | None = CardOpt,
+    tracking_uri: str | None = TrackingOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Every line item of one person's score with the records behind it, guidance, and scene eligibility."""
+    from scoring.workflows.points import explain_person
+
+    ws = Workspace.find(store, tracking_uri)
+    with ws.open() as st:
+        res = explain_person(st, ws, subject, as_of, choice=ModelChoice(card, alias, version), progress=progress())
+    if as_json:
+        emit_json(res.to_dict())
+        return
+    e = res.explanation
+    if e["status"] == "suspended":
+        emit_text(
+            f"{e['subject']} as of {e['as_of']}: 暂停计分 (suspended). {e['reason']}; "
+            f"earliest end: {e['suspended_until'] or 'when removed from the list'}; documents: {fmt(e['documents'])}"
+        )
+    else:
+        emit_text(f"{e['subject']} as of {e['as_of']}: 信义金 {e['points']} / 1000")
+        rows = [
+            {
+                "item": i["label_zh"],
+                "value": i["value"],
+                "bin": i["bin"],
+                "points": f"{i['points']}/{i['max_points']}",
+                "records": "; ".join(
+                    f"{r['record_type']} {r['event_date']} {r.get('document_no') or ''} 至 {r.get('expires_on') or '长期'}"
+                    for r in i["records"]
+                ),
+            }
+            for i in e["items"]
+        ]
+        emit_frame(pd.DataFrame(rows, columns=["item", "value", "bin", "points", "records"]), title="line items (明细)")
+    if res.guidance:
+        emit_text(
+            "提升指引 · what you can do:\n" + "\n".join(f"  +{a['points']:<4} {a['text_zh']}" for a in res.guidance)
+        )
+    emit_frame(pd.DataFrame(res.scenes), title="信义+ scenes")
+
+
+@points_app.command("diff")
+def points_diff(
+    subject: str = SubjectArg,
+    store: Path | None = StoreOpt,
+    date_from: dt.date = DateOpt("--from", "The earlier date."),
+    date_to: dt.date = DateOpt("--to", "The later date (not after the export date)."),
+    alias: str | None = AliasOpt,
+    version: str | None = VersionOpt,
+    card: Path | None = CardOpt,
+    tracking_uri: str | None = TrackingOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Why the score moved between two dates: parts per record that sum exactly to the change."""
+    from scoring.workflows.points import diff_person
+
+    ws = Workspace.find(store, tracking_uri)
+    progress()("信义金: the move in parts, record by record")
+    with ws.open() as st:
+        d = diff_person(st, ws, subject, date_from, date_to, choice=ModelChoice(card, alias, version))
+    if as_json:
+        emit_json(d)
+        return
+    gate = "" if d["status_from"] == d["status_to"] == "scored" else f" (gate: {d['status_from']} -> {d['status_to']})"
+    emit_text(
+        f"{d['subject']}: {d['points_from']} on {d['from']} -> {d['points_to']} on {d['to']}, "
+        f"change {d['change']:+d}{gate}"
+    )
+    rows = [
+        {
+            "date": p["date"],
+            "points": f"{p['points']:+d}",
+            "what": p["event"],
+            "record": ""
+            if not p["record"]
+            else f"{p['record']['name_zh']} {p['record']['event_date']} {p['record']['document_no'] or ''}",
+        }
+        for p in d["parts"]
+    ]
+    emit_frame(pd.DataFrame(rows, columns=["date", "points", "what", "record"]), title="parts (they sum to the change)")
+
+
+@points_app.command("compare")
+def points_compare(
+    store: Path | None = StoreOpt,
+    cutoff: dt.date = DateOpt("--cutoff", "Persons as of this date, the outcome in the horizon after it."),
+    alias: str | None = AliasOpt,
+    version: str | None = VersionOpt,
+    card: Path | None = CardOpt,
+    expert: Path | None = typer.Option(
+        None, "--expert", metavar="FILE", help="Expert card (default configs/points/expert_person.yaml)."
+    ),
+    tracking_uri: str | None = TrackingOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """The fitted card (default the champion) and the expert card side by side on the same data."""
+    from scoring.workflows.points import compare_with_expert
+
+    ws = Workspace.find(store, tracking_uri)
+    progress()(f"both cards on the persons of {cutoff} and their outcome")
+    with ws.open() as st:
+        df = compare_with_expert(st, ws, cutoff, choice=ModelChoice(card, alias, version), expert=expert)
+    if as_json:
+        emit_json(df.to_dict(orient="records"))
+    else:
+        emit_frame(df.round(4), title=f"fitted vs expert card, cut-off {cutoff}")
