@@ -38,6 +38,7 @@ def explain_organisation(
     c = pop.contributions.loc[subject_id]
     x = pop.X.loc[subject_id]
     fset = pop.feature_set
+    assert fset is not None, "a graded population carries its feature set"
     prepare_views(store, load_catalog())
     reasons: list[dict[str, Any]] = []
     if g["veto"]:

@@ -23,6 +23,7 @@ import pandas as pd
 from scoring.archive.store import Store
 from scoring.core.dates import add_months
 from scoring.features.builder import FeatureBuilder
+from scoring.features.definitions import FeatureSet
 from scoring.features.industry import GRADE_INDEX, GRADES, Industry, load_industries
 from scoring.grades.grading import grade_organisations
 from scoring.grades.model import GradeModel
@@ -40,7 +41,7 @@ class GradedPopulation:
     contributions: pd.DataFrame
     subjects: pd.DataFrame
     labels: pd.Series
-    feature_set: object = None  # the industry's FeatureSet (the records behind each feature)
+    feature_set: FeatureSet | None = None  # the industry's FeatureSet (the records behind each feature)
 
 
 def _as_date(d) -> dt.date:

@@ -353,7 +353,9 @@ class PointsCard(BaseEstimator):
         vals = np.array([pts[i] for i in order])
         # increases_risk: points fall (weakly) with the bin; decreases_risk: they rise. Keep the lower
         # points of a crossing pair so that the invariant never grants points.
-        fixed = np.minimum.accumulate(vals) if direction == "increases_risk" else np.minimum.accumulate(vals[::-1])[::-1]
+        fixed = (
+            np.minimum.accumulate(vals) if direction == "increases_risk" else np.minimum.accumulate(vals[::-1])[::-1]
+        )
         return {**pts, **{i: int(v) for i, v in zip(order, fixed)}}
 
     # -- scoring ---------------------------------------------------------------------------
