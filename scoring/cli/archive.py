@@ -41,6 +41,12 @@ def ingest(
     uscc_mode: UsccMode | None = typer.Option(
         None, "--uscc-mode", help="USCC check (default from configs/ingest.yaml)."
     ),
+    encoding: str | None = typer.Option(
+        None,
+        "--encoding",
+        metavar="NAME",
+        help="Text encoding of CSV files, e.g. gb18030 or utf-16 (default: detected: UTF-8, GB18030/GBK, UTF-16).",
+    ),
     report: Path | None = typer.Option(
         None,
         "--report",
@@ -57,6 +63,7 @@ def ingest(
         files,
         export_date=export_date,
         uscc_mode=uscc_mode.value if uscc_mode else None,
+        encoding=encoding,
         report_path=report,
         progress=progress(),
     )
@@ -84,7 +91,7 @@ def quarantine(
     reason: str | None = typer.Option(
         None, "--reason", metavar="CODE", help="Only this reason code (README: quarantine reasons)."
     ),
-    limit: int = typer.Option(50, "--limit", min=1, help="At most this many rows."),
+    limit: int = typer.Option(50, "--limit", min=0, help="At most this many rows."),
     as_json: bool = JsonOpt,
 ) -> None:
     """List quarantined rows with file, row, field and reason (ID numbers masked)."""
@@ -145,6 +152,12 @@ def sample(
         False, "--mixed-formats", help="Court records as CSV, volunteer hours as Excel."
     ),
     plant_errors: bool = typer.Option(False, "--plant-errors", help="Add deliberately bad rows (listed in truth/)."),
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        metavar="NAME",
+        help="Generator profile: realistic or stress (configs/sample/<name>.yaml), or a profile file.",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Generate a synthetic credit archive with a known truth."""
@@ -157,6 +170,7 @@ def sample(
         organisations=organisations,
         mixed_formats=mixed_formats,
         plant_errors=plant_errors,
+        profile=profile,
         progress=progress(),
     )
     if as_json:

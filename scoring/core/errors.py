@@ -16,7 +16,16 @@ from sklearn.exceptions import NotFittedError as _SklearnNotFitted
 
 
 class XinyiError(Exception):
-    """Base class for all xinyi errors."""
+    """Base class for all xinyi errors.
+
+    Its text is safe to print wherever it goes: ID numbers are masked and control characters and
+    escape sequences removed (:func:`scoring.core.privacy.scrub`), whatever the message was built from.
+    """
+
+    def __str__(self) -> str:
+        from scoring.core.privacy import scrub
+
+        return scrub(super().__str__())
 
 
 class ConfigError(XinyiError, ValueError):

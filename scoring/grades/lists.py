@@ -22,6 +22,8 @@ import pandas as pd
 
 from scoring.archive.store import Store
 from scoring.core.dates import add_months
+from scoring.core.errors import DataError
+from scoring.core.inert import InertWorkbook, write_csv
 from scoring.features.builder import FeatureBuilder
 from scoring.features.definitions import FeatureSet
 from scoring.features.industry import GRADE_INDEX, GRADES, Industry, load_industries
@@ -242,30 +244,28 @@ def list_notes(
 
 def write_grade_list(lst: pd.DataFrame, path: str | Path, info: dict | None = None) -> list[Path]:
     """Write the list: .xlsx (sheets 等级名单, 等级分布, 迁移矩阵, 说明) or .csv (the list, plus
-    ``<stem>.summary.csv`` and ``<stem>.migration.csv``; UTF-8 with BOM so spreadsheets read Chinese)."""
+    ``<stem>.summary.csv`` and ``<stem>.migration.csv``; UTF-8 with BOM so spreadsheets read Chinese).
+    Every text cell is inert (no formula: :mod:`scoring.core.inert`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     dist, mig = summary(lst)
     shown = lst.rename(columns=LIST_COLUMNS_ZH)
     if path.suffix.lower() == ".xlsx":
-        with pd.ExcelWriter(path, engine="xlsxwriter") as xw:
-            shown.to_excel(xw, sheet_name="等级名单", index=False)
-            dist.to_excel(xw, sheet_name="等级分布", index=False)
-            mig.to_excel(xw, sheet_name="迁移矩阵")
-            pd.DataFrame(list((info or {}).items()), columns=["项目", "内容"]).to_excel(
-                xw, sheet_name="说明", index=False
-            )
-            ws = xw.sheets["等级名单"]
+        with InertWorkbook(path) as wb:
+            ws = wb.sheet("等级名单", shown)
+            wb.sheet("等级分布", dist)
+            wb.sheet("迁移矩阵", mig, index=True)
+            wb.sheet("说明", pd.DataFrame(list((info or {}).items()), columns=["项目", "内容"]))
             ws.freeze_panes(1, 2)
             ws.set_column(0, 1, 22)
             ws.autofilter(0, 0, len(shown), len(shown.columns) - 1)
         return [path]
     if path.suffix.lower() != ".csv":
-        raise ValueError(f"{path}: the grade list is written as .xlsx or .csv")
+        raise DataError(f"{path}: the grade list is written as .xlsx or .csv")
     paths = [path, path.with_suffix(".summary.csv"), path.with_suffix(".migration.csv")]
-    shown.to_csv(paths[0], index=False, encoding="utf-8-sig")
-    dist.to_csv(paths[1], index=False, encoding="utf-8-sig")
-    mig.to_csv(paths[2], encoding="utf-8-sig")
+    write_csv(shown, paths[0], encoding="utf-8-sig")
+    write_csv(dist, paths[1], encoding="utf-8-sig")
+    write_csv(mig, paths[2], index=True, encoding="utf-8-sig")
     return paths
 
 

@@ -32,6 +32,7 @@ from scoring import __version__
 from scoring.archive.store import Store
 from scoring.core.config import config_dir
 from scoring.core.errors import DataError
+from scoring.core.inert import inert_frame
 from scoring.points.card import PointsCard
 
 # xinyi's calls to MLflow are quiet (see quiet()); MLflow's progress bars and usage telemetry are off
@@ -269,8 +270,8 @@ def log_points_fit(
         metrics=metrics,
         dicts={"card/points_card.json": card.to_dict(), "evidence/evidence.json": evidence},
         texts={
-            "card/points_card_table.csv": card.build_table().to_csv(index=False),
-            "evidence/reliability.csv": pd.DataFrame(evidence["reliability"]).to_csv(index=False),
+            "card/points_card_table.csv": inert_frame(card.build_table()).to_csv(index=False),
+            "evidence/reliability.csv": inert_frame(pd.DataFrame(evidence["reliability"])).to_csv(index=False),
         },
         files={"configs": files},
         artifacts=artifacts,
@@ -355,11 +356,11 @@ def log_grade_fit(
             metrics=metrics,
             dicts={"evidence/evidence.json": evidence},
             texts={
-                "model/importance.csv": model.build_table().to_csv(index=False),
-                "evidence/per_grade.csv": pd.DataFrame(evidence["per_grade"]).to_csv(index=False),
-                "evidence/per_class.csv": pd.DataFrame(evidence["per_class"]).to_csv(index=False),
-                "evidence/baselines.csv": pd.DataFrame(evidence.get("baselines", [])).to_csv(index=False),
-                "evidence/reliability.csv": pd.DataFrame(evidence["reliability"]).to_csv(index=False),
+                "model/importance.csv": inert_frame(model.build_table()).to_csv(index=False),
+                "evidence/per_grade.csv": inert_frame(pd.DataFrame(evidence["per_grade"])).to_csv(index=False),
+                "evidence/per_class.csv": inert_frame(pd.DataFrame(evidence["per_class"])).to_csv(index=False),
+                "evidence/baselines.csv": inert_frame(pd.DataFrame(evidence.get("baselines", []))).to_csv(index=False),
+                "evidence/reliability.csv": inert_frame(pd.DataFrame(evidence["reliability"])).to_csv(index=False),
             },
             files={"configs": files, **({"model": [model_path]} if model_path else {})},
             figures={"evidence/reliability.png": fig},

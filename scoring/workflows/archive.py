@@ -28,26 +28,31 @@ def ingest_archive(
     *,
     export_date: dt.date | None = None,
     uscc_mode: UsccMode | None = None,
+    encoding: str | None = None,
     report_path: str | Path | None = None,
     progress: Progress = quiet,
 ) -> IngestResult:
     """Load archive files (or folders) into the store (created if missing); bad rows go to
-    quarantine; the quality report is written to ``report_path`` (default beside the store)."""
-    from scoring.archive.ingest import ingest, load_ingest_config
+    quarantine; the quality report is written to ``report_path`` (default beside the store).
+
+    The ingest runs on a new version of the store file and switches to it atomically
+    (:func:`scoring.archive.ingest.ingest_path`), so readers keep the last committed state meanwhile.
+    ``encoding`` forces the text encoding of CSV files (detected otherwise: UTF-8, GB18030/GBK, UTF-16)."""
+    from scoring.archive.ingest import ingest_path, load_ingest_config
 
     cfg = load_ingest_config()
     if uscc_mode is not None:
         cfg = cfg.model_copy(update={"uscc_mode": uscc_mode})
     path = Path(store_path)
-    with open_store(path) as st:
-        return ingest(
-            files,
-            st,
-            export_date=export_date,
-            config=cfg,
-            report_path=Path(report_path) if report_path else default_report_path(path),
-            progress=progress,
-        )
+    return ingest_path(
+        path,
+        files,
+        export_date=export_date,
+        config=cfg,
+        encoding=encoding,
+        report_path=Path(report_path) if report_path else default_report_path(path),
+        progress=progress,
+    )
 
 
 def open_sample_store(workdir: str | Path, sample: str | Path | None = None) -> Store:
@@ -80,15 +85,14 @@ def store_info(store: Store) -> StoreInfo:
 
 
 def quarantine_rows(store: Store, reason: str | None = None, limit: int = 50) -> pd.DataFrame:
-    """Quarantined rows (file name, row, reason, field, detail, original values), at most ``limit``."""
-    where = "WHERE reason = ?" if reason else ""
-    df = store.sql(
-        "SELECT table_name, source_file, source_row, reason, field, detail, original FROM quarantine "
-        f"{where} ORDER BY table_name DESC, source_file, source_row LIMIT {int(limit)}",
-        [reason] if reason else None,
-    )
-    df["source_file"] = df["source_file"].map(lambda p: Path(p).name)
-    return df
+    """Quarantined rows (file name, row, reason, field, detail, original values), at most ``limit``;
+    ID numbers masked and control characters removed from every value
+    (:func:`scoring.archive.quality.quarantine_listing`)."""
+    from scoring.archive.quality import quarantine_listing
+
+    rows = quarantine_listing(store, reason, limit)
+    cols = ["table_name", "source_file", "source_row", "reason", "field", "detail", "original"]
+    return pd.DataFrame(rows, columns=cols) if rows else pd.DataFrame(columns=cols)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from scoring.archive.store import Store
 from scoring.core.errors import DataError, NotFoundError
+from scoring.core.inert import write_csv
 from scoring.core.privacy import mask_id
 from scoring.lineage.registry import POINTS_NAME, Registered
 from scoring.points.card import PointsCard
@@ -160,7 +161,7 @@ def write_scores(store: Store, scores: pd.DataFrame, out: str | Path) -> Path:
     if path.suffix.lower() == ".parquet":
         exp.to_parquet(path, index=False)
     else:
-        exp.to_csv(path, index=False, encoding="utf-8")
+        write_csv(exp, path)
     return path
 
 
