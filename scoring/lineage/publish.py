@@ -18,6 +18,7 @@ import pandas as pd
 
 from scoring.archive.snapshot import latest_batch
 from scoring.archive.store import Store
+from scoring.core.errors import NotFoundError, StoreError
 from scoring.core.privacy import mask_id
 
 
@@ -45,7 +46,7 @@ def publish(
     """Record a publication. ``rows``: subject_id, result, detail (dict). Publishing identical
     content again returns the existing publication; nothing is ever replaced."""
     if store.read_only:
-        raise PermissionError(f"{store.path}: publishing needs the store opened for writing")
+        raise StoreError(f"{store.path}: publishing needs the store opened for writing")
     rows = rows[["subject_id", "result", "detail"]].copy()
     rows["detail"] = [json.dumps(d, ensure_ascii=False, sort_keys=True) for d in rows["detail"]]
     digest = content_hash(kind, scope, as_of, f"{model_name}/{model_version}", rows)
@@ -104,7 +105,7 @@ def publish(
 def publication(store: Store, publication_id: str) -> dict:
     df = store.sql("SELECT * FROM publications WHERE publication_id = ?", [publication_id])
     if df.empty:
-        raise LookupError(f"no publication {publication_id!r} in {store.path}")
+        raise NotFoundError(f"no publication {publication_id!r} in {store.path}")
     r = df.iloc[0].to_dict()
     r["as_of"] = pd.Timestamp(r["as_of"]).date().isoformat()
     r["created_at"] = str(r["created_at"])
@@ -129,7 +130,7 @@ def published_result(store: Store, subject_id: str, as_of: dt.date, publication_
         [subject_id] + args,
     )
     if df.empty:
-        raise LookupError(f"no published result for {mask_id(subject_id)} as of {as_of}")
+        raise NotFoundError(f"no published result for {mask_id(subject_id)} as of {as_of}")
     row = df.iloc[0]
     return {**publication(store, row["publication_id"]), "result": row["result"], "detail": json.loads(row["detail"])}
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from scoring.archive.catalog import Catalog, load_catalog
 from scoring.archive.store import Store
 from scoring.core.config import config_dir, load_model
+from scoring.core.errors import NotFoundError
 from scoring.core.privacy import mask_id
 from scoring.evaluation.metrics import ks_statistic, reliability
 from scoring.features.builder import FeatureBuilder, prepare_views, records_behind, records_json
@@ -188,7 +189,7 @@ def explain_person(
     builder = FeatureBuilder(store, subjects="persons", catalog=catalog)
     fm = builder.at(as_of)
     if subject_id not in fm.values.index:
-        raise KeyError(f"no person {mask_id(subject_id)} in the archive")
+        raise NotFoundError(f"no person {mask_id(subject_id)} in the archive")
     sus = suspensions(store, as_of, gate, catalog)
     sus = sus[sus["subject_id"] == subject_id]
     head = {"subject": mask_id(subject_id), "as_of": as_of.isoformat()}
