@@ -175,3 +175,13 @@ def test_scrub_removes_escape_sequences_and_controls():
     assert scrub("a\u202eb\x00c") == "abc"
     assert scrub("line1\nline2") == "line1\nline2"
     assert scrub("line1\nline2", newlines=False) == "line1 line2"
+
+
+def test_pseudonyms_never_look_like_an_id_number():
+    """Exports carry pseudonyms for every person: none may trip the raw-ID scanner (hex could: a run
+    of 15 digits among 16 hex characters turns up about once in a thousand)."""
+    key = b"k" * 32
+    tokens = [pseudonym(f"{i:018d}", key) for i in range(50_000)]
+    assert all(len(t) == 17 and t.startswith("S") for t in tokens)
+    assert not any(contains_raw_id(t) for t in tokens)
+    assert not contains_raw_id(",".join(tokens))

@@ -373,8 +373,9 @@ def test_a_moved_work_folder_loads_its_own_models(registered, tmp_path):
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    mlflow.set_tracking_uri(uri)
-    with pytest.raises((MlflowException, OSError)):
+    from scoring.lineage.tracking import using_tracking_uri
+
+    with using_tracking_uri(uri), pytest.raises((MlflowException, OSError)):
         mlflow.pyfunc.load_model(f"models:/{POINTS_NAME}@champion")
     assert relocate(uri) > 0 and relocate(uri) == 0
     got, _ = _fresh_predict(f"models:/{POINTS_NAME}@champion", uri, X, tmp_path)

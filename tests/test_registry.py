@@ -104,8 +104,10 @@ def test_registry_round_trip_on_a_real_server(mlflow_server, sample_store, tmp_p
     # the pyfunc flavour scores through MLflow with its signature: the graded frame of a grade list
     import mlflow
 
-    mlflow.set_tracking_uri(mlflow_server)
-    pyf = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    from scoring.lineage.tracking import using_tracking_uri
+
+    with using_tracking_uri(mlflow_server):  # never leave MLFLOW_TRACKING_URI set for later tests
+        pyf = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     with open_store(path, read_only=True) as st:
         inputs = model_input(st, model, "2025-06-30", industry="food")
         graded = grade_population(st, model, "2025-06-30", industry="food").graded

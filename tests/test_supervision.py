@@ -10,8 +10,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scoring.core.config import DEFAULT_CONFIG_DIR
 from scoring.core.errors import ConfigError
+from scoring.core.resources import configs_dir
 from scoring.features.industry import GRADE_INDEX, GRADES, load_industries, load_industry
 from scoring.grades.supervision import assign_grades
 
@@ -78,7 +78,7 @@ def test_every_sample_industry_has_a_config_and_no_exempt_grade():
 
 
 def _mutated(tmp_path, mutate):
-    data = yaml.safe_load((DEFAULT_CONFIG_DIR / "industries" / "food.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load((configs_dir() / "industries" / "food.yaml").read_text(encoding="utf-8"))
     mutate(data)
     p = tmp_path / "food.yaml"
     p.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")

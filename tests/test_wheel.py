@@ -48,6 +48,8 @@ _COPY_IGNORE = shutil.ignore_patterns(
 
 
 def _run(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    if env is None:  # the fresh install's own defaults: nothing a test of this session pointed elsewhere
+        env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "XINYI_STORE")}
     p = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert p.returncode == 0, (
         f"{' '.join(map(str, args))} exited {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"

@@ -20,14 +20,52 @@ import unicodedata
 # Full-width digits and X (as typed with a Chinese input method) are read as ASCII for detection;
 # the translation keeps every character's position, so a match maps back onto the original text.
 _WIDE = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)} | {"\uff38": "X", "\uff58": "x"})
-# one optional separator between digits: space, tab, hyphen, no-break / ideographic space
-_SEP = "[ \\t\\-\u00a0\u3000]?"
-_D18 = rf"\d(?:{_SEP}\d){{16}}{_SEP}[\dXx]"
-_D15 = rf"\d(?:{_SEP}\d){{14}}"
-# 18-digit (17 digits + digit/X) and 15-digit resident ID numbers, not inside longer digit runs.
-# Letters may touch them (``ID330...``). Digits after a decimal point (floats such as
-# 0.0011952191235059761) and before one (123456789012345678.5) are numbers, not ID numbers.
-_ID_PATTERN = re.compile(rf"(?<!\d)(?<!\d\.)(?:{_D18}(?!\d|\.\d)|{_D15}(?![\dXx]|\.\d))")
+# 18-digit (17 digits + digit/X) and 15-digit resident ID numbers written without separators, not
+# inside longer digit runs. Letters may touch them (``ID330...``). Digits after a decimal point
+# (floats such as 0.0011952191235059761) and before one (123456789012345678.5) are numbers.
+_ID_PATTERN = re.compile(r"(?<!\d)(?<!\d\.)(?:\d{17}[\dXx](?!\d|\.\d)|\d{15}(?![\dXx]|\.\d))")
+# Runs of digit groups joined by one separator each (space, tab, hyphen, no-break or ideographic
+# space): an ID number written in groups (330102 19900101 123X, 330702196-102110011) is such a run
+# on its own. A run counts when its groups have 2 characters or more, it has at most 4 separators
+# and it reads as an ID number: a plausible birth date and, for 18 characters, the GB 11643 check
+# character. So a model file's "2 2 2 2 ..." or a list of counts "2043 1181 862 ..." is not one.
+_SEP_CLASS = "[ \\t\\-\u00a0\u3000]"
+_GROUPED = re.compile(rf"(?<![\d.])\d+(?:{_SEP_CLASS}[\dXx]+)+")
+_GROUP = re.compile(r"[\dXx]+")
+_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+
+
+def _plausible(digits: str) -> bool:
+    """Does a 15/18-character token read as an ID number (birth date; check character for 18)?"""
+    if len(digits) == 18:
+        if not digits[:17].isdigit():
+            return False
+        y, m, d = int(digits[6:10]), int(digits[10:12]), int(digits[12:14])
+        check = "10X98765432"[sum(int(c) * w for c, w in zip(digits[:17], _WEIGHTS)) % 11]
+        return 1900 <= y <= 2100 and 1 <= m <= 12 and 1 <= d <= 31 and digits[17] == check
+    if len(digits) == 15 and digits.isdigit():
+        m, d = int(digits[8:10]), int(digits[10:12])
+        return 1 <= m <= 12 and 1 <= d <= 31
+    return False
+
+
+def _id_spans(probe: str) -> list[tuple[int, int]]:
+    """Start and end of every ID-number-like token in ``probe`` (full-width digits already read as ASCII)."""
+    spans = [(m.start(), m.end()) for m in _ID_PATTERN.finditer(probe)]
+    for run in _GROUPED.finditer(probe):
+        groups = [(g.start(), g.end()) for g in _GROUP.finditer(probe, run.start(), run.end())]
+        n = sum(e - s_ for s_, e in groups)
+        if n in (15, 18) and len(groups) <= 5 and all(e - s_ >= 2 for s_, e in groups):
+            if _plausible(_digits(probe[run.start() : run.end()])):
+                spans.append((run.start(), run.end()))
+    spans.sort()
+    out: list[tuple[int, int]] = []
+    for sp in spans:  # drop overlaps, keep the first
+        if not out or sp[0] >= out[-1][1]:
+            out.append(sp)
+    return out
+
+
 _SEPARATORS = re.compile("[ \\t\\-\u00a0\u3000]")
 
 # ESC sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other two-character escapes;
@@ -61,7 +99,8 @@ def mask_id(value: object) -> str:
     if value is None:
         return ""
     s = str(value)
-    if _ID_PATTERN.fullmatch(s.translate(_WIDE)) and not _is_org_code(_digits(s)):
+    probe = s.translate(_WIDE)
+    if _id_spans(probe) == [(0, len(probe))] and not _is_org_code(_digits(s)):
         return _mask_token(s)
     return s
 
@@ -88,13 +127,13 @@ def strip_controls(text: str, *, newlines: bool = True) -> str:
 def _mask_matches(text: str) -> str:
     probe = text.translate(_WIDE)
     parts, last = [], 0
-    for m in _ID_PATTERN.finditer(probe):
-        token = text[m.start() : m.end()]
+    for start, end in _id_spans(probe):
+        token = text[start:end]
         if _is_org_code(_digits(token)):
             continue
-        parts.append(text[last : m.start()])
+        parts.append(text[last:start])
         parts.append(_mask_token(token))
-        last = m.end()
+        last = end
     if not parts:
         return text
     parts.append(text[last:])
@@ -110,12 +149,17 @@ def scrub(text: str, *, newlines: bool = True) -> str:
 def contains_raw_id(text: str) -> bool:
     """True when ``text`` contains an unmasked ID-number-like token (valid organisation codes aside)."""
     probe = strip_controls(str(text)).translate(_WIDE)
-    return any(not _is_org_code(_digits(m.group(0))) for m in _ID_PATTERN.finditer(probe))
+    return any(not _is_org_code(_digits(probe[a:b])) for a, b in _id_spans(probe))
 
 
 def pseudonym(value: str, key: bytes) -> str:
-    """A stable, keyed pseudonym for a subject id (the key lives in the store)."""
-    return "S" + hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+    """A stable, keyed pseudonym for a subject id (the key lives in the store): ``S`` and 16 base32
+    characters (80 bits of HMAC-SHA256). Base32 (a-z, 2-7) and not hex: a run of 15 or more digits,
+    which the ID scanner would have to read as an ID number, practically never occurs in it."""
+    import base64
+
+    digest = hmac.new(key, value.encode("utf-8"), hashlib.sha256).digest()[:10]
+    return "S" + base64.b32encode(digest).decode("ascii").lower()
 
 
 class MaskingFilter(logging.Filter):

@@ -27,6 +27,7 @@ from scoring.core.errors import DataError
 from scoring.core.privacy import mask_id
 from scoring.lineage.publish import published_result
 from scoring.lineage.registry import load_registered
+from scoring.lineage.tracking import using_tracking_uri
 
 
 def _run_evidence(tracking_uri: str, run_id: str) -> tuple[dict, dict]:
@@ -35,9 +36,9 @@ def _run_evidence(tracking_uri: str, run_id: str) -> tuple[dict, dict]:
 
     client = MlflowClient(tracking_uri)
     metrics = dict(client.get_run(run_id).data.metrics)
-    mlflow.set_tracking_uri(tracking_uri)
     try:
-        ev = mlflow.artifacts.load_dict(f"runs:/{run_id}/evidence/evidence.json")
+        with using_tracking_uri(tracking_uri):
+            ev = mlflow.artifacts.load_dict(f"runs:/{run_id}/evidence/evidence.json")
     except Exception:
         ev = {}
     return metrics, ev

@@ -50,7 +50,7 @@ from typing import Any
 import pandas as pd
 
 from scoring.core.errors import DataError, NotFoundError
-from scoring.lineage.tracking import local_folder, quiet, relocate
+from scoring.lineage.tracking import local_folder, quiet, relocate, using_tracking_uri
 
 __all__ = [
     "POINTS_NAME",
@@ -195,8 +195,7 @@ def register(
             (tmp / INDUSTRY_FILE).write_text(json.dumps(serving.industry_config(ind), ensure_ascii=False), "utf-8")
             artifacts[serving.INDUSTRY_ARTIFACT] = str(tmp / INDUSTRY_FILE)
         code = _package_copy(tmp / "code")
-        with quiet():
-            mlflow.set_tracking_uri(tracking_uri)
+        with quiet(), using_tracking_uri(tracking_uri):
             with mlflow.start_run(run_id=run_id):
                 info = mlflow.pyfunc.log_model(
                     name="model",
@@ -330,8 +329,7 @@ def load_pyfunc(tracking_uri: str, name: str, *, alias: str | None = "champion",
     import mlflow
 
     where = model_path(tracking_uri, name, alias=alias, version=version)
-    with quiet():
-        mlflow.set_tracking_uri(tracking_uri)
+    with quiet(), using_tracking_uri(tracking_uri):
         return mlflow.pyfunc.load_model(where)
 
 
@@ -349,8 +347,7 @@ def load_registered(tracking_uri: str, name: str, *, alias: str | None = "champi
         f = Path(where) / "artifacts" / MODEL_FILE
         if f.exists():
             return kind.load(f), reg
-    with tempfile.TemporaryDirectory() as d, quiet():
-        mlflow.set_tracking_uri(tracking_uri)
+    with tempfile.TemporaryDirectory() as d, quiet(), using_tracking_uri(tracking_uri):
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=where, dst_path=d))
         files = sorted((local / "artifacts").glob("*.json")) or sorted(local.rglob("*.json"))
         if not files:

@@ -94,10 +94,33 @@ def local_folder(tracking_uri: str) -> Path | None:
 
 
 def default_tracking_uri(folder: str | Path) -> str:
+    """``$MLFLOW_TRACKING_URI``, else ``mlflow.db`` in ``folder``. (xinyi never leaves the variable
+    changed: mlflow.set_tracking_uri writes it, so xinyi only points MLflow somewhere inside
+    :func:`using_tracking_uri`.)"""
     env = os.environ.get("MLFLOW_TRACKING_URI")
     if env:
         return env
     return f"sqlite:///{Path(folder).resolve() / 'mlflow.db'}"
+
+
+@contextlib.contextmanager
+def using_tracking_uri(tracking_uri: str) -> Iterator[None]:
+    """MLflow's fluent API pointed at ``tracking_uri`` for the block only; the previous URI (and the
+    MLFLOW_TRACKING_URI variable that mlflow.set_tracking_uri writes) are restored afterwards, so
+    one store's work never leaks into the next call's (a service serves many stores)."""
+    import mlflow
+
+    before_env = os.environ.get("MLFLOW_TRACKING_URI")
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)
+        if before_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before_env
 
 
 def _client(uri: str):

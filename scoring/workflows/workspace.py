@@ -30,7 +30,7 @@ from scoring.core.privacy import pseudonym
 Progress = Callable[[str], None]
 STORE_ENV = "XINYI_STORE"
 DEFAULT_STORE = Path("work") / "store.duckdb"
-_PSEUDONYM = re.compile(r"S[0-9a-f]{16}")
+_PSEUDONYM = re.compile(r"S[a-z2-7]{16}")
 
 
 def quiet(_: str) -> None:
