@@ -62,22 +62,22 @@ def model_industry(model: GradeModel, industry: str | None) -> Industry:
     return inds[code]
 
 
-def grade_population(
+def _this_and_previous(
     store: Store,
     model: GradeModel,
-    as_of,
-    *,
-    industry: str | None = None,
-    period_months: int = 12,
-    subject_ids: list[str] | None = None,
-) -> GradedPopulation:
-    """Grade the industry's organisations (or ``subject_ids`` among them) as of ``as_of``."""
-    as_of = _as_date(as_of)
+    as_of: dt.date,
+    industry: str | None,
+    period_months: int,
+    subject_ids: list[str] | None,
+) -> tuple[Industry, FeatureBuilder, dt.date, pd.DataFrame, pd.DataFrame, pd.Series | None]:
+    """What grading needs for one date: the industry, its feature builder, the previous period's
+    date, the features as of ``as_of``, the organisations (name, registration date) and the previous
+    period's grade by the same model (None when nobody was graded then)."""
     ind = model_industry(model, industry)
     builder = FeatureBuilder(store, subjects="organisations", industry=ind.code)
     missing = sorted(set(model.features_) - set(builder.meta["feature"]))
     if missing:
-        raise ValueError(f"the model needs features the industry's set lacks: {missing}; refit the model")
+        raise DataError(f"the model needs features the industry's set lacks: {missing}; refit the model")
     prev_date = add_months(as_of, -period_months)
     X = builder.at(as_of).values
     Xp = builder.at(prev_date).values
@@ -89,6 +89,24 @@ def grade_population(
     )
     reg = subj["registered_on"]
     prev = grade_organisations(model, ind, Xp, registered_on=reg, as_of=prev_date)["grade"] if len(Xp) else None
+    return ind, builder, prev_date, X, subj, prev
+
+
+def grade_population(
+    store: Store,
+    model: GradeModel,
+    as_of,
+    *,
+    industry: str | None = None,
+    period_months: int = 12,
+    subject_ids: list[str] | None = None,
+) -> GradedPopulation:
+    """Grade the industry's organisations (or ``subject_ids`` among them) as of ``as_of``."""
+    as_of = _as_date(as_of)
+    ind, builder, prev_date, X, subj, prev = _this_and_previous(
+        store, model, as_of, industry, period_months, subject_ids
+    )
+    reg = subj["registered_on"]
     graded = grade_organisations(model, ind, X, previous=prev, registered_on=reg, as_of=as_of)
     graded.insert(0, "previous_grade", prev.reindex(X.index) if prev is not None else np.nan)
     contrib = model.contributions(X[model.features_])
@@ -292,19 +310,8 @@ def organisation_inputs(
     (empty for an organisation new to the list), the registration date and the grading date (ISO).
     :func:`grades_from_inputs` turns it into exactly the graded frame of :func:`grade_population`."""
     as_of = _as_date(as_of)
-    ind = model_industry(model, industry)
-    builder = FeatureBuilder(store, subjects="organisations", industry=ind.code)
-    prev_date = add_months(as_of, -period_months)
-    X = builder.at(as_of).values
-    Xp = builder.at(prev_date).values
-    if subject_ids is not None:
-        X = X.loc[X.index.intersection(subject_ids)]
-        Xp = Xp.loc[Xp.index.intersection(subject_ids)]
-    subj = store.sql("SELECT subject_id, registered_on FROM subjects WHERE subject_type <> 'person'").set_index(
-        "subject_id"
-    )
+    ind, _, _, X, subj, prev = _this_and_previous(store, model, as_of, industry, period_months, subject_ids)
     reg = subj["registered_on"]
-    prev = grade_organisations(model, ind, Xp, registered_on=reg, as_of=prev_date)["grade"] if len(Xp) else None
     out = X[input_features(model, ind)].astype("float64")
     out["previous_grade"] = (
         [g if isinstance(g, str) else None for g in prev.reindex(X.index)] if prev is not None else None
