@@ -140,12 +140,37 @@ def test_demo_runs_end_to_end_and_no_raw_id_leaves_the_store(demo_run):
     assert notes["注册模型"] == "xinyi-grades-construction v1" and notes["数据快照"] == d["store"]["fingerprint"]
     # every output, log, report and MLflow record (the SQLite store and every artefact) is free of raw
     # ID numbers; only the DuckDB store itself holds them
+    # Two scanners: xinyi's own (any ID-number-like token), and an independent one that looks for the
+    # store's actual person ID numbers (NFKC-folded, separators between digits removed, every
+    # 18- and 15-character window of a digit run) without using scoring's identifier code.
+    import re
+    import unicodedata
+
+    import duckdb
+
+    con = duckdb.connect(str(wd / "store.duckdb"), read_only=True)
+    ids = {
+        r[0].upper() for r in con.execute("SELECT subject_id FROM subjects WHERE subject_type = 'person'").fetchall()
+    }
+    con.close()
+    assert len(ids) > 1000
+
+    def store_ids_in(text: str) -> set[str]:
+        t = re.sub(r"(?<=\d)[\s\-\u00a0\u3000]+(?=[\dXx])", "", unicodedata.normalize("NFKC", text)).upper()
+        found = set()
+        for run in re.finditer(r"[\dX]{15,}", t):
+            w = run.group(0)
+            found |= {w[i : i + k] for k in (15, 18) for i in range(len(w) - k + 1)} & ids
+        return found
+
     scanned = 0
     for f in wd.rglob("*"):
         if f.is_file() and not f.name.startswith("store.duckdb"):
-            assert not contains_raw_id(_decoded(f)), f
+            text = _decoded(f)
+            assert not contains_raw_id(text), f
+            assert not store_ids_in(text), f
             scanned += 1
-    assert scanned >= 60 and not contains_raw_id(output)
+    assert scanned >= 60 and not contains_raw_id(output) and not store_ids_in(output)
     client = MlflowClient(out["mlflow_tracking_uri"])
     run_ = client.get_run(out["mlflow_points_run"])
     assert run_.data.metrics["auc"] > 0.6 and run_.data.tags["xinyi.store_fingerprint"] == d["store"]["fingerprint"]

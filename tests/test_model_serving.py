@@ -381,7 +381,8 @@ def test_a_moved_work_folder_loads_its_own_models(registered, tmp_path):
     got, _ = _fresh_predict(f"models:/{POINTS_NAME}@champion", uri, X, tmp_path)
     assert _rows("card", X, got) == expected
     rid = mlflow.MlflowClient(uri).get_model_version(GRADES, "1").run_id
-    assert mlflow.artifacts.load_text(f"runs:/{rid}/note.txt") == "grade"  # run artifacts too
+    with using_tracking_uri(uri):
+        assert mlflow.artifacts.load_text(f"runs:/{rid}/note.txt") == "grade"  # run artifacts too
 
 
 def test_a_copied_work_folder_writes_into_itself(registered, tmp_path):

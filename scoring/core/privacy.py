@@ -35,8 +35,17 @@ _GROUP = re.compile(r"[\dXx]+")
 _WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 
 
+#: First two digits of GB/T 2260 province-level codes: every resident ID number starts with one.
+_PROVINCES = frozenset(
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82".split()
+)
+
+
 def _plausible(digits: str) -> bool:
-    """Does a 15/18-character token read as an ID number (birth date; check character for 18)?"""
+    """Does a 15/18-character token read as an ID number: a province code, a birth date and, for 18
+    characters, the GB 11643 check character? (Every ID number in a store passed these checks.)"""
+    if digits[:2] not in _PROVINCES:
+        return False
     if len(digits) == 18:
         if not digits[:17].isdigit():
             return False
@@ -49,9 +58,25 @@ def _plausible(digits: str) -> bool:
     return False
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def _id_spans(probe: str) -> list[tuple[int, int]]:
     """Start and end of every ID-number-like token in ``probe`` (full-width digits already read as ASCII)."""
-    spans = [(m.start(), m.end()) for m in _ID_PATTERN.finditer(probe)]
+    spans = []
+    for m in _ID_PATTERN.finditer(probe):
+        # a digit run inside a long lowercase hex string (MLflow run ids, digests: 32 characters and
+        # more) is not an ID number; written out in one piece, anything else with a province prefix
+        # counts (a mistyped ID number in a quarantined row is still a person's); grouped tokens
+        # below must read as an ID number
+        a, b = m.start(), m.end()
+        while a > 0 and probe[a - 1] in _HEX:
+            a -= 1
+        while b < len(probe) and probe[b] in _HEX:
+            b += 1
+        if b - a >= 24 or m.group(0)[:2] not in _PROVINCES:
+            continue
+        spans.append((m.start(), m.end()))
     for run in _GROUPED.finditer(probe):
         groups = [(g.start(), g.end()) for g in _GROUP.finditer(probe, run.start(), run.end())]
         n = sum(e - s_ for s_, e in groups)
@@ -99,8 +124,7 @@ def mask_id(value: object) -> str:
     if value is None:
         return ""
     s = str(value)
-    probe = s.translate(_WIDE)
-    if _id_spans(probe) == [(0, len(probe))] and not _is_org_code(_digits(s)):
+    if _ID_PATTERN.fullmatch(s.translate(_WIDE)) and not _is_org_code(_digits(s)):
         return _mask_token(s)
     return s
 
