@@ -61,21 +61,20 @@ def _plausible(digits: str) -> bool:
 _HEX = frozenset("0123456789abcdef")
 
 
-def _in_uscc(probe: str, start: int, end: int) -> bool:
-    """Is probe[start:end] part of an 18-character word that is a valid USCC (an organisation's
-    public code such as 12330702MB1234567X, whose digits can run 15 long)?"""
-    from scoring.core.identifiers import is_valid_uscc
-
+def _word_around(probe: str, start: int, end: int) -> str:
+    """The ASCII letters-and-digits word that holds probe[start:end] (a USCC such as
+    12330702MB1234567X holds a run of 15 digits)."""
     a, b = start, end
     while a > 0 and probe[a - 1].isascii() and probe[a - 1].isalnum():
         a -= 1
     while b < len(probe) and probe[b].isascii() and probe[b].isalnum():
         b += 1
-    return b - a == 18 and is_valid_uscc(probe[a:b].upper())
+    return probe[a:b].upper()
 
 
 def _id_spans(probe: str) -> list[tuple[int, int]]:
-    """Start and end of every ID-number-like token in ``probe`` (full-width digits already read as ASCII)."""
+    """Start and end of every ID-number-like token in ``probe`` (full-width digits already read as
+    ASCII), organisation codes left out."""
     spans = []
     for m in _ID_PATTERN.finditer(probe):
         # a digit run inside a long lowercase hex string (MLflow run ids, digests: 32 characters and
@@ -87,14 +86,15 @@ def _id_spans(probe: str) -> list[tuple[int, int]]:
             a -= 1
         while b < len(probe) and probe[b] in _HEX:
             b += 1
-        if b - a >= 24 or m.group(0)[:2] not in _PROVINCES or _in_uscc(probe, m.start(), m.end()):
+        if b - a >= 24 or m.group(0)[:2] not in _PROVINCES or _is_org_code(_word_around(probe, m.start(), m.end())):
             continue
         spans.append((m.start(), m.end()))
     for run in _GROUPED.finditer(probe):
         groups = [(g.start(), g.end()) for g in _GROUP.finditer(probe, run.start(), run.end())]
         n = sum(e - s_ for s_, e in groups)
         if n in (15, 18) and len(groups) <= 5 and all(e - s_ >= 2 for s_, e in groups):
-            if _plausible(_digits(probe[run.start() : run.end()])):
+            digits = _digits(probe[run.start() : run.end()])
+            if _plausible(digits) and not _is_org_code(digits):
                 spans.append((run.start(), run.end()))
     spans.sort()
     out: list[tuple[int, int]] = []
@@ -114,8 +114,8 @@ _ESCAPES = re.compile(
 
 
 def _is_org_code(token: str) -> bool:
-    """An all-digit token that is a valid USCC (GB 32100) and not a valid ID number (GB 11643):
-    an organisation's public code, not a person's ID. Ambiguous tokens count as ID numbers."""
+    """A token that is a valid USCC (GB 32100) and not a valid ID number (GB 11643): an
+    organisation's public code, not a person's ID. Ambiguous all-digit tokens count as ID numbers."""
     import datetime as dt
 
     from scoring.core.identifiers import is_valid_id_number, is_valid_uscc
@@ -165,11 +165,8 @@ def _mask_matches(text: str) -> str:
     probe = text.translate(_WIDE)
     parts, last = [], 0
     for start, end in _id_spans(probe):
-        token = text[start:end]
-        if _is_org_code(_digits(token)):
-            continue
         parts.append(text[last:start])
-        parts.append(_mask_token(token))
+        parts.append(_mask_token(text[start:end]))
         last = end
     if not parts:
         return text
@@ -186,7 +183,7 @@ def scrub(text: str, *, newlines: bool = True) -> str:
 def contains_raw_id(text: str) -> bool:
     """True when ``text`` contains an unmasked ID-number-like token (valid organisation codes aside)."""
     probe = strip_controls(str(text)).translate(_WIDE)
-    return any(not _is_org_code(_digits(probe[a:b])) for a, b in _id_spans(probe))
+    return bool(_id_spans(probe))
 
 
 def pseudonym(value: str, key: bytes) -> str:
