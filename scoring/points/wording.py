@@ -124,7 +124,7 @@ def number(v: float) -> str:
 
 
 def amount(v: float, unit: str = "元") -> str:
-    """An amount: ``5000元``, ``1万元``, ``2.35万元``."""
+    """An amount: ``5000元``, ``1万元``, ``2.35万元``; hours as ``12小时``."""
     if unit == "元" and abs(v) >= 10_000:
         return f"{number(round(v / 10_000, 2))}万元"
     return f"{number(round(v, 2))}{unit}"
@@ -222,16 +222,17 @@ def _int_range(lo: float, hi: float) -> tuple[int, int | None]:
     return first, last
 
 
-def _counted(stem: str, unit: str, first: int, last: int | None, none: str) -> str:
-    """Words for whole numbers first..last of a counted thing."""
+def _counted(stem: str, unit: str, first: int, last: int | None, none: str | None) -> str:
+    """Words for whole numbers first..last of a counted thing; ``none``: how 0 reads (no record),
+    None when 0 is an ordinary value (days)."""
     if last is not None and last < first:
         return f"{stem}（无此取值）"
-    if first == 0 and last == 0:
+    if first == 0 and last == 0 and none:
         return none
     if first == 0 and last is None:
         return f"{stem}不限"
     if first == 0:
-        return f"{stem}不超过{last}{unit}（含{none}）"
+        return f"{stem}不超过{last}{unit}" + (f"（含{none}）" if none else "")
     if last is None:
         return f"{stem}{first}{unit}及以上"
     if first == last:
@@ -239,17 +240,23 @@ def _counted(stem: str, unit: str, first: int, last: int | None, none: str) -> s
     return f"{stem}{first}至{last}{unit}"
 
 
-def _ranged(quantity: str, lo: float, hi: float, show, none: str | None) -> str:
-    """Words for a continuous [lo, hi): 不足b / a至b / a及以上; ``none`` when the bin holds 0 (no record)."""
+def _ranged(quantity: str, lo: float, hi: float, show, unit: str, none: str | None) -> str:
+    """Words for a continuous [lo, hi): 不足b / a至b / a及以上 (``show`` writes a bound without its
+    ``unit``); ``none`` is added when the bin holds 0 (no record)."""
     if lo == -np.inf and hi == np.inf:
         return f"{quantity}不限"
     if lo == -np.inf:
-        text = f"{quantity}不足{show(hi)}"
+        text = f"{quantity}不足{show(hi)}{unit}"
         return f"{text}（含{none}）" if none and hi > 0 else text
     if hi == np.inf:
-        return f"{quantity}{show(lo)}及以上"
-    text = f"{quantity}{show(lo)}至{show(hi)}"
+        return f"{quantity}{show(lo)}{unit}及以上"
+    text = f"{quantity}{show(lo)}至{show(hi)}{unit}"
     return f"{text}（含{none}）" if none and lo <= 0 < hi else text
+
+
+def _amount_number(v: float) -> str:
+    """An amount in yuan without the unit: ``5000``, ``1万``, ``2.35万``."""
+    return f"{number(round(v / 10_000, 2))}万" if abs(v) >= 10_000 else number(round(v, 2))
 
 
 def _edges(binning: MonotoneBinning, index: int) -> tuple[float, float]:
@@ -286,23 +293,23 @@ def bin_words(spec: FeatureSpec, binning: MonotoneBinning, index: int, catalog: 
         if lo == -np.inf and hi <= lightest:
             return none
         stem = quantity.removesuffix("次数")
-        return _ranged(stem, lo, hi, lambda v: f"{number(v)}次", none)
+        return _ranged(stem, lo, hi, number, "次", none)
     if spec.agg in ("sum_amount", "max_amount"):
         unit = _unit(spec, catalog) or "元"
-        return _ranged(quantity, lo, hi, lambda v: amount(v, unit), none)
+        return _ranged(quantity, lo, hi, _amount_number if unit == "元" else number, unit, none)
     if spec.agg == "hours_diminishing":
-        return _ranged(quantity, lo, hi, lambda v: f"{number(v)}小时", none)
+        return _ranged(quantity, lo, hi, number, "小时", none)
     if spec.agg == "ratio":
-        return _ranged(quantity, lo, hi, percent, None)
+        return _ranged(quantity, lo, hi, percent, "", None)  # 50%至90%: the sign on both bounds
     if spec.agg == "days_since_last":
         stem = f"最近一次{_severity_zh(spec)}{record_names(spec.records, catalog)}距今"
         first, last = _int_range(lo, hi)
-        text = _counted(stem, "天", first, last, none)
+        text = _counted(stem, "天", first, last, None)
         return f"{text}（含{none}）" if (last is None or last >= spec.cap_days) and first > 0 else text
     if spec.agg == "latest_grade":
         grades = [g for g, v in spec.grade_values.items() if lo <= v < hi]
         return f"最近{record_names(spec.records, catalog)}为" + "、".join(grades) if grades else quantity
-    return _ranged(quantity, lo, hi, number, none if spec.agg in ZERO_WHEN_EMPTY else None)
+    return _ranged(quantity, lo, hi, number, "", none if spec.agg in ZERO_WHEN_EMPTY else None)
 
 
 def bin_words_all(spec: FeatureSpec, binning: MonotoneBinning, catalog: Catalog) -> dict[int, str]:
@@ -391,7 +398,7 @@ def record_text(r: Mapping[str, Any]) -> str:
         head += f"（{r['severity_zh']}）"
     bits = [head] + [str(r[k]) for k in ("event_date", "document_no", "agency") if r.get(k)]
     if r.get("amount_zh"):
-        bits.append(f"金额{r['amount_zh']}")
+        bits.append(("时长" if str(r["amount_zh"]).endswith("小时") else "金额") + str(r["amount_zh"]))
     text = " ".join(bits)
     if r.get("via"):
         text = f"所代表企业 {r['via']}：{text}"
@@ -436,7 +443,8 @@ def explanation_text(explanation: Mapping[str, Any], guidance: list[dict], scene
         if i.get("none"):  # no counting record: say so, not the bin's range
             reads = i["value_zh"]
         else:
-            reads = i["bin"] + (f"（本人：{i['value_zh']}）" if i.get("value_zh") and i["value_zh"] != i["bin"] else "")
+            own = i.get("value_zh") or ""
+            reads = i["bin"] + (f"（本人：{own}）" if own and own not in i["bin"] else "")
         lines.append(f"  · {i['label_zh']}：{reads}，得 {i['points']} 分（满分 {i['max_points']} 分）")
         if i.get("note"):
             lines.append(f"      {i['note']}")
