@@ -400,14 +400,16 @@ def test_bins_in_words_from_the_feature_definition():
     assert ratio[1] == "近3年已到期信用承诺履约率50%至90%" and ratio[2] == "近3年已到期信用承诺履约率90%及以上"
     fines = words("penalty_amount_max_3y", [10000])
     assert (
-        fines[0] == "近3年最高罚款金额不足1万元（含近3年无行政处罚记录）" and fines[1] == "近3年最高罚款金额1万元及以上"
+        fines[0] == "近3年最高罚款金额不足1万元或近3年无行政处罚记录" and fines[1] == "近3年最高罚款金额1万元及以上"
     )
     listed = words("consumption_restricted_active", [1])
     assert listed[0] == "当前未列入限制高消费名单" and listed[1] == "当前列入限制高消费名单"
     assert words("represented_org_penalty_count_3y", [1])[0] == "所代表企业近3年无一般及以上行政处罚记录"
     assert words("honour_national_count", [1, 2])[1] == "国家级荣誉1项"
     days = words("days_since_penalty", [365, 1825])
-    assert days[0] == "最近一次行政处罚距今不超过364天" and days[2].endswith("（含近5年无行政处罚记录）")
+    assert days[0] == "最近一次行政处罚距今不超过364天" and days[2].endswith("及以上或近5年无行政处罚记录")
+    assert words("commitment_kept_ratio_3y", [])[0] == "近3年有已到期信用承诺"  # one bin: any, against none
+    assert words("volunteer_record_count_1y", [2])[0] == "近1年志愿服务记录不超过1条"
     assert bin_words(fs["penalty_weighted_3y"], _bins([0.5, 3]), 0, cat) == "近3年无行政处罚记录"
     codes = [c.code for c in cat.record_types]
     every = [w for f in fs.features for w in bin_words_all(f, _bins([1, 2]), cat).values()]

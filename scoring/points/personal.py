@@ -227,8 +227,8 @@ def suspension_of(
     )
     lists = []
     for r in recs.to_dict(orient="records"):
-        if docs and str(r["document_no"]) not in docs:
-            continue
+        if r["document_no"] is not None and docs and str(r["document_no"]) not in docs:
+            continue  # only the records behind the gate's suspension (suspensions(): documents)
         code = str(r["record_type"])
         proc = texts.exit_procedures[code]
         end = None if r["t_end"] is None or pd.isna(r["t_end"]) else pd.Timestamp(r["t_end"]).date().isoformat()

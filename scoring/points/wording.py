@@ -7,7 +7,7 @@ One module for every citizen-facing text of the personal score, used by the expl
 * **Bins in words**, from the feature's definition (:class:`~scoring.features.definitions.FeatureSpec`:
   ``agg``, ``records``, ``window``, ``label_zh``) and the bin edges: ``近3年无行政处罚记录`` /
   ``近3年行政处罚1次`` / ``近3年行政处罚2次及以上``, ``志愿服务有效时长10至20小时``,
-  ``近3年无已到期信用承诺`` for a missing ratio, ``近3年最高罚款金额不足1万元``. A bin ``[a, b)`` of a
+  ``近3年无已到期信用承诺`` for a missing ratio, ``近3年最高罚款金额不足1万元或近3年无行政处罚记录``. A bin ``[a, b)`` of a
   continuous quantity reads ``a至b`` (``b`` itself belongs to the next bin); whole numbers
   (counts, days) read as exact ranges (``1至3次``).
 * **Record types** by their catalogue name (``name_zh``), never by code; ID numbers masked
@@ -164,12 +164,17 @@ def _severity_zh(spec: FeatureSpec) -> str:
     return "或".join(SEVERITY_LABELS[s] for s in spec.severities)
 
 
-def _insert_none(stem: str, spec: FeatureSpec) -> str:
-    """``近3年行政处罚`` -> ``近3年无行政处罚``: 无 after the link and window words of the label."""
+def _insert_none(stem: str, spec: FeatureSpec, word: str = "无") -> str:
+    """``近3年行政处罚`` -> ``近3年无行政处罚``: 无 (or ``word``) after the link and window words of the label."""
     for head in (_link_zh(spec) + _window_zh(spec), _window_zh(spec), _link_zh(spec)):
         if head and stem.startswith(head):
-            return head + "无" + stem[len(head) :]
-    return "无" + stem
+            return head + word + stem[len(head) :]
+    return word + stem
+
+
+def _ratio_stem(spec: FeatureSpec) -> str:
+    """``近3年已到期信用承诺履约率`` -> ``近3年已到期信用承诺`` (what the ratio is of)."""
+    return re.sub(r"(履约|合格|通过)?率$", "", _strip_notes(spec.label_zh))
 
 
 def _count_stem(spec: FeatureSpec) -> tuple[str, str]:
@@ -189,8 +194,7 @@ def _plain_records(spec: FeatureSpec, catalog: Catalog) -> str:
 def none_words(spec: FeatureSpec, catalog: Catalog) -> str:
     """What having no counting record reads as: 近3年无行政处罚记录, 近3年无已到期信用承诺."""
     if spec.agg == "ratio":
-        stem = re.sub(r"(履约|合格|通过)?率$", "", _strip_notes(spec.label_zh))
-        return _insert_none(stem, spec)
+        return _insert_none(_ratio_stem(spec), spec)
     if spec.agg == "active_list":
         return f"{_link_zh(spec)}当前未列入{_list_name(spec, catalog)}"
     if spec.agg == "count":
@@ -231,8 +235,8 @@ def _counted(stem: str, unit: str, first: int, last: int | None, none: str | Non
         return none
     if first == 0 and last is None:
         return f"{stem}不限"
-    if first == 0:
-        return f"{stem}不超过{last}{unit}" + (f"（含{none}）" if none else "")
+    if first == 0:  # 不超过 holds 0 (no record) already
+        return f"{stem}不超过{last}{unit}"
     if last is None:
         return f"{stem}{first}{unit}及以上"
     if first == last:
@@ -247,11 +251,11 @@ def _ranged(quantity: str, lo: float, hi: float, show, unit: str, none: str | No
         return f"{quantity}不限"
     if lo == -np.inf:
         text = f"{quantity}不足{show(hi)}{unit}"
-        return f"{text}（含{none}）" if none and hi > 0 else text
+        return f"{text}或{none}" if none and hi > 0 else text
     if hi == np.inf:
         return f"{quantity}{show(lo)}{unit}及以上"
     text = f"{quantity}{show(lo)}至{show(hi)}{unit}"
-    return f"{text}（含{none}）" if none and lo <= 0 < hi else text
+    return f"{text}或{none}" if none and lo <= 0 < hi else text
 
 
 def _amount_number(v: float) -> str:
@@ -300,12 +304,14 @@ def bin_words(spec: FeatureSpec, binning: MonotoneBinning, index: int, catalog: 
     if spec.agg == "hours_diminishing":
         return _ranged(quantity, lo, hi, number, "小时", none)
     if spec.agg == "ratio":
+        if lo == -np.inf and hi == np.inf:  # one bin for every value: having any, against none (missing)
+            return _insert_none(_ratio_stem(spec), spec, "有")
         return _ranged(quantity, lo, hi, percent, "", None)  # 50%至90%: the sign on both bounds
     if spec.agg == "days_since_last":
         stem = f"最近一次{_severity_zh(spec)}{record_names(spec.records, catalog)}距今"
         first, last = _int_range(lo, hi)
         text = _counted(stem, "天", first, last, None)
-        return f"{text}（含{none}）" if (last is None or last >= spec.cap_days) and first > 0 else text
+        return f"{text}或{none}" if (last is None or last >= spec.cap_days) and first > 0 else text
     if spec.agg == "latest_grade":
         grades = [g for g, v in spec.grade_values.items() if lo <= v < hi]
         return f"最近{record_names(spec.records, catalog)}为" + "、".join(grades) if grades else quantity
