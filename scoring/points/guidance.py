@@ -56,9 +56,9 @@ def guidance(
                 "action": "leave_list",
                 "points": None,
                 "from": as_of.isoformat(),
-                "text_zh": f"{item['obligation']}后，向{item['authority']}申请移出{item['name_zh']}"
+                "text_zh": f"{item['name_zh']}"
                 + (f"（{item['document_no']}）" if item.get("document_no") else "")
-                + f"；最早结束：{item['earliest_end_zh']}",
+                + f"：{item['action']}；最早结束：{item['earliest_end_zh']}",
                 "steps": item["steps"],
                 "record": {k: item.get(k) for k in ("record_type", "name_zh", "document_no", "agency", "listed_on")},
             }

@@ -242,6 +242,7 @@ def suspension_of(
                 "ends_on": end,
                 "obligation": proc.obligation,
                 "authority": proc.authority,
+                "action": proc.action,
                 "steps": list(proc.steps),
                 "earliest_end_zh": proc.early_exit.format(date=end) if end else proc.no_end,
                 "basis": proc.basis or catalog[code].legal_basis,

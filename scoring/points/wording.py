@@ -65,6 +65,7 @@ class ExitProcedure(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     obligation: str = Field(min_length=2, description="what the person must do first: 履行义务 / 履行法定义务")
     authority: str = Field(min_length=2, description="who decides the exit (谁认定、谁修复)")
+    action: str = Field(min_length=2, description="the exit in one sentence (guidance's leave_list action)")
     steps: tuple[str, ...] = Field(min_length=1, description="the exit procedure, in order")
     early_exit: str = Field(description="the earliest end when the listing has a fixed end date; {date} is it")
     no_end: str = Field(description="the earliest end when the listing has no fixed end date")
