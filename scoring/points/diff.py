@@ -129,7 +129,7 @@ class _Subject:
                 for k in range(4):  # the first day the record is outside the window
                     day = add_months(ev, w) + dt.timedelta(days=k)
                     if add_months(day, -w) >= ev:
-                        add(day, rid, "left_window")
+                        add(day, rid, f"left_window_{w}")
                         break
             for s in splits:
                 add(ev + dt.timedelta(days=int(-(-s // 1))), rid, "days_passed")
@@ -234,6 +234,17 @@ def diff_person(
 
 
 def _part(day: dt.date, record: dict | None, event: str, points: int) -> dict:
+    """One part of a diff; ``left_window_<months>`` reads 超出近3年统计期."""
+    if event.startswith("left_window_"):
+        months = int(event.rsplit("_", 1)[1])
+        span = f"{months // 12}年" if months % 12 == 0 else f"{months}个月"
+        return {
+            "date": day.isoformat(),
+            "points": points,
+            "event": "left_window",
+            "event_zh": f"超出近{span}统计期",
+            "record": record,
+        }
     return {"date": day.isoformat(), "points": points, "event": event, "event_zh": EVENT_ZH[event], "record": record}
 
 
