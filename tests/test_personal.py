@@ -399,9 +399,7 @@ def test_bins_in_words_from_the_feature_definition():
     assert ratio[-1] == "近3年无已到期信用承诺" and ratio[0] == "近3年已到期信用承诺履约率不足50%"
     assert ratio[1] == "近3年已到期信用承诺履约率50%至90%" and ratio[2] == "近3年已到期信用承诺履约率90%及以上"
     fines = words("penalty_amount_max_3y", [10000])
-    assert (
-        fines[0] == "近3年最高罚款金额不足1万元或近3年无行政处罚记录" and fines[1] == "近3年最高罚款金额1万元及以上"
-    )
+    assert fines[0] == "近3年最高罚款金额不足1万元或近3年无行政处罚记录" and fines[1] == "近3年最高罚款金额1万元及以上"
     listed = words("consumption_restricted_active", [1])
     assert listed[0] == "当前未列入限制高消费名单" and listed[1] == "当前列入限制高消费名单"
     assert words("represented_org_penalty_count_3y", [1])[0] == "所代表企业近3年无一般及以上行政处罚记录"
