@@ -449,3 +449,48 @@ def test_exit_procedures_are_validated_config(tmp_path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(nodate, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ConfigError, match="until_fixed"):
         load_explain_config(tmp_path / "c.yaml")
+
+
+@pytest.fixture(scope="module")
+def realistic_store(tmp_path_factory):
+    """A small archive of the realistic profile (few records, rare negatives), ingested."""
+    from scoring.sample.generator import generate_sample
+
+    d = tmp_path_factory.mktemp("realistic")
+    generate_sample(d / "a", seed=7, persons=6000, organisations=1500, chunk_subjects=3000, profile="realistic")
+    with open_store(d / "store.duckdb") as s:
+        ingest([d / "a"], s)
+    return d / "store.duckdb"
+
+
+def test_realistic_profile_explanations_read_in_words_for_fitted_and_expert_cards(realistic_store):
+    from scoring.archive.catalog import load_catalog
+    from scoring.points.card import load_expert_card
+    from scoring.points.wording import diff_text, explanation_text
+
+    day = dt.date(2026, 6, 30)
+    codes = [c.code for c in load_catalog().record_types]
+    with open_store(realistic_store, read_only=True) as s:
+        fitted_card, _ = fit_card(s)
+        for card in (fitted_card, load_expert_card()):
+            sc = score_persons(s, card, day)
+            sus = sc.loc[sc["status"] == "suspended", "subject_id"].tolist()[:3]
+            scored = sc[sc["status"] == "scored"].sort_values(["points", "subject_id"])["subject_id"].tolist()
+            assert sus and scored
+            for sid in sus + scored[:5] + scored[-2:]:
+                e = explain_person(s, card, sid, day)
+                g = guidance(s, card, sid, day)
+                text = explanation_text(e, g["actions"], eligibility(e["points"], e["status"], load_scenes()))
+                assert "inf" not in text and "[" not in text and not contains_raw_id(text)
+                assert not any(c in text for c in codes), text
+                if e["status"] == "suspended":
+                    assert e["suspension"]["lists"] and all(a["action"] == "leave_list" for a in g["actions"])
+                    assert "可增加" not in text and "分（满分" not in text
+                else:
+                    assert all(i["max_points"] > 0 for i in e["items"])
+                    assert e["points"] == sum(i["points"] for i in e["items"])
+                d = diff_person(s, card, sid, dt.date(2024, 6, 30), day)
+                dtext = diff_text(d)
+                assert not any(c in dtext for c in codes) and not contains_raw_id(dtext)
+                if e["status"] == "suspended":
+                    assert d["points_to"] is None and d["change"] is None and "暂停计分" in dtext

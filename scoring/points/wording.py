@@ -497,7 +497,8 @@ def diff_text(d: Mapping[str, Any]) -> str:
             rec = f" · {record_text(p['record'])}" if p.get("record") else ""
             lines.append(f"  {p['date']}  {p['points']:+d} 分  {p['event_zh']}{rec}")
     elif d["change"] is None:
-        lines += ["", "有一端为暂停计分，不计算分数变化。"]
+        both = d["status_from"] == d["status_to"] == "suspended"
+        lines += ["", ("两端均为" if both else "有一端为") + "暂停计分，不计算分数变化。"]
     if d.get("gate_events"):
         lines += ["", "暂停计分的开始与结束："]
         for g in d["gate_events"]:
