@@ -270,7 +270,7 @@ def test_justify_prints_a_readable_summary_and_json_behind_the_flag(demo_run):
 
 
 def test_unknown_subjects_are_errors_in_every_command_that_takes_one(registered, monkeypatch, tmp_path):
-    """points explain / diff, grades explain and justify: an unknown subject (an ID number, a bare
+    """points explain / diff / guidance, grades explain and justify: an unknown subject (an ID number, a bare
     number, a keyed pseudonym of no one) or a subject of the wrong kind exits 2 with a message, never
     a number or a traceback."""
     import duckdb
@@ -288,6 +288,7 @@ def test_unknown_subjects_are_errors_in_every_command_that_takes_one(registered,
         return (
             ["points", "explain", who, "--as-of", "2026-06-30"],
             ["points", "diff", who, "--from", "2025-06-30", "--to", "2026-06-30"],
+            ["points", "guidance", who, "--as-of", "2026-06-30"],
             ["grades", "explain", who, "--as-of", "2026-06-30"],
             ["justify", who, "--as-of", "2026-06-30"],
         )
@@ -302,6 +303,6 @@ def test_unknown_subjects_are_errors_in_every_command_that_takes_one(registered,
             assert plain.exit_code == 2 and "Traceback" not in plain.output and "error:" in plain.stderr, args
             assert "->" not in plain.stdout and "信义金" not in plain.stdout, args
     # the 信义金 is for persons: an organisation is a not-found person, with what to do instead
-    for args in commands(org)[:2]:
+    for args in commands(org)[:3]:
         r = run(*args, "--json")
         assert r.exit_code == 2 and "not a person" in json.loads(r.stdout)["error"], args

@@ -219,6 +219,12 @@ def test_the_cli_prints_the_same_text(world):
         assert r.stdout == (GOLDEN / name).read_text(encoding="utf-8")
     r = CliRunner().invoke(
         app,
+        ["points", "guidance", A, "--store", str(d / "store.duckdb"), "--card", str(d / "expert.json")]
+        + ["--as-of", AS_OF.isoformat()],
+    )
+    assert r.exit_code == 0 and "申请删除失信信息" in r.stdout and "可增加" not in r.stdout, r.output
+    r = CliRunner().invoke(
+        app,
         ["points", "diff", A, "--store", str(d / "store.duckdb"), "--card", str(d / "expert.json")]
         + ["--from", "2025-06-30", "--to", AS_OF.isoformat(), "--json"],
     )

@@ -181,6 +181,7 @@ def test_points_cli(fitted, sample_store, tmp_path):
     for who in (make_person_id(999), "12345", org):
         for cmd in (
             ["explain", who, "--as-of", "2025-06-30"],
+            ["guidance", who, "--as-of", "2025-06-30"],
             ["diff", who, "--from", "2024-06-30", "--to", "2025-06-30"],
         ):
             r = CliRunner().invoke(app, ["points", *cmd, "--store", str(path), "--card", str(card), "--json"])

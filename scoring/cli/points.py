@@ -1,4 +1,4 @@
-"""信义金 commands: points fit, score, explain, diff, compare.
+"""信义金 commands: points fit, score, explain, guidance, diff, compare.
 
 The card that scores is the registry's champion beside the store unless ``--alias``, ``--version``
 or ``--card FILE`` says otherwise.
@@ -32,7 +32,7 @@ from scoring.cli.common import (
 from scoring.workflows.points import ModelChoice
 from scoring.workflows.workspace import Workspace
 
-points_app = group("信义金 personal points: fit, score, explain, diff, compare.")
+points_app = group("信义金 personal points: fit, score, explain, guidance, diff, compare.")
 CardOpt: Any = typer.Option(None, "--card", metavar="FILE", help="A card file (JSON) instead of the registry.")
 
 
@@ -135,6 +135,31 @@ def points_explain(
         emit_json(res.to_dict())
         return
     emit_text(res.text())
+
+
+@points_app.command("guidance")
+def points_guidance(
+    subject: str = SubjectArg,
+    store: Path | None = StoreOpt,
+    as_of: dt.date = DateOpt("--as-of", "The date of the score."),
+    alias: str | None = AliasOpt,
+    version: str | None = VersionOpt,
+    card: Path | None = CardOpt,
+    tracking_uri: str | None = TrackingOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """What the person can do (提升指引): lawful actions in their own reach and the points each adds;
+    for a suspended person only how to leave the list."""
+    from scoring.points.wording import guidance_text
+    from scoring.workflows.points import guide_person
+
+    ws = Workspace.find(store, tracking_uri)
+    with ws.open() as st:
+        g = guide_person(st, ws, subject, as_of, choice=ModelChoice(card, alias, version))
+    if as_json:
+        emit_json(g)
+        return
+    emit_text(guidance_text(g))
 
 
 @points_app.command("diff")

@@ -24,7 +24,7 @@ from typing import Any
 
 from scoring.archive.catalog import Catalog, Polarity, load_catalog
 from scoring.archive.store import Store
-from scoring.core.privacy import mask_id
+from scoring.core.privacy import mask_id, scrub
 from scoring.points.card import PointsCard
 from scoring.points.diff import _Subject
 from scoring.points.gate import GateConfig, load_gate
@@ -92,7 +92,7 @@ def guidance(
                     "action": "repair",
                     "points": gain,
                     "from": when.isoformat(),
-                    "text_zh": f"{rt.name_zh}（{r['document_no']}）可于 {when} 起申请信用修复"
+                    "text_zh": f"{rt.name_zh}（{scrub(str(r['document_no']))}）可于 {when} 起申请信用修复"
                     "（需已纠正失信行为并作出信用承诺），修复后可增加 {gain} 分".replace("{gain}", str(gain)),
                     "record": record_entry(r, catalog),
                 }
@@ -122,7 +122,7 @@ def guidance(
                     "action": "keep_commitment",
                     "points": gain,
                     "from": as_of.isoformat(),
-                    "text_zh": f"按期履行信用承诺（{r['document_no']}），可增加 {gain} 分",
+                    "text_zh": f"按期履行信用承诺（{scrub(str(r['document_no']))}），可增加 {gain} 分",
                     "record": record_entry(r, catalog),
                 }
             )

@@ -468,6 +468,24 @@ def explanation_text(explanation: Mapping[str, Any], guidance: list[dict], scene
     return scrub("\n".join(lines))
 
 
+def guidance_text(g: Mapping[str, Any]) -> str:
+    """Guidance as plain Chinese lines (what ``scoring points guidance`` prints): the actions with the
+    points each adds; for a suspended person only how to leave each list, with its steps."""
+    if g["status"] == "suspended":
+        lines = [f"{g['subject']} · {g['as_of']} · 信义金：暂停计分，移出名单前不计分，也无加分事项", ""]
+        for a in g["actions"]:
+            lines.append(f"  · {a['text_zh']}")
+            lines += [f"      {k}. {step}" for k, step in enumerate(a.get("steps", []), 1)]
+        return scrub("\n".join(lines))
+    lines = [f"{g['subject']} · {g['as_of']} · 信义金 {g['points']} 分", ""]
+    if not g["actions"]:
+        lines.append("暂无可增加分数的事项。")
+    else:
+        lines.append("提升指引（本人可以做的）：")
+        lines += [f"  +{a['points']} 分：{a['text_zh']}" for a in g["actions"]]
+    return scrub("\n".join(lines))
+
+
 def list_text(item: Mapping[str, Any]) -> str:
     """A list record that suspends the score: 失信被执行人 (2026)浙07执1号 金华市中级人民法院，列入日期 2026-01-15."""
     bits = [str(item["name_zh"])] + [str(item[k]) for k in ("document_no", "agency") if item.get(k)]

@@ -249,6 +249,27 @@ def explain_person(
     return PersonExplanation(e, actions, scenes)
 
 
+def guide_person(
+    store: Store,
+    ws: Workspace,
+    subject: str,
+    as_of: dt.date | str,
+    *,
+    choice: ModelChoice = ModelChoice(),
+    card: PointsCard | None = None,
+) -> dict:
+    """What a person can do as of a date (:func:`scoring.points.guidance.guidance`): lawful actions
+    with the points each adds; for a suspended person only how to leave the list. Not a person:
+    NotFoundError."""
+    from scoring.points.guidance import guidance
+
+    day = check_date(store, as_of)
+    sid = resolve_subject(store, subject)
+    c = card if card is not None else load_card(ws, choice)[0]
+    with not_found():
+        return guidance(store, c, sid, day)
+
+
 def diff_person(
     store: Store,
     ws: Workspace,
