@@ -267,3 +267,42 @@ def test_justify_prints_a_readable_summary_and_json_behind_the_flag(demo_run):
     assert "{" not in r.stdout and len(r.stdout.splitlines()) < 80  # tables and sentences, no JSON dump
     j = json.loads(run("justify", org, "--store", store, "--as-of", "2026-06-30", "--json").stdout)
     assert j["match"] and j["subject"] == org
+
+
+def test_unknown_subjects_are_errors_in_every_command_that_takes_one(registered, monkeypatch, tmp_path):
+    """points explain / diff / guidance, grades explain and justify: an unknown subject (an ID number, a bare
+    number, a keyed pseudonym of no one) or a subject of the wrong kind exits 2 with a message, never
+    a number or a traceback."""
+    import duckdb
+    from conftest import make_person_id
+
+    path, uri = registered
+    monkeypatch.setenv("XINYI_STORE", str(path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    con = duckdb.connect(str(path), read_only=True)
+    org = con.execute("SELECT subject_id FROM subjects WHERE subject_type = 'enterprise' LIMIT 1").fetchone()[0]
+    con.close()
+
+    def commands(who):
+        return (
+            ["points", "explain", who, "--as-of", "2026-06-30"],
+            ["points", "diff", who, "--from", "2025-06-30", "--to", "2026-06-30"],
+            ["points", "guidance", who, "--as-of", "2026-06-30"],
+            ["grades", "explain", who, "--as-of", "2026-06-30"],
+            ["justify", who, "--as-of", "2026-06-30"],
+        )
+
+    for who in (make_person_id(999), "12345", "S" + "a" * 16):
+        for args in commands(who):
+            r = run(*args, "--json")
+            assert r.exit_code == 2, (args, r.output)
+            d = json.loads(r.stdout)
+            assert d["kind"] == "not_found" and d["error"] and not contains_raw_id(r.stdout), args
+            plain = run(*args)
+            assert plain.exit_code == 2 and "Traceback" not in plain.output and "error:" in plain.stderr, args
+            assert "->" not in plain.stdout and "信义金" not in plain.stdout, args
+    # the 信义金 is for persons: an organisation is a not-found person, with what to do instead
+    for args in commands(org)[:3]:
+        r = run(*args, "--json")
+        assert r.exit_code == 2 and "not a person" in json.loads(r.stdout)["error"], args

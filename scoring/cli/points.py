@@ -1,4 +1,4 @@
-"""信义金 commands: points fit, score, explain, diff, compare.
+"""信义金 commands: points fit, score, explain, guidance, diff, compare.
 
 The card that scores is the registry's champion beside the store unless ``--alias``, ``--version``
 or ``--card FILE`` says otherwise.
@@ -26,14 +26,13 @@ from scoring.cli.common import (
     emit_frame,
     emit_json,
     emit_text,
-    fmt,
     group,
     progress,
 )
 from scoring.workflows.points import ModelChoice
 from scoring.workflows.workspace import Workspace
 
-points_app = group("信义金 personal points: fit, score, explain, diff, compare.")
+points_app = group("信义金 personal points: fit, score, explain, guidance, diff, compare.")
 CardOpt: Any = typer.Option(None, "--card", metavar="FILE", help="A card file (JSON) instead of the registry.")
 
 
@@ -125,7 +124,8 @@ def points_explain(
     tracking_uri: str | None = TrackingOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Every line item of one person's score with the records behind it, guidance, and scene eligibility."""
+    """One person's score as they can read it: the items that carry points with the records behind them,
+    guidance and scenes; for a suspended person the suspension and how to leave the list."""
     from scoring.workflows.points import explain_person
 
     ws = Workspace.find(store, tracking_uri)
@@ -134,33 +134,32 @@ def points_explain(
     if as_json:
         emit_json(res.to_dict())
         return
-    e = res.explanation
-    if e["status"] == "suspended":
-        emit_text(
-            f"{e['subject']} as of {e['as_of']}: 暂停计分 (suspended). {e['reason']}; "
-            f"earliest end: {e['suspended_until'] or 'when removed from the list'}; documents: {fmt(e['documents'])}"
-        )
-    else:
-        emit_text(f"{e['subject']} as of {e['as_of']}: 信义金 {e['points']} / 1000")
-        rows = [
-            {
-                "item": i["label_zh"],
-                "value": i["value"],
-                "bin": i["bin"],
-                "points": f"{i['points']}/{i['max_points']}",
-                "records": "; ".join(
-                    f"{r['record_type']} {r['event_date']} {r.get('document_no') or ''} 至 {r.get('expires_on') or '长期'}"
-                    for r in i["records"]
-                ),
-            }
-            for i in e["items"]
-        ]
-        emit_frame(pd.DataFrame(rows, columns=["item", "value", "bin", "points", "records"]), title="line items (明细)")
-    if res.guidance:
-        emit_text(
-            "提升指引 · what you can do:\n" + "\n".join(f"  +{a['points']:<4} {a['text_zh']}" for a in res.guidance)
-        )
-    emit_frame(pd.DataFrame(res.scenes), title="信义+ scenes")
+    emit_text(res.text())
+
+
+@points_app.command("guidance")
+def points_guidance(
+    subject: str = SubjectArg,
+    store: Path | None = StoreOpt,
+    as_of: dt.date = DateOpt("--as-of", "The date of the score."),
+    alias: str | None = AliasOpt,
+    version: str | None = VersionOpt,
+    card: Path | None = CardOpt,
+    tracking_uri: str | None = TrackingOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """What the person can do (提升指引): lawful actions in their own reach and the points each adds;
+    for a suspended person only how to leave the list."""
+    from scoring.points.wording import guidance_text
+    from scoring.workflows.points import guide_person
+
+    ws = Workspace.find(store, tracking_uri)
+    with ws.open() as st:
+        g = guide_person(st, ws, subject, as_of, choice=ModelChoice(card, alias, version))
+    if as_json:
+        emit_json(g)
+        return
+    emit_text(guidance_text(g))
 
 
 @points_app.command("diff")
@@ -175,7 +174,9 @@ def points_diff(
     tracking_uri: str | None = TrackingOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Why the score moved between two dates: parts per record that sum exactly to the change."""
+    """Why the score moved between two dates: parts per record that sum exactly to the change (a
+    suspended date shows its status and reason, not a number)."""
+    from scoring.points.wording import diff_text
     from scoring.workflows.points import diff_person
 
     ws = Workspace.find(store, tracking_uri)
@@ -185,23 +186,7 @@ def points_diff(
     if as_json:
         emit_json(d)
         return
-    gate = "" if d["status_from"] == d["status_to"] == "scored" else f" (gate: {d['status_from']} -> {d['status_to']})"
-    emit_text(
-        f"{d['subject']}: {d['points_from']} on {d['from']} -> {d['points_to']} on {d['to']}, "
-        f"change {d['change']:+d}{gate}"
-    )
-    rows = [
-        {
-            "date": p["date"],
-            "points": f"{p['points']:+d}",
-            "what": p["event"],
-            "record": ""
-            if not p["record"]
-            else f"{p['record']['name_zh']} {p['record']['event_date']} {p['record']['document_no'] or ''}",
-        }
-        for p in d["parts"]
-    ]
-    emit_frame(pd.DataFrame(rows, columns=["date", "points", "what", "record"]), title="parts (they sum to the change)")
+    emit_text(diff_text(d))
 
 
 @points_app.command("compare")

@@ -7,9 +7,14 @@ Only actions the person can take themselves are listed:
 * **keep** an open credit commitment (履行信用承诺);
 * **volunteer** (志愿服务), whose points are capped and diminish with hours.
 
-Nothing is suggested that the person cannot change (no honours to "win", no lists to "leave"), and
-an action worth no points is not shown. Each gain is the card's points with the action applied
-minus the points without it, computed with the same engine as the score.
+Nothing is suggested that the person cannot change (no honours to "win"), and an action worth no
+points is not shown. Each gain is the card's points with the action applied minus the points
+without it, computed with the same engine as the score.
+
+A suspended person (信用底线, :mod:`scoring.points.gate`) gets no points and no point-earning
+action (volunteering or a repair earns nothing while the score is suspended): only how to leave
+each list that suspends it (``leave_list``: 履行义务, the exit procedure of
+``configs/points/explain.yaml``, the earliest end), see :func:`scoring.points.personal.suspension_of`.
 """
 
 from __future__ import annotations
@@ -19,18 +24,53 @@ from typing import Any
 
 from scoring.archive.catalog import Catalog, Polarity, load_catalog
 from scoring.archive.store import Store
-from scoring.core.privacy import mask_id
+from scoring.core.privacy import mask_id, scrub
 from scoring.points.card import PointsCard
 from scoring.points.diff import _Subject
+from scoring.points.gate import GateConfig, load_gate
+from scoring.points.wording import record_entry
 
 VOLUNTEER_STEPS = (10, 20, 50, 100)
 
 
 def guidance(
-    store: Store, card: PointsCard, subject_id: str, as_of: dt.date | str, catalog: Catalog | None = None
+    store: Store,
+    card: PointsCard,
+    subject_id: str,
+    as_of: dt.date | str,
+    catalog: Catalog | None = None,
+    gate: GateConfig | None = None,
 ) -> dict:
+    """What the person can do as of ``as_of``: ``status``, ``points`` (None when suspended) and the
+    ``actions``, best first. Raises NotFoundError for a subject that is not a person of the archive."""
+    from scoring.points.personal import require_person, suspension_of
+
     as_of = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     catalog = catalog or load_catalog()
+    gate = gate or load_gate(catalog=catalog)
+    require_person(store, subject_id)
+    sus = suspension_of(store, subject_id, as_of, gate, catalog)
+    if sus is not None:
+        leave = [
+            {
+                "action": "leave_list",
+                "points": None,
+                "from": as_of.isoformat(),
+                "text_zh": f"{item['name_zh']}"
+                + (f"（{item['document_no']}）" if item.get("document_no") else "")
+                + f"：{item['action']}；最早结束：{item['earliest_end_zh']}",
+                "steps": item["steps"],
+                "record": {k: item.get(k) for k in ("record_type", "name_zh", "document_no", "agency", "listed_on")},
+            }
+            for item in sus["lists"]
+        ]
+        return {
+            "subject": mask_id(subject_id),
+            "as_of": as_of.isoformat(),
+            "status": "suspended",
+            "points": None,
+            "actions": leave,
+        }
     subj = _Subject(store, card, subject_id, catalog)
     now = subj.points(as_of)
     actions: list[dict[str, Any]] = []
@@ -52,13 +92,9 @@ def guidance(
                     "action": "repair",
                     "points": gain,
                     "from": when.isoformat(),
-                    "text_zh": f"{rt.name_zh}（{r['document_no']}）可于 {when} 起申请信用修复"
+                    "text_zh": f"{rt.name_zh}（{scrub(str(r['document_no']))}）可于 {when} 起申请信用修复"
                     "（需已纠正失信行为并作出信用承诺），修复后可增加 {gain} 分".replace("{gain}", str(gain)),
-                    "record": {
-                        "record_type": r["record_type"],
-                        "event_date": str(r["event_date"]),
-                        "document_no": r["document_no"],
-                    },
+                    "record": record_entry(r, catalog),
                 }
             )
     # 2. open commitments
@@ -86,12 +122,8 @@ def guidance(
                     "action": "keep_commitment",
                     "points": gain,
                     "from": as_of.isoformat(),
-                    "text_zh": f"按期履行信用承诺（{r['document_no']}），可增加 {gain} 分",
-                    "record": {
-                        "record_type": "COM_MADE",
-                        "event_date": str(r["event_date"]),
-                        "document_no": r["document_no"],
-                    },
+                    "text_zh": f"按期履行信用承诺（{scrub(str(r['document_no']))}），可增加 {gain} 分",
+                    "record": record_entry(r, catalog),
                 }
             )
     # 3. volunteering (capped, diminishing)
@@ -120,7 +152,13 @@ def guidance(
                 )
                 last = gain
     actions.sort(key=lambda a: -a["points"])
-    return {"subject": mask_id(subject_id), "as_of": as_of.isoformat(), "points": now, "actions": actions}
+    return {
+        "subject": mask_id(subject_id),
+        "as_of": as_of.isoformat(),
+        "status": "scored",
+        "points": now,
+        "actions": actions,
+    }
 
 
 def _row(base: dict, record_type: str, day: dt.date, months: int | None, amount: float | None = None) -> dict:

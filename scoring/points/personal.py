@@ -19,12 +19,14 @@ from scoring.archive.catalog import Catalog, load_catalog
 from scoring.archive.store import Store
 from scoring.core.config import config_dir, load_model
 from scoring.core.errors import NotFoundError
-from scoring.core.privacy import mask_id
+from scoring.core.privacy import mask_id, scrub
 from scoring.evaluation.metrics import ks_statistic, reliability
 from scoring.features.builder import FeatureBuilder, prepare_views, records_behind, records_json
 from scoring.features.training import training_set
+from scoring.points import wording
 from scoring.points.card import PointsCard
 from scoring.points.gate import GateConfig, load_gate, suspensions
+from scoring.points.wording import ExplainConfig, load_explain_config
 
 
 class CardConfig(BaseModel):
@@ -173,6 +175,89 @@ def score_persons(
     return out
 
 
+def require_person(store: Store, subject_id: str) -> None:
+    """Raise :class:`NotFoundError` unless ``subject_id`` is a person in the archive (the 信义金 is for
+    persons only); the message says what to do."""
+    row = store.sql("SELECT subject_type FROM subjects WHERE subject_id = ?", [subject_id])
+    if row.empty:
+        raise NotFoundError(
+            f"no person {mask_id(subject_id)} in the archive {store.path}: check the ID number, or give the "
+            "person's keyed pseudonym (subject_key in this store's exports, e.g. `scoring points score --out FILE`)"
+        )
+    kind = str(row.iloc[0, 0])
+    if kind != "person":
+        raise NotFoundError(
+            f"{mask_id(subject_id)} is an organisation ({kind}), not a person: the 信义金 score is for persons; "
+            f"explain an organisation's grade with `scoring grades explain {mask_id(subject_id)} --as-of DATE`"
+        )
+
+
+def suspension_of(
+    store: Store,
+    subject_id: str,
+    as_of: dt.date,
+    gate: GateConfig | None = None,
+    catalog: Catalog | None = None,
+    texts: ExplainConfig | None = None,
+) -> dict | None:
+    """The person's suspension at ``as_of`` (信用底线), or None when scored: the reason, until when
+    (``until``: ISO date, None when open-ended; ``until_zh`` in words), and every list record behind it
+    with its document, agency, entry date, end date and how to leave that list (履行义务, the exit
+    procedure of ``configs/points/explain.yaml``, the earliest end)."""
+    from scoring.features.asof import counts_sql
+
+    catalog = catalog or load_catalog()
+    gate = gate or load_gate(catalog=catalog)
+    texts = texts or load_explain_config(catalog=catalog, gate_types=gate.record_types)
+    sus = suspensions(store, as_of, gate, catalog)
+    sus = sus[sus["subject_id"] == subject_id]
+    if sus.empty:
+        return None
+    row = sus.iloc[0]
+    until = row["suspended_until"]
+    until_iso = None if pd.isna(until) else pd.Timestamp(until).date().isoformat()
+    docs = [d for d in str(row["documents"] or "").split(", ") if d]
+    prepare_views(store, catalog)
+    types = ", ".join(f"'{c}'" for c in gate.record_types)
+    recs = store.sql(
+        f"""SELECT record_type, document_no, agency, t_start, t_end FROM xinyi_timeline
+        WHERE subject_id = ? AND record_type IN ({types}) AND {counts_sql(f"DATE '{as_of}'")}
+        ORDER BY t_start, record_type, document_no""",
+        [subject_id],
+    )
+    lists = []
+    for r in recs.to_dict(orient="records"):
+        if r["document_no"] is not None and docs and str(r["document_no"]) not in docs:
+            continue  # only the records behind the gate's suspension (suspensions(): documents)
+        code = str(r["record_type"])
+        proc = texts.exit_procedures[code]
+        end = None if r["t_end"] is None or pd.isna(r["t_end"]) else pd.Timestamp(r["t_end"]).date().isoformat()
+        lists.append(
+            {
+                "record_type": code,
+                "name_zh": catalog[code].name_zh,
+                "document_no": scrub(str(r["document_no"])) if r["document_no"] is not None else None,
+                "agency": scrub(str(r["agency"])) if r["agency"] is not None else None,
+                "listed_on": pd.Timestamp(r["t_start"]).date().isoformat(),
+                "ends_on": end,
+                "obligation": proc.obligation,
+                "authority": proc.authority,
+                "action": proc.action,
+                "steps": list(proc.steps),
+                "earliest_end_zh": proc.early_exit.format(date=end) if end else proc.no_end,
+                "basis": proc.basis or catalog[code].legal_basis,
+            }
+        )
+    return {
+        "reason": row["reason"],
+        "until": until_iso,
+        "until_zh": texts.until_fixed.format(date=until_iso) if until_iso else texts.until_open,
+        "documents": docs,
+        "lists": lists,
+        "notice": texts.notice,
+    }
+
+
 def explain_person(
     store: Store,
     card: PointsCard,
@@ -181,50 +266,59 @@ def explain_person(
     catalog: Catalog | None = None,
     gate: GateConfig | None = None,
 ) -> dict:
-    """Every line item of one person's score with the records behind it (type, date, document
-    number, expiry); or the suspension with its reason and end date."""
+    """One person's 信义金 as they can read it.
+
+    Suspended (信用底线): ``status`` suspended, no number, the ``suspension`` first (reason, until
+    when, the list records and their documents, how to leave each list: :func:`suspension_of`), no
+    line items. Scored: the points and only the items that carry points (the feature's maximum
+    points > 0), each with its bin in words (:mod:`scoring.points.wording`), the person's value in
+    words, and the records behind it (record type in Chinese, date, document number, agency; ID
+    numbers masked). The items' points sum to the score (items without points add 0)."""
     as_of = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     catalog = catalog or load_catalog()
     gate = gate or load_gate(catalog=catalog)
-    builder = FeatureBuilder(store, subjects="persons", catalog=catalog)
-    fm = builder.at(as_of)
-    if subject_id not in fm.values.index:
-        raise NotFoundError(f"no person {mask_id(subject_id)} in the archive")
-    sus = suspensions(store, as_of, gate, catalog)
-    sus = sus[sus["subject_id"] == subject_id]
-    head = {"subject": mask_id(subject_id), "as_of": as_of.isoformat()}
-    if len(sus):
-        row = sus.iloc[0]
-        until = row["suspended_until"]
+    require_person(store, subject_id)
+    head = {"subject": mask_id(subject_id), "as_of": as_of.isoformat(), "total": int(card.total)}
+    sus = suspension_of(store, subject_id, as_of, gate, catalog)
+    if sus is not None:
         return {
             **head,
             "status": "suspended",
             "points": None,
-            "reason": row["reason"],
-            "suspended_until": None if pd.isna(until) else str(until),
-            "documents": row["documents"],
+            "reason": sus["reason"],
+            "suspended_until": sus["until"],
+            "documents": ", ".join(sus["documents"]),
+            "suspension": sus,
             "items": [],
         }
+    builder = FeatureBuilder(store, subjects="persons", catalog=catalog)
+    fm = builder.at(as_of)
+    if subject_id not in fm.values.index:
+        raise NotFoundError(f"no person {mask_id(subject_id)} in the archive as of {as_of}")
     x = fm.values.loc[[subject_id], card.features_]
     items = card.items(x).iloc[0]
     prepare_views(store, catalog)
-    labels = builder.meta.set_index("feature")
     lines = []
     for f in card.features_:
+        if int(card.max_points_.get(f, 0)) <= 0:  # an item that can carry no points explains nothing
+            continue
         spec = builder.fset[f]
-        b = card.binnings_[f]
-        idx = int(b.bin_index(x[f])[0])
-        label = "Missing" if idx == -1 else b.bin_labels()[idx] if idx >= 0 else "Special"
+        idx = int(card.binnings_[f].bin_index(x[f])[0])
+        raw = x[f].iloc[0]
+        value = None if pd.isna(raw) else float(raw)
         recs = records_behind(store, subject_id, spec, as_of)
         lines.append(
             {
                 "feature": f,
-                "label_zh": labels.loc[f, "label_zh"],
-                "value": None if pd.isna(x[f].iloc[0]) else float(x[f].iloc[0]),
-                "bin": label,
+                "label_zh": spec.label_zh,
+                "value": value,
+                "value_zh": wording.value_words(spec, value, catalog),
+                "none": wording.is_none(spec, value),
+                "bin": wording.bin_words(spec, card.binnings_[f], idx, catalog),
+                "note": wording.feature_note(spec),
                 "points": int(items[f]),
                 "max_points": int(card.max_points_[f]),
-                "records": records_json(recs),
+                "records": [wording.record_entry(r, catalog) for r in records_json(recs)],
             }
         )
     return {**head, "status": "scored", "points": int(items.sum()), "items": lines}
@@ -240,7 +334,7 @@ def eligibility(points: int | None, status: str, scenes: list[Scene]) -> list[di
                     "scene": s.code,
                     "name_zh": s.name_zh,
                     "eligible": False,
-                    "why": "信义金暂停计分期间不可使用 (score suspended)",
+                    "why": "信义金暂停计分期间不可使用",
                 }
             )
         elif points is not None and points >= s.min_points:

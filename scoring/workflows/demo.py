@@ -155,7 +155,11 @@ def _points(st: Store, ws: Workspace, export: str, outputs: dict, say: Progress)
         lines.append(
             f"  {mask_id(sid)} ({label}): {e.explanation['points']} points; "
             + "; ".join(f"{i['label_zh']} {i['points']}/{i['max_points']}" for i in top[:2])
-            + f"; since {DIFF_FROM} {d['change']:+d} in {len(d['parts'])} parts"
+            + (  # no change when suspended on DIFF_FROM: a suspended date has no number
+                f"; since {DIFF_FROM} {d['change']:+d} in {len(d['parts'])} parts"
+                if d["change"] is not None
+                else f"; suspended on {DIFF_FROM}"
+            )
             + (f"; best action +{e.guidance[0]['points']}" if e.guidance else "")
         )
     outputs["points_examples"] = _dump(ws.path("reports", "points_examples.json"), examples)

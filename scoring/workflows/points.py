@@ -16,7 +16,6 @@ import pandas as pd
 from scoring.archive.store import Store
 from scoring.core.errors import DataError, NotFoundError
 from scoring.core.inert import write_csv
-from scoring.core.privacy import mask_id
 from scoring.lineage.registry import POINTS_NAME, Registered
 from scoring.points.card import PointsCard
 from scoring.workflows.workspace import Progress, Workspace, check_date, not_found, quiet, resolve_subject
@@ -215,6 +214,12 @@ class PersonExplanation:
     def to_dict(self) -> dict:
         return {**self.explanation, "guidance": self.guidance, "scenes": self.scenes}
 
+    def text(self) -> str:
+        """The explanation as the person reads it (plain Chinese lines, :mod:`scoring.points.wording`)."""
+        from scoring.points.wording import explanation_text
+
+        return explanation_text(self.explanation, self.guidance, self.scenes)
+
 
 def explain_person(
     store: Store,
@@ -226,8 +231,10 @@ def explain_person(
     card: PointsCard | None = None,
     progress: Progress = quiet,
 ) -> PersonExplanation:
-    """Every line item of one person's score with the records behind it, what they can do
-    (guidance) and the scenes they are eligible for. ``subject``: ID number or keyed pseudonym."""
+    """One person's 信义金 as they can read it: the items that carry points with the records behind
+    them, what they can do (guidance) and the scenes they are eligible for; for a suspended person the
+    suspension, its documents and how to leave the list instead, and no points. ``subject``: ID
+    number or keyed pseudonym; not a person of the archive: NotFoundError."""
     from scoring.points import personal
     from scoring.points.guidance import guidance
 
@@ -237,9 +244,30 @@ def explain_person(
     progress("信义金: line items, records and guidance")
     with not_found():
         e = personal.explain_person(store, c, sid, day)
-    actions = guidance(store, c, sid, day)["actions"]
+        actions = guidance(store, c, sid, day)["actions"]
     scenes = personal.eligibility(e["points"], e["status"], personal.load_scenes())
     return PersonExplanation(e, actions, scenes)
+
+
+def guide_person(
+    store: Store,
+    ws: Workspace,
+    subject: str,
+    as_of: dt.date | str,
+    *,
+    choice: ModelChoice = ModelChoice(),
+    card: PointsCard | None = None,
+) -> dict:
+    """What a person can do as of a date (:func:`scoring.points.guidance.guidance`): lawful actions
+    with the points each adds; for a suspended person only how to leave the list. Not a person:
+    NotFoundError."""
+    from scoring.points.guidance import guidance
+
+    day = check_date(store, as_of)
+    sid = resolve_subject(store, subject)
+    c = card if card is not None else load_card(ws, choice)[0]
+    with not_found():
+        return guidance(store, c, sid, day)
 
 
 def diff_person(
@@ -252,7 +280,8 @@ def diff_person(
     choice: ModelChoice = ModelChoice(),
     card: PointsCard | None = None,
 ) -> dict:
-    """Why a person's points moved between two dates: parts per record summing to the change."""
+    """Why a person's points moved between two dates: parts per record summing to the change; a
+    suspended date shows its status and reason, never a number. Not a person: NotFoundError."""
     from scoring.points import diff
 
     d1, d2 = check_date(store, date_from, "--from"), check_date(store, date_to, "--to")
@@ -261,8 +290,6 @@ def diff_person(
     sid = resolve_subject(store, subject)
     c = card if card is not None else load_card(ws, choice)[0]
     with not_found():
-        if sid not in set(store.sql("SELECT subject_id FROM subjects WHERE subject_id = ?", [sid])["subject_id"]):
-            raise NotFoundError(f"no person {mask_id(sid)} in the archive")
         return diff.diff_person(store, c, sid, d1, d2)
 
 
