@@ -107,7 +107,7 @@ def select_features(
                 "reason": f"稳定性指数 PSI {stab:.3f} 高于 {max_psi:g} (unstable between the training cut-offs)",
             }
         else:
-            woe[f] = b.transform(X[f])
+            woe[f] = _card_woe(b, X[f])
     kept: list[str] = []
     for f in sorted(woe, key=lambda f: (-rows[f]["iv"], feats.index(f))):  # strongest first
         best: tuple[float, str] | None = None
@@ -129,6 +129,19 @@ def select_features(
             "rho": rho,
         }
     return pd.DataFrame([rows[f] for f in feats], columns=SELECTION_COLUMNS)
+
+
+def _card_woe(b: MonotoneBinning, x: pd.Series) -> np.ndarray:
+    """The WoE as the card reads it: with a declared direction, missing and special values are
+    clipped into the range of the regular bins that occur (:class:`~scoring.points.card.PointsCard`)."""
+    w = b.transform(x)
+    if b.dtype != "numerical" or canonical_directions("select_features", {b.name: b.direction})[b.name] == NO_DIRECTION:
+        return w
+    seen = b.woe_[b.bin_n_ > 0]
+    if len(seen):
+        idx = b.bin_index(x)
+        w = np.where(idx < 0, np.clip(w, seen.min(), seen.max()), w)
+    return w
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
