@@ -290,6 +290,9 @@ class PointsCard(BaseEstimator):
     """
 
     expert_: str  # the expert card's name, on cards built by hand (:meth:`from_expert`) only
+    evidence_: pd.DataFrame  # every feature given, scored or dropped, and why (EVIDENCE_COLUMNS)
+    family_cap_: int | None  # the record-family cap used (raised from family_cap when it had to be)
+    single_record_effect_: dict[str, int]  # record type -> largest change one added record can cause
 
     def __init__(
         self,
@@ -563,7 +566,9 @@ class PointsCard(BaseEstimator):
         extra["max_points"] = extra["max_points"].fillna(0)
         extra = extra.fillna({"reason": "", "dimension": "", "families": ""})
         frames = [f for f in (self.evidence_, extra) if len(f)]
-        self.evidence_ = pd.concat(frames, ignore_index=True) if frames else self.evidence_
+        if frames:
+            self.evidence_ = pd.concat(frames, ignore_index=True)
+            self.evidence_["max_points"] = self.evidence_["max_points"].astype(int)
         return self
 
     # -- one record's effect ---------------------------------------------------------------------
