@@ -5,7 +5,12 @@
 * 正向累积 — every line item (a feature's bin) is worth 0 or more integer points, the worst bin of
   each feature is worth 0, and the items sum to the score;
 * the best possible person has exactly ``total`` (1000) points; everyone is between 0 and 1000;
-* per-feature or per-dimension caps (e.g. volunteering at most 50 of 1000);
+* per-feature or per-dimension caps (e.g. volunteering at most 50 of 1000), and one cap per record
+  family (记录族): every feature counting the same catalogue record type shares it, so one record
+  (one general penalty) cannot move the score by more than the cap; ``single_record_effect_``
+  reports the largest change one added record of each type can cause;
+* missing and special values of a feature with a declared direction sit in the declared order (no
+  record never scores above the best bin nor below the worst);
 * 不分等级 — the card produces numbers only, never a tier or grade label.
 
 The bottom-line gate (信用底线: suspension while on a serious-dishonesty list) is applied where the
@@ -16,6 +21,10 @@ regression on WoE whose coefficients are constrained to be >= 0 (so points alway
 declared risk direction), then scaling: with ``r_jk = coef_j * woe_jk`` the risk of bin k of feature
 j, feature j gets ``M_j`` points in all, allocated in proportion to its risk range (largest remainder,
 caps respected, sum exactly ``total``), and bin k gets ``round(M_j * (max_k r_jk - r_jk) / range_j)``.
+With a declared direction the regular bins' risks are made monotone first and missing / special
+risks clipped into their range. Features that end with 0 points leave the card (``features_``) and
+are listed with the reason in ``evidence_`` (feature selection before fitting adds its own rows:
+:mod:`scoring.points.selection`, :func:`scoring.points.personal.fit_card`).
 
 A card prints as a table (:meth:`PointsCard.build_table`), saves to JSON and loads back exactly
 (:meth:`save` / :meth:`load`), and exports as SQL, one CASE expression per feature (:meth:`to_sql`).
@@ -249,7 +258,7 @@ REASONS = {
         "(coefficient 0 under the non-negativity rule: its effect reverses once the other features are known)"
     ),
     "no_range": "各分箱风险相同，无分值 (every bin carries the same risk: no points)",
-    "rounded": "所分分值不足1分 (its share of the total rounds to 0 points)",
+    "rounded": "所分分值为0：不足1分或所属上限已满 (its share rounds to 0 points, or its caps are full)",
 }
 
 
@@ -529,10 +538,9 @@ class PointsCard(BaseEstimator):
                 status, reason = "dropped", REASONS["zeroed"]
                 if iv >= ZEROED_IV:
                     zeroed.append(f"{f} (IV {iv:.3f})")
-            elif max(self.points_[f].values(), default=0) == 0 and self._scaled_risks(f)[2] > self._scaled_risks(f)[1]:
-                status, reason = "dropped", REASONS["rounded"]
             else:
-                status, reason = "dropped", REASONS["no_range"]
+                _, lo, hi = self._scaled_risks(f)
+                status, reason = "dropped", REASONS["rounded" if hi > lo else "no_range"]
             rows.append(
                 {
                     "feature": f,
