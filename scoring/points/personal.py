@@ -27,6 +27,15 @@ from scoring.points.card import PointsCard
 from scoring.points.gate import GateConfig, load_gate, suspensions
 
 
+class SelectionConfig(BaseModel):
+    """configs/points/card.yaml ``selection``: feature selection before fitting (:mod:`scoring.points.selection`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_iv: float = 0.01
+    max_psi: float = 0.25
+    max_correlation: float = 0.8
+
+
 class CardConfig(BaseModel):
     """configs/points/card.yaml."""
 
@@ -38,20 +47,8 @@ class CardConfig(BaseModel):
     total: int = 1000
     max_bins: int = 6
     caps: dict[str, int] = {}
-    family_cap: float | None = 250
-    selection: "SelectionConfig" = Field(default_factory=lambda: SelectionConfig())
-
-
-class SelectionConfig(BaseModel):
-    """configs/points/card.yaml ``selection``: feature selection before fitting (:mod:`scoring.points.selection`)."""
-
-    model_config = ConfigDict(extra="forbid")
-    min_iv: float = 0.02
-    max_psi: float = 0.25
-    max_correlation: float = 0.8
-
-
-CardConfig.model_rebuild()
+    family_cap: float | None = 250  # record-family cap: points, or a share of total below 1; None: no cap
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
 
 
 def load_card_config(path: str | Path | None = None) -> CardConfig:
@@ -187,8 +184,10 @@ def compare_cards(
 ) -> pd.DataFrame:
     """Cards side by side on the same persons at ``cutoff`` and the outcome after it: AUC and KS of
     the points (fewer points = riskier), Brier/ECE of the points mapped to probabilities on the
-    same data (a 1-D logistic fit), and the points distribution. Each card's table is recounted on
-    this data (:meth:`PointsCard.evaluate`)."""
+    same data (a 1-D logistic fit), the points distribution (quantiles, how many distinct values, the
+    share of persons at the most common one), its number of line items and its largest single-record
+    effect (empty for an expert card loaded without record families). Each card's table is recounted
+    on this data (:meth:`PointsCard.evaluate`)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
@@ -201,6 +200,7 @@ def compare_cards(
         card.evaluate(data[card.features_], y)
         p = LogisticRegression().fit(pts.reshape(-1, 1), y).predict_proba(pts.reshape(-1, 1))[:, 1]
         _, brier, ece = reliability(y, p)
+        values, counts = np.unique(pts, return_counts=True)
         rows.append(
             {
                 "card": name,
@@ -214,6 +214,10 @@ def compare_cards(
                 "points_p5": float(np.percentile(pts, 5)),
                 "points_median": float(np.median(pts)),
                 "points_p95": float(np.percentile(pts, 95)),
+                "distinct_points": int(len(values)),
+                "modal_points_share": float(counts.max() / counts.sum()),
+                "items": len(card.features_),
+                "max_single_record_effect": max(getattr(card, "single_record_effect_", {}).values(), default=None),
             }
         )
     return pd.DataFrame(rows)
