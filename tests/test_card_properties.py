@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from scoring.core.errors import DataError
 from scoring.points.card import PointsCard, PointsCardWarning, load_expert_card
 
 hc = [HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -123,13 +124,17 @@ def _bumped(X: pd.DataFrame, f: str, by: float) -> pd.DataFrame:
     seed=st.integers(0, 10_000),
     rare=st.sampled_from([0.01, 0.015, 0.03, 0.1]),
     missing=st.floats(0.0, 0.95),
-    signal=st.floats(0.3, 1.5),
+    signal=st.floats(0.6, 1.5),
     total=st.sampled_from([1000, 997, 100]),
     bump=st.floats(0.01, 3.0),
 )
 def test_fitted_card_invariants_on_random_archives(seed, rare, missing, signal, total, bump):
     X, y = _archive_like(seed, 6000, rare, missing, signal)
-    card = _fit(X, y, total=total)
+    try:
+        card = _fit(X, y, total=total)
+    except DataError as e:  # a weak archive where no bin passes the test: refused, not a card of noise
+        assert "no feature separates risk" in str(e)
+        return
     _check_invariants(card, X, DIRS, total)
     base = card.score(X)
     for f in card.features_:
