@@ -380,7 +380,8 @@ def test_points_card_bins_category_and_text_columns(tmp_path):
     card = PointsCard(directions=BINARY_DIRS).fit(X, y)
     for f in ("sector", "city", "kind"):
         assert card.binnings_[f].dtype == "categorical"
-    assert set(card.items(X).columns) == set(X.columns)
+    assert set(card.items(X).columns) == set(card.features_)  # features without points are not items
+    assert set(card.features_) | set(card.evidence_.query("status == 'dropped'")["feature"]) == set(X.columns)
     loaded = PointsCard.load(card.save(tmp_path / "card.json"))
     assert np.array_equal(loaded.predict(X), card.predict(X))
     with pytest.raises(DataError, match="city.*categorical"):

@@ -132,8 +132,105 @@ def test_card_prints_as_a_table_without_tiers():
 
 def test_binning_validation_and_unseen_category():
     with pytest.raises(ValueError, match="direction"):
-        MonotoneBinning("x", direction="up").fit([1, 2], [0, 1])
+        MonotoneBinning("x", direction="up").fit([1, 2], [0, 1])  # type: ignore[arg-type]  # a wrong word on purpose
     with pytest.raises(ValueError, match="0/1"):
         MonotoneBinning("x").fit([1, 2], [0, 2])
     b = MonotoneBinning("k", dtype="categorical").fit(["a"] * 50 + ["b"] * 50, [0] * 45 + [1] * 5 + [0] * 20 + [1] * 30)
     assert b.bin_index(["never-seen"])[0] == b.n_bins - 1  # unseen category: the riskiest bin
+
+
+def test_allocate_with_overlapping_cap_groups():
+    """A feature in its dimension and in several record families: every group's cap holds."""
+    w = {"a": 3.0, "b": 1.0, "c": 1.0, "d": 0.0}
+    groups = {"a": ["g1", "g2"], "b": "g1", "c": ["g2"]}
+    out = allocate(w, 1000, groups, {"g1": 400, "g2": 700})
+    assert sum(out.values()) == 1000 and out["d"] == 0
+    assert out["a"] + out["b"] <= 400 and out["a"] + out["c"] <= 700
+    assert allocate(w, 1000, groups, {"g1": 900}) == allocate(w, 1000)  # a slack cap changes nothing
+    with pytest.raises(ValueError, match="no room"):
+        allocate(w, 1000, groups, {"g1": 100, "g2": 100})
+
+
+def test_zero_inflated_amount_keeps_its_rare_tail():
+    """99% without a fine (a point mass at 0) and a risky 1% tail: the tail is a bin of its own."""
+    rng = np.random.default_rng(0)
+    n = 20_000
+    fined = rng.random(n) < 0.01
+    fine = np.where(fined, rng.lognormal(7, 1, n), 0.0)
+    y = (rng.random(n) < np.where(fined, 0.1, 0.01)).astype(int)
+    b = MonotoneBinning("fine", direction="increases_risk", min_bin_share=0.03).fit(fine, y)
+    assert b.n_bins == 2 and b.iv_ > 0.1
+    # a 1% tail with the same event rate (1 in 100 in both groups) is merged: no proven difference
+    y0 = np.zeros(n, dtype=int)
+    for group in (np.flatnonzero(fined), np.flatnonzero(~fined)):
+        y0[group[::100]] = 1
+    assert MonotoneBinning("fine", direction="increases_risk", min_bin_share=0.03).fit(fine, y0).n_bins == 1
+
+
+def test_old_formats_still_load(tmp_path):
+    import json
+
+    X, y = _data(6)
+    card = PointsCard(directions=DIRS).fit(X, y)
+    d = card.to_dict()
+    d["format"] = "xinyi.points_card/1"
+    for k in ("evidence", "family_cap", "single_record_effect"):
+        d.pop(k)
+    for k in ("families", "family_cap", "record_steps", "min_bin_events", "min_bin_non_events", "max_pvalue"):
+        d["params"].pop(k)
+    for b in d["binnings"].values():
+        for k in ("min_bin_events", "min_bin_non_events", "max_pvalue"):
+            b.pop(k)
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(d), encoding="utf-8")
+    again = PointsCard.load(old)
+    pd.testing.assert_frame_equal(again.items(X), card.items(X))
+    assert set(again.evidence_["feature"]) == set(card.features_)
+    b = card.binnings_["penalties"]
+    path = b.save(tmp_path / "b.json")
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw["format"] = "xinyi.monotone_binning/1"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    assert np.array_equal(MonotoneBinning.load(path).transform(X["penalties"]), b.transform(X["penalties"]))
+
+
+def test_selection_drops_the_weaker_of_a_duplicate_pair_with_a_reason():
+    from scoring.points.selection import FeatureSelector, select_features
+
+    X, y = _data(7)
+    X["penalties_again"] = X["penalties"]  # the same records counted twice
+    X["noise"] = np.random.default_rng(0).normal(size=len(X))
+    groups = np.repeat(["2023-06-30", "2024-06-30"], len(X) // 2)
+    dirs = DIRS | {"penalties_again": "increases_risk", "noise": "increases_risk"}
+    t = select_features(X, y, dirs, groups).set_index("feature")
+    assert t.loc["penalties", "kept"] and not t.loc["penalties_again", "kept"]
+    assert (
+        t.loc["penalties_again", "correlated_with"] == "penalties" and "高度相关" in t.loc["penalties_again", "reason"]
+    )
+    assert not t.loc["noise", "kept"] and "IV" in t.loc["noise", "reason"]
+    assert (t["psi"] >= 0).all()
+    drifted = X.copy()
+    drifted.loc[: len(X) // 2, "volunteer"] *= 5  # the first cut-off's volunteering is 5 times larger
+    t2 = select_features(drifted, y, DIRS, groups).set_index("feature")
+    assert not t2.loc["volunteer", "kept"] and "PSI" in t2.loc["volunteer", "reason"]
+    sel = FeatureSelector(dirs).fit(X, y, groups=groups)
+    assert "penalties_again" not in list(sel.transform(X).columns)
+
+
+def test_family_cap_holds_or_is_raised_with_a_warning():
+    from scoring.points.card import PointsCardWarning
+
+    X, y = _data(8)
+    fams = {"penalties": ["PEN"], "fines": ["PEN"], "kept_ratio": ["COM"], "volunteer": ["VOL"]}
+    steps = {"penalties": 1.0}
+    card = PointsCard(directions=DIRS, families=fams, record_steps=steps, family_cap=0.4).fit(X, y)
+    assert card.family_cap_ == 400
+    assert card.max_points_["penalties"] + card.max_points_["fines"] <= 400
+    assert all(v <= 400 for v in card.single_record_effect_.values())
+    table = card.record_table().set_index("record_type")
+    assert (table["single_record_effect"] <= table["cap"]).all() and (table["points"] <= 400).all()
+    with pytest.warns(PointsCardWarning, match="raised"):
+        tight = PointsCard(directions=DIRS, families=fams, family_cap=100).fit(X, y)
+    cap = tight.family_cap_
+    assert cap is not None and cap > 100 and sum(tight.max_points_.values()) == 1000
+    assert all(v <= cap for v in tight.single_record_effect_.values())

@@ -7,14 +7,18 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from scoring.points.binning import MonotoneBinning
-    from scoring.points.card import PointsCard, load_expert_card
+    from scoring.points.card import PointsCard, PointsCardWarning, load_expert_card
     from scoring.points.diff import diff_person
     from scoring.points.gate import GateConfig, load_gate, suspensions
     from scoring.points.personal import explain_person, fit_card, score_persons
+    from scoring.points.selection import FeatureSelector, select_features
 
 _NAMES = {
     "MonotoneBinning": "binning",
     "PointsCard": "card",
+    "PointsCardWarning": "card",
+    "FeatureSelector": "selection",
+    "select_features": "selection",
     "load_expert_card": "card",
     "GateConfig": "gate",
     "load_gate": "gate",
@@ -26,15 +30,18 @@ _NAMES = {
 }
 
 __all__ = [
+    "FeatureSelector",
     "GateConfig",
     "MonotoneBinning",
     "PointsCard",
+    "PointsCardWarning",
     "diff_person",
     "explain_person",
     "fit_card",
     "load_expert_card",
     "load_gate",
     "score_persons",
+    "select_features",
     "suspensions",
 ]
 

@@ -5,8 +5,16 @@ pool-adjacent-violators algorithm makes the event rate monotone in the declared 
 feature that declares none, ``direction="none"``, may also take one peak or valley, whichever
 shape keeps the most information value, as optbinning's ``auto`` trend does; ``"auto"`` is still
 accepted as a deprecated alias of ``"none"``), then
-bins smaller than ``min_bin_share`` and, if needed, the pair losing the least information value
-are merged until at most ``max_bins`` remain. Missing values and declared special values get
+small bins are merged, and, if needed, the pair losing the least information value until at most
+``max_bins`` remain. A bin of at least ``min_bin_share`` of the rows is big enough; a smaller one
+keeps its own place only when it earns it: at least ``min_bin_events`` events and
+``min_bin_non_events`` non-events, and an event rate that differs from each neighbour's at
+significance ``max_pvalue`` (Fisher's exact test when a cell expects fewer than 5 rows, else the
+chi-square test); the least significant pair is merged first. So a rare, informative value (a
+penalty held by 1.5% of persons, with ten times the event rate) keeps its bin, while a rare value
+with a handful of rows and no proven difference is merged. Pre-bins isolate every value held by at
+least ``min_prebin_share`` of the rows (a point mass such as "no fine": 0), so the rare tail beside
+it can become a bin. Missing values and declared special values get
 bins of their own. Categorical features are ordered by event rate and binned the same way.
 
 Weight of evidence here is the *risk* WoE: ``ln(share of events / share of non-events)``, so a
@@ -37,13 +45,28 @@ from scoring.core.errors import ConfigError, DataError
 from scoring.core.estimator import canonical_directions, check_fitted, is_text_or_category
 
 Direction = Literal["increases_risk", "decreases_risk", "none", "auto"]  # "auto": deprecated alias of "none"
-FORMAT = "xinyi.monotone_binning/1"
+FORMAT = "xinyi.monotone_binning/2"
+FORMATS = (FORMAT, "xinyi.monotone_binning/1")  # /1 files (no event minimums or test) still load
 MISSING = "Missing"
 TREE_SAMPLE = 100_000  # rows used to fit the pre-binning tree
 
 
 def _woe(events: np.ndarray, non_events: np.ndarray, tot_e: float, tot_ne: float) -> np.ndarray:
     return np.log(((events + 0.5) / (tot_e + 0.5)) / ((non_events + 0.5) / (tot_ne + 0.5)))
+
+
+def _pvalue(e1: float, n1: float, e2: float, n2: float) -> float:
+    """Two-sided p-value that two bins share one event rate: Fisher's exact test when a cell of the
+    2x2 table expects fewer than 5 rows, else the chi-square test (with Yates' correction)."""
+    from scipy.stats import chi2_contingency, fisher_exact
+
+    table = np.array([[e1, n1 - e1], [e2, n2 - e2]], dtype=float)
+    if table.sum(axis=0).min() <= 0 or table.sum(axis=1).min() <= 0:
+        return 1.0  # a column or row of zeros: nothing tells the two apart
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    if expected.min() < 5:
+        return float(fisher_exact(np.rint(table).astype(np.int64))[1])
+    return float(chi2_contingency(table, correction=True)[1])
 
 
 def _pava(n: np.ndarray, e: np.ndarray, increasing: bool) -> list[list[int]]:
@@ -120,6 +143,9 @@ class MonotoneBinning(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         special_values: Sequence[float] = (),
         prebinning: str = "tree",
         min_prebin_share: float = 0.05,
+        min_bin_events: int = 3,
+        min_bin_non_events: int = 3,
+        max_pvalue: float | None = 0.05,
     ):
         self.name = name
         self.dtype = dtype
@@ -130,6 +156,9 @@ class MonotoneBinning(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.special_values = special_values
         self.prebinning = prebinning
         self.min_prebin_share = min_prebin_share
+        self.min_bin_events = min_bin_events
+        self.min_bin_non_events = min_bin_non_events
+        self.max_pvalue = max_pvalue
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
@@ -157,6 +186,10 @@ class MonotoneBinning(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             raise ConfigError(f"{self.name}: min_bin_share must be in [0, 0.5)")
         if self.max_bins < 1 or self.max_prebins < 2:
             raise ConfigError(f"{self.name}: max_bins >= 1 and max_prebins >= 2 are needed")
+        if self.min_bin_events < 0 or self.min_bin_non_events < 0:
+            raise ConfigError(f"{self.name}: min_bin_events and min_bin_non_events must be >= 0")
+        if self.max_pvalue is not None and not (0 < self.max_pvalue <= 1):
+            raise ConfigError(f"{self.name}: max_pvalue must be in (0, 1], or None for no test")
         if self.prebinning not in ("tree", "quantile"):
             raise ConfigError(f"{self.name}: prebinning must be tree or quantile")
         return direction
@@ -256,11 +289,21 @@ class MonotoneBinning(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             qs = np.quantile(x, np.linspace(0, 1, self.max_prebins + 1)[1:-1], method="inverted_cdf")
             splits = np.unique(qs)
             splits = splits[splits > uniq[0]]
+        if len(uniq) > self.max_prebins:
+            splits = np.union1d(splits, self._mass_splits(x, uniq))
         idx = np.searchsorted(splits, x, side="right")
         k = len(splits) + 1
         n = np.bincount(idx, minlength=k).astype(float)
         e = np.bincount(idx, weights=y, minlength=k)
         return splits, n, e
+
+    def _mass_splits(self, x: np.ndarray, uniq: np.ndarray) -> np.ndarray:
+        """Splits isolating every value held by at least ``min_prebin_share`` of the rows (a point
+        mass such as 0 = no fine, or 1825 = no penalty in five years): [v, next value)."""
+        counts = np.bincount(np.searchsorted(uniq, x), minlength=len(uniq))
+        heavy = np.flatnonzero(counts >= max(1.0, self.min_prebin_share * len(x)))
+        cuts = [uniq[i] for i in heavy if i > 0] + [uniq[i + 1] for i in heavy if i + 1 < len(uniq)]
+        return np.unique(np.asarray(cuts, dtype=float))
 
     def _tree_splits(self, x: np.ndarray, y: np.ndarray, uniq: np.ndarray) -> np.ndarray:
         """Supervised pre-bins: the thresholds of a CART tree on this feature alone (as optbinning
@@ -288,23 +331,45 @@ class MonotoneBinning(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return [[c] for c in st.index], st["count"].to_numpy(float), st["sum"].to_numpy(float)
 
     def _merge_small(self, blocks, n, e):
-        total = n.sum()
-        if total == 0:
+        """Merge bins smaller than ``min_bin_share`` that do not earn their place (see the module
+        docstring): first those short of events or non-events (into the neighbour with the closer
+        event rate), then, one pair at a time, the least significant pair of neighbours of which one
+        is small."""
+        if n.sum() == 0:
             return blocks
+        floor = self.min_bin_share * self.n_total_
         while len(blocks) > 1:
-            sizes = [n[b].sum() for b in blocks]
-            i = int(np.argmin(sizes))
-            if sizes[i] >= self.min_bin_share * self.n_total_:
-                break
-            if i == 0:
-                j = 1
-            elif i == len(blocks) - 1:
-                j = i - 1
+            sizes = [float(n[b].sum()) for b in blocks]
+            events = [float(e[b].sum()) for b in blocks]
+            small = [sz < floor for sz in sizes]
+            short = [
+                i
+                for i in range(len(blocks))
+                if small[i] and (events[i] < self.min_bin_events or sizes[i] - events[i] < self.min_bin_non_events)
+            ]
+            if short:
+                i = min(short, key=lambda k: sizes[k])
+                if i == 0:
+                    j = 1
+                elif i == len(blocks) - 1:
+                    j = i - 1
+                else:
+                    r = events[i] / max(sizes[i], 1)
+                    rl = events[i - 1] / max(sizes[i - 1], 1)
+                    rr = events[i + 1] / max(sizes[i + 1], 1)
+                    j = i - 1 if abs(r - rl) <= abs(r - rr) else i + 1
+            elif self.max_pvalue is not None:
+                worst: tuple[float, int] | None = None
+                for k in range(len(blocks) - 1):
+                    if small[k] or small[k + 1]:
+                        p = _pvalue(events[k], sizes[k], events[k + 1], sizes[k + 1])
+                        if p > self.max_pvalue and (worst is None or p > worst[0]):
+                            worst = (p, k)
+                if worst is None:
+                    break
+                i, j = worst[1], worst[1] + 1
             else:
-                r = e[blocks[i]].sum() / max(sizes[i], 1)
-                rl = e[blocks[i - 1]].sum() / max(sizes[i - 1], 1)
-                rr = e[blocks[i + 1]].sum() / max(sizes[i + 1], 1)
-                j = i - 1 if abs(r - rl) <= abs(r - rr) else i + 1
+                break
             a, b = min(i, j), max(i, j)
             blocks[a] = blocks[a] + blocks[b]
             del blocks[b]
@@ -444,6 +509,9 @@ class MonotoneBinning(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             "special_values": [float(v) for v in self.special_values],
             "prebinning": self.prebinning,
             "min_prebin_share": self.min_prebin_share,
+            "min_bin_events": self.min_bin_events,
+            "min_bin_non_events": self.min_bin_non_events,
+            "max_pvalue": self.max_pvalue,
             "increasing": self.increasing_,
             "trend": self.trend_,
             "splits": [float(s) for s in self.splits_],
@@ -469,6 +537,9 @@ class MonotoneBinning(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             tuple(d["special_values"]),
             d.get("prebinning", "tree"),
             d.get("min_prebin_share", 0.05),
+            d.get("min_bin_events", 3),  # /1 files predate these three (their bins are stored as fitted)
+            d.get("min_bin_non_events", 3),
+            d.get("max_pvalue", 0.05),
         )
         b.increasing_ = d["increasing"]
         b.trend_ = d.get("trend", "ascending" if d["increasing"] else "descending")
@@ -494,6 +565,6 @@ class MonotoneBinning(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     @classmethod
     def load(cls, path: str | Path) -> "MonotoneBinning":
         d = json.loads(Path(path).read_text(encoding="utf-8"))
-        if d.pop("format", None) != FORMAT:
+        if d.pop("format", None) not in FORMATS:
             raise DataError(f"{path}: not a monotone binning file (expected format {FORMAT})")
         return cls.from_dict(d)

@@ -5,7 +5,12 @@
 * 正向累积 — every line item (a feature's bin) is worth 0 or more integer points, the worst bin of
   each feature is worth 0, and the items sum to the score;
 * the best possible person has exactly ``total`` (1000) points; everyone is between 0 and 1000;
-* per-feature or per-dimension caps (e.g. volunteering at most 50 of 1000);
+* per-feature or per-dimension caps (e.g. volunteering at most 50 of 1000), and one cap per record
+  family (记录族): every feature counting the same catalogue record type shares it, so one record
+  (one general penalty) cannot move the score by more than the cap; ``single_record_effect_``
+  reports the largest change one added record of each type can cause;
+* missing and special values of a feature with a declared direction sit in the declared order (no
+  record never scores above the best bin nor below the worst);
 * 不分等级 — the card produces numbers only, never a tier or grade label.
 
 The bottom-line gate (信用底线: suspension while on a serious-dishonesty list) is applied where the
@@ -16,6 +21,10 @@ regression on WoE whose coefficients are constrained to be >= 0 (so points alway
 declared risk direction), then scaling: with ``r_jk = coef_j * woe_jk`` the risk of bin k of feature
 j, feature j gets ``M_j`` points in all, allocated in proportion to its risk range (largest remainder,
 caps respected, sum exactly ``total``), and bin k gets ``round(M_j * (max_k r_jk - r_jk) / range_j)``.
+With a declared direction the regular bins' risks are made monotone first and missing / special
+risks clipped into their range. Features that end with 0 points leave the card (``features_``) and
+are listed with the reason in ``evidence_`` (feature selection before fitting adds its own rows:
+:mod:`scoring.points.selection`, :func:`scoring.points.personal.fit_card`).
 
 A card prints as a table (:meth:`PointsCard.build_table`), saves to JSON and loads back exactly
 (:meth:`save` / :meth:`load`), and exports as SQL, one CASE expression per feature (:meth:`to_sql`).
@@ -25,7 +34,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast, overload
 
@@ -47,7 +57,10 @@ from scoring.core.estimator import (
 )
 from scoring.points.binning import MISSING, Direction, MonotoneBinning
 
-FORMAT = "xinyi.points_card/1"
+FORMAT = "xinyi.points_card/2"
+FORMATS = (FORMAT, "xinyi.points_card/1")  # /1 cards (no evidence, families or record effects) still load
+#: the card's evidence table: every feature it was given, scored or dropped, and why
+EVIDENCE_COLUMNS = ["feature", "status", "reason", "iv", "coef", "max_points", "dimension", "families"]
 
 
 def _nonneg_logistic(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
@@ -76,59 +89,96 @@ def _nonneg_logistic(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[float,
 def allocate(
     weights: Mapping[str, float],
     total: int,
-    groups: Mapping[str, str] | None = None,
+    groups: Mapping[str, str | Sequence[str]] | None = None,
     caps: Mapping[str, int] | None = None,
 ) -> dict[str, int]:
     """Integer points per feature summing exactly to ``total``, proportional to ``weights``,
-    with caps per feature or per group (a feature's group is ``groups[feature]``)."""
-    groups = dict(groups or {})
+    with caps per feature or per group. ``groups[feature]`` is one group name or several (a feature
+    belongs to its dimension and to every record family it counts); a cap on a group holds for the
+    sum of its members.
+
+    Progressive filling: every uncapped feature grows in proportion to its weight until a cap
+    binds (its members stop there) or the total is reached; then floors and largest remainders,
+    never exceeding a cap. A ConfigError when the caps leave no room for ``total``."""
     caps = dict(caps or {})
     names = [k for k in weights if weights[k] > 0]
     if not names:
         raise DataError("no feature separates risk: every coefficient or risk range is zero")
-    cap_of: dict[str, list[str]] = {}
+    member_of: dict[str, list[str]] = {}
     for f in names:
-        for key in [f] + ([groups[f]] if f in groups else []):
-            if key in caps:
-                cap_of.setdefault(key, []).append(f)
-    # continuous allocation with caps (water-filling)
-    fixed: dict[str, float] = {}
-    while True:
-        free = [f for f in names if f not in fixed]
+        g = (groups or {}).get(f)
+        keys = [f] + ([g] if isinstance(g, str) else list(g or ()))
+        member_of[f] = [k for k in dict.fromkeys(keys) if k in caps]
+    cap_of: dict[str, list[str]] = {}
+    for f, keys in member_of.items():
+        for k in keys:
+            cap_of.setdefault(k, []).append(f)
+    fixed: dict[str, float] = dict.fromkeys(names, 0.0)
+    growing = set(names)
+    budget = float(total)
+    while growing and budget > 1e-9:
+        rate = sum(weights[f] for f in growing)
+        step = budget / rate  # growth (per unit of weight) that would reach the total
+        tight: str | None = None
+        for k, members in cap_of.items():
+            live = sum(weights[m] for m in members if m in growing)
+            if live <= 0:
+                continue
+            room = (caps[k] - sum(fixed[m] for m in members)) / live
+            if room < step - 1e-12:
+                step, tight = max(room, 0.0), k
+        for f in growing:
+            fixed[f] += step * weights[f]
         budget = total - sum(fixed.values())
-        wsum = sum(weights[f] for f in free)
-        if not free or wsum <= 0:
+        if tight is None:
             break
-        alloc = {f: budget * weights[f] / wsum for f in free}
-        over = None
-        for key, members in cap_of.items():
-            live = [m for m in members if m in alloc]
-            have = sum(alloc[m] for m in live) + sum(fixed.get(m, 0.0) for m in members)
-            if live and have > caps[key] + 1e-9:
-                over = (key, live, members)
-                break
-        if over is None:
-            fixed.update(alloc)
-            break
-        key, live, members = over
-        room = caps[key] - sum(fixed.get(m, 0.0) for m in members)
-        lw = sum(weights[m] for m in live)
-        for m in live:
-            fixed[m] = room * weights[m] / lw
+        growing -= set(cap_of[tight])
     if abs(sum(fixed.values()) - total) > 1e-6:
-        raise ConfigError(f"caps {caps} leave no room to reach {total} points with these features")
+        # overlapping caps can freeze too early: the nearest allocation that reaches the total
+        fixed = _nearest_within_caps(names, fixed, total, cap_of, caps)
     # integers: floor, then largest remainders, never exceeding a cap
     out = {f: int(math.floor(fixed[f] + 1e-9)) for f in names}
     left = total - sum(out.values())
     for f in sorted(names, key=lambda f: fixed[f] - out[f], reverse=True):
         if left == 0:
             break
-        if all(sum(out[m] for m in cap_of[k]) + 1 <= caps[k] for k in cap_of if f in cap_of[k]):
+        if all(sum(out[m] for m in cap_of[k]) + 1 <= caps[k] for k in member_of[f]):
             out[f] += 1
             left -= 1
     if left:
         raise ConfigError(f"could not place {left} points within the caps {caps}")
     return {k: out.get(k, 0) for k in weights}
+
+
+def _nearest_within_caps(
+    names: list[str], start: dict[str, float], total: int, cap_of: dict[str, list[str]], caps: Mapping[str, int]
+) -> dict[str, float]:
+    """The allocation closest (sum of absolute differences) to ``start`` that meets every cap and
+    sums to ``total`` (a linear programme); a ConfigError when none exists."""
+    from scipy.optimize import linprog
+
+    p = len(names)
+    at = {f: i for i, f in enumerate(names)}
+    # variables: x (p), d (p) with d >= |x - start|
+    c = np.concatenate([np.zeros(p), np.ones(p)])
+    a_ub, b_ub = [], []
+    for k, members in cap_of.items():
+        row = np.zeros(2 * p)
+        row[[at[m] for m in members]] = 1.0
+        a_ub.append(row)
+        b_ub.append(float(caps[k]))
+    x0 = np.array([start[f] for f in names])
+    for i in range(p):
+        for sign in (1.0, -1.0):
+            row = np.zeros(2 * p)
+            row[i], row[p + i] = sign, -1.0
+            a_ub.append(row)
+            b_ub.append(sign * x0[i])
+    a_eq = np.concatenate([np.ones(p), np.zeros(p)])[None, :]
+    res = linprog(c, A_ub=np.array(a_ub), b_ub=np.array(b_ub), A_eq=a_eq, b_eq=[float(total)], bounds=(0, None))
+    if not res.success:
+        raise ConfigError(f"caps {dict(caps)} leave no room to reach {total} points with these features")
+    return {f: float(max(res.x[i], 0.0)) for i, f in enumerate(names)}
 
 
 class ExpertBin(BaseModel):
@@ -169,8 +219,15 @@ class ExpertCard(BaseModel):
         return self
 
 
-def load_expert_card(path: str | Path | None = None, features=None) -> "PointsCard":
-    """Build a :class:`PointsCard` from an expert card file (default configs/points/expert_person.yaml)."""
+def load_expert_card(
+    path: str | Path | None = None,
+    features=None,
+    families: Mapping[str, Sequence[str]] | None = None,
+    record_steps: Mapping[str, float] | None = None,
+) -> "PointsCard":
+    """Build a :class:`PointsCard` from an expert card file (default configs/points/expert_person.yaml).
+    ``families`` / ``record_steps`` (feature -> record types / largest change per record, as
+    :func:`scoring.points.personal.card_families` gives them) fill ``single_record_effect_``."""
     from scoring.core.config import config_dir, load_model
 
     p = Path(path) if path is not None else config_dir() / "points" / "expert_person.yaml"
@@ -181,7 +238,28 @@ def load_expert_card(path: str | Path | None = None, features=None) -> "PointsCa
             from scoring.core.errors import ConfigError
 
             raise ConfigError(f"{p}: features: {unknown} are not in the feature set")
-    return PointsCard.from_expert(spec)
+    return PointsCard.from_expert(spec, families, record_steps)
+
+
+class PointsCardWarning(UserWarning):
+    """A xinyi warning about a fitted 信义金 card: an informative feature the non-negativity rule
+    zeroed, or a record-family cap raised because too few families carry points."""
+
+
+#: a feature whose information value reaches this but whose coefficient the non-negativity rule
+#: set to 0 is reported with a :class:`PointsCardWarning` (informative, yet its effect reversed)
+ZEROED_IV = 0.02
+FAMILY_KEY = "records:"  # cap-group name of a record family: records:<record type>
+
+REASONS = {
+    "single_bin": "仅一个分箱，无区分度 (one bin: the feature does not separate risk on these data)",
+    "zeroed": (
+        "非负约束下系数为0：控制其他特征后其作用与声明方向相反 "
+        "(coefficient 0 under the non-negativity rule: its effect reverses once the other features are known)"
+    ),
+    "no_range": "各分箱风险相同，无分值 (every bin carries the same risk: no points)",
+    "rounded": "所分分值为0：不足1分或所属上限已满 (its share rounds to 0 points, or its caps are full)",
+}
 
 
 class PointsCard(BaseEstimator):
@@ -193,20 +271,37 @@ class PointsCard(BaseEstimator):
     ``auto`` is a deprecated alias of ``none``); ``dtypes``: feature -> ``numerical`` /
     ``categorical`` (a pandas category, string or text column is categorical unless declared
     numerical); ``dimensions``: feature -> dimension name; ``caps``: feature or dimension -> maximum
-    points; ``basis``: feature -> catalogue basis text (shown in tables only). A key of
-    ``directions``, ``dtypes``, ``dimensions`` or ``special_values`` that is not a column of X, or a
-    key of ``caps`` that is neither a column nor a dimension, is a
-    :class:`~scoring.core.errors.ConfigError` naming it (so a misspelt cap cannot quietly fail to apply).
+    points; ``basis``: feature -> catalogue basis text (shown in tables only); ``families``:
+    feature -> the catalogue record types it counts (记录族: features counting the same record type
+    share one cap, ``family_cap``: points, or a share of ``total`` when below 1); ``record_steps``:
+    feature -> the largest change of its value one added record can cause (1 for a count, the
+    largest weight for a weighted count; a feature not listed may move over its whole range);
+    ``min_bin_events``, ``min_bin_non_events``, ``max_pvalue``: how small bins earn their place (see
+    :mod:`scoring.points.binning`). A key of ``directions``, ``dtypes``, ``dimensions``,
+    ``special_values``, ``families`` or ``record_steps`` that is not a column of X, or a key of
+    ``caps`` that is neither a column nor a dimension, is a :class:`~scoring.core.errors.ConfigError`
+    naming it (so a misspelt cap cannot quietly fail to apply).
+
+    Missing and special values of a numerical feature with a declared direction sit in the declared
+    order: their risk is clipped into the range of the regular bins, so having no record never
+    scores above the best bin nor below the worst. Features that end with 0 points are not in the
+    card (``features_``); they stay in :attr:`evidence_` with the reason, and an informative one
+    (IV >= ``ZEROED_IV``) that the non-negativity rule zeroed raises a :class:`PointsCardWarning`.
 
     After :meth:`fit`: :meth:`predict` / :meth:`score` give the points (integers in 0..``total``),
     :meth:`items` the line items, :meth:`predict_risk` / :meth:`predict_proba` the model's probability
     of the outcome; ``score(X, y)`` with labels is the card's AUC (scikit-learn's default scoring, so
-    ``cross_val_score`` ranks cards by discrimination). The card is neither a classifier nor a
-    regressor: its prediction is points, higher is better. Before :meth:`fit` (or :meth:`load`) every
-    use raises :class:`~scoring.core.errors.NotFittedError`.
+    ``cross_val_score`` ranks cards by discrimination). ``single_record_effect_``: record type -> the
+    largest change in points one added record of that type can cause (an upper bound, within the
+    family cap); :meth:`record_table` shows it. The card is neither a classifier nor a regressor: its
+    prediction is points, higher is better. Before :meth:`fit` (or :meth:`load`) every use raises
+    :class:`~scoring.core.errors.NotFittedError`.
     """
 
     expert_: str  # the expert card's name, on cards built by hand (:meth:`from_expert`) only
+    evidence_: pd.DataFrame  # every feature given, scored or dropped, and why (EVIDENCE_COLUMNS)
+    family_cap_: int | None  # the record-family cap used (raised from family_cap when it had to be)
+    single_record_effect_: dict[str, int]  # record type -> largest change one added record can cause
 
     def __init__(
         self,
@@ -222,6 +317,12 @@ class PointsCard(BaseEstimator):
         max_prebins: int = 20,
         alpha: float = 1e-3,
         special_values: Mapping[str, list[float]] | None = None,
+        families: Mapping[str, Sequence[str]] | None = None,
+        family_cap: float | None = None,
+        record_steps: Mapping[str, float] | None = None,
+        min_bin_events: int = 3,
+        min_bin_non_events: int = 3,
+        max_pvalue: float | None = 0.05,
     ):
         self.features = features
         self.directions = directions
@@ -235,6 +336,12 @@ class PointsCard(BaseEstimator):
         self.max_prebins = max_prebins
         self.alpha = alpha
         self.special_values = special_values
+        self.families = families
+        self.family_cap = family_cap
+        self.record_steps = record_steps
+        self.min_bin_events = min_bin_events
+        self.min_bin_non_events = min_bin_non_events
+        self.max_pvalue = max_pvalue
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
@@ -250,6 +357,14 @@ class PointsCard(BaseEstimator):
         if f in declared:
             return declared[f]
         return "categorical" if is_text_or_category(X[f]) else "numerical"
+
+    def _family_cap_points(self) -> int | None:
+        if self.family_cap is None:
+            return None
+        cap = float(self.family_cap)
+        if not cap > 0:
+            raise ConfigError(f"PointsCard: family_cap must be > 0 (points, or a share of total below 1), got {cap}")
+        return int(math.floor(cap * self.total + 1e-9)) if cap < 1 else int(cap)
 
     def fit(self, X: Any, y: Any) -> "PointsCard":
         """Bin every feature, fit the non-negative logistic regression on WoE, scale to ``total``
@@ -273,6 +388,8 @@ class PointsCard(BaseEstimator):
         check_keys("PointsCard", "dtypes", (self.dtypes or {}).keys(), cols)
         check_keys("PointsCard", "dimensions", dims.keys(), cols)
         check_keys("PointsCard", "special_values", (self.special_values or {}).keys(), cols)
+        check_keys("PointsCard", "families", (self.families or {}).keys(), cols)
+        check_keys("PointsCard", "record_steps", (self.record_steps or {}).keys(), cols)
         check_keys(
             "PointsCard",
             "caps",
@@ -280,11 +397,12 @@ class PointsCard(BaseEstimator):
             cols + sorted(set(dims.values())),
             hint=f"a cap names a feature or a dimension; dimensions: {sorted(set(dims.values()))}",
         )
+        self._family_cap_points()  # validates
         dirs = canonical_directions("PointsCard", self.directions or {})
         dts, spec = dict(self.dtypes or {}), dict(self.special_values or {})
-        self.binnings_ = {}
+        binnings = {}
         for f in feats:
-            self.binnings_[f] = MonotoneBinning(
+            binnings[f] = MonotoneBinning(
                 f,
                 cast(Literal["numerical", "categorical"], self._dtype_of(X, f, dts)),
                 cast(Direction, dirs.get(f, NO_DIRECTION)),
@@ -292,14 +410,20 @@ class PointsCard(BaseEstimator):
                 self.min_bin_share,
                 self.max_bins,
                 tuple(spec.get(f, ())),
+                min_bin_events=self.min_bin_events,
+                min_bin_non_events=self.min_bin_non_events,
+                max_pvalue=self.max_pvalue,
             ).fit(X[f], y)
-        W = np.column_stack([self.binnings_[f].transform(X[f]) for f in feats])
+        W = np.column_stack([binnings[f].transform(X[f]) for f in feats])
         self.intercept_, coef = _nonneg_logistic(W, y, self.alpha)
+        self.binnings_ = binnings
         self.coef_ = dict(zip(feats, coef.tolist()))
         self.features_ = feats
         self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         self._scale()
+        self._keep_scored()
+        self.single_record_effect_ = self.record_effects()
         return self
 
     def _bin_risks(self, f: str) -> list[tuple[str, int, float]]:
@@ -312,51 +436,204 @@ class PointsCard(BaseEstimator):
         out.append((MISSING, -1, c * b.missing_woe_))
         return out
 
+    def _ordered(self, f: str) -> bool:
+        """Whether the feature's bins follow a declared direction (numerical, increases or decreases risk)."""
+        b = self.binnings_[f]
+        return b.dtype == "numerical" and canonical_directions("PointsCard", {f: b.direction})[f] != NO_DIRECTION
+
+    def _scaled_risks(self, f: str) -> tuple[dict[int, float], float, float]:
+        """Risk per bin index as points are read from it, and the (lowest, highest) risk of the bins
+        that occur. With a declared direction the regular bins' risks are made monotone (a crossing
+        pair of smoothed WoE shares the higher risk: the lower points) and missing / special risks
+        are clipped into the regular bins' range (缺失值按声明方向排序)."""
+        b = self.binnings_[f]
+        risks = {i: r for _, i, r in self._bin_risks(f)}
+        counts = {i: float(c) for i, c in enumerate(b.bin_n_)}
+        counts[-1] = float(b.missing_stats_[0])
+        counts.update({-2 - k: float(s[0]) for k, s in enumerate(b.special_stats_.values())})
+        regular = list(range(b.n_bins))
+        if self._ordered(f) and regular:
+            r = np.array([risks[i] for i in regular])
+            increasing = canonical_directions("PointsCard", {f: b.direction})[f] == "increases_risk"
+            r = np.maximum.accumulate(r) if increasing else np.maximum.accumulate(r[::-1])[::-1]
+            risks.update({i: float(v) for i, v in zip(regular, r)})
+            seen_regular = [risks[i] for i in regular if counts[i] > 0]
+            if seen_regular:
+                lo, hi = min(seen_regular), max(seen_regular)
+                for i in risks:
+                    if i < 0:
+                        risks[i] = min(max(risks[i], lo), hi)
+        seen = [risks[i] for i in risks if counts.get(i, 0) > 0]
+        return risks, (min(seen) if seen else 0.0), (max(seen) if seen else 0.0)
+
     def _scale(self) -> None:
-        risks = {f: self._bin_risks(f) for f in self.features_}
+        scaled = {f: self._scaled_risks(f) for f in self.features_}
+        rng = {f: hi - lo for f, (_, lo, hi) in scaled.items()}
+        dims = dict(self.dimensions or {})
+        fams = {f: list(v) for f, v in (self.families or {}).items() if f in rng}
+        groups: dict[str, list[str]] = {
+            f: ([dims[f]] if f in dims else []) + [FAMILY_KEY + t for t in fams.get(f, [])] for f in self.features_
+        }
+        caps = dict(self.caps or {})
+        cap = self._family_cap_points()
+        live = {t for f in self.features_ if rng[f] > 0 for t in fams.get(f, [])}
+        self.family_cap_ = cap
+        if cap is not None and live:
 
-        # only bins that occur in the data bound a feature's range (an empty missing bin has no say)
-        def seen(f):
-            b = self.binnings_[f]
-            counts = list(b.bin_n_) + [s[0] for s in b.special_stats_.values()] + [b.missing_stats_[0]]
-            return [r for r, n in zip(risks[f], counts) if n > 0]
+            def attempt(c: int) -> dict[str, int]:
+                return allocate(rng, self.total, groups, caps | {FAMILY_KEY + t: c for t in live})
 
-        rng = {}
-        for f in self.features_:
-            rs = [r for _, _, r in seen(f)]
-            rng[f] = (max(rs) - min(rs)) if rs else 0.0
-        groups = dict(self.dimensions or {})
-        self.max_points_ = allocate(rng, self.total, groups, dict(self.caps or {}))
+            try:
+                self.max_points_ = attempt(cap)
+            except ConfigError:
+                lo_c, hi_c = cap, self.total  # smallest feasible cap: feasibility only grows with the cap
+                try:
+                    attempt(hi_c)
+                except ConfigError:
+                    raise ConfigError(
+                        f"PointsCard: the caps {caps} leave no room to reach {self.total} points even without "
+                        "record-family caps; raise them"
+                    ) from None
+                while hi_c - lo_c > 1:
+                    mid = (lo_c + hi_c) // 2
+                    try:
+                        attempt(mid)
+                        hi_c = mid
+                    except ConfigError:
+                        lo_c = mid
+                warnings.warn(
+                    f"记录族分值上限 {cap} 不足以分配 {self.total} 分：only {len(live)} record families carry points "
+                    f"({', '.join(sorted(live))}), so the family cap was raised to {hi_c}",
+                    PointsCardWarning,
+                    stacklevel=3,
+                )
+                self.family_cap_ = hi_c
+                self.max_points_ = attempt(hi_c)
+        else:
+            self.max_points_ = allocate(rng, self.total, groups, caps)
         self.points_ = {}
         for f in self.features_:
-            rs = [r for _, _, r in seen(f)]
-            hi = max(rs) if rs else 0.0
+            risks, _, hi = scaled[f]
             M = self.max_points_[f]
-            pts = {}
-            for _lab, idx, r in risks[f]:
-                if rng[f] <= 0 or M == 0:
-                    p = 0
-                else:
-                    p = int(round(M * (hi - r) / rng[f]))
-                pts[idx] = min(max(p, 0), M)
-            self.points_[f] = self._monotone_points(f, pts)
+            self.points_[f] = {
+                idx: (0 if rng[f] <= 0 or M == 0 else min(max(int(round(M * (hi - r) / rng[f])), 0), M))
+                for idx, r in risks.items()
+            }
 
-    def _monotone_points(self, f: str, pts: dict[int, int]) -> dict[int, int]:
-        """Points of a feature with a declared direction never move against it across its ordered bins
-        (正向累积): the bins' event rates are monotone, but the smoothed WoE of two nearly equal
-        neighbours can cross by a hair; such a pair shares the lower points."""
+    def _keep_scored(self) -> None:
+        """Only features with points stay in the card; the others go to :attr:`evidence_` with the
+        reason (and a warning for an informative feature the non-negativity rule zeroed)."""
+        dims = dict(self.dimensions or {})
+        fams = dict(self.families or {})
+        rows, keep, zeroed = [], [], []
+        for f in self.features_:
+            b = self.binnings_[f]
+            iv, coef, M = b.iv_, self.coef_[f], self.max_points_[f]
+            if M > 0:
+                status, reason = "scored", ""
+                keep.append(f)
+            elif b.n_bins < 2 and b.missing_stats_[0] == 0 and not b.special_stats_:
+                status, reason = "dropped", REASONS["single_bin"]
+            elif coef <= 1e-8:
+                status, reason = "dropped", REASONS["zeroed"]
+                if iv >= ZEROED_IV:
+                    zeroed.append(f"{f} (IV {iv:.3f})")
+            else:
+                _, lo, hi = self._scaled_risks(f)
+                status, reason = "dropped", REASONS["rounded" if hi > lo else "no_range"]
+            rows.append(
+                {
+                    "feature": f,
+                    "status": status,
+                    "reason": reason,
+                    "iv": iv,
+                    "coef": coef,
+                    "max_points": M,
+                    "dimension": dims.get(f, ""),
+                    "families": ",".join(fams.get(f, ())),
+                }
+            )
+        if zeroed:
+            warnings.warn(
+                "informative features got 0 points: the non-negativity rule (正向累积) zeroed their coefficient "
+                f"because their effect reverses once the other features are known: {', '.join(zeroed)}; "
+                "see the card's evidence_",
+                PointsCardWarning,
+                stacklevel=3,
+            )
+        self.evidence_ = pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)
+        # binnings_, coef_, points_ and max_points_ keep every fitted feature (a dropped one: 0 points
+        # everywhere) for inspection; only features_ are scored, itemised and exported
+        self.features_ = keep
+
+    def add_evidence(self, rows: pd.DataFrame) -> "PointsCard":
+        """Append rows for features left out before fitting (feature selection): ``feature``, ``reason``
+        and any of :data:`EVIDENCE_COLUMNS`; their status is ``dropped``."""
+        check_fitted(self)
+        extra = pd.DataFrame(rows).assign(status="dropped").reindex(columns=EVIDENCE_COLUMNS)
+        extra["max_points"] = extra["max_points"].fillna(0)
+        extra = extra.fillna({"reason": "", "dimension": "", "families": ""})
+        frames = [f for f in (self.evidence_, extra) if len(f)]
+        if frames:
+            self.evidence_ = pd.concat(frames, ignore_index=True)
+            self.evidence_["max_points"] = self.evidence_["max_points"].astype(int)
+        return self
+
+    # -- one record's effect ---------------------------------------------------------------------
+    def _feature_effect(self, f: str, step: float | None) -> int:
+        """The largest change of feature ``f``'s points one added record can cause: with ``step``
+        (the value moves up by at most ``step``), the largest difference between the bins of v and
+        v + step; without, the feature's whole range of points."""
+        pts = self.points_[f]
         b = self.binnings_[f]
-        direction = canonical_directions("PointsCard", {f: b.direction})[f]
-        if b.dtype != "numerical" or direction == NO_DIRECTION:
-            return pts
-        order = list(range(b.n_bins))
-        vals = np.array([pts[i] for i in order])
-        # increases_risk: points fall (weakly) with the bin; decreases_risk: they rise. Keep the lower
-        # points of a crossing pair so that the invariant never grants points.
-        fixed = (
-            np.minimum.accumulate(vals) if direction == "increases_risk" else np.minimum.accumulate(vals[::-1])[::-1]
-        )
-        return {**pts, **{i: int(v) for i, v in zip(order, fixed)}}
+        if step is None or b.dtype != "numerical":
+            return max(pts.values()) - min(pts.values())
+        edges = [-np.inf, *map(float, b.splits_), np.inf]
+        best = 0
+        for i in range(b.n_bins):
+            for j in range(i, b.n_bins):  # v in bin i, v + step in bin j
+                if edges[i] + step < edges[j + 1] and edges[j] < edges[i + 1] + step:
+                    best = max(best, abs(pts[i] - pts[j]))
+        others = [i for i in pts if i < 0 and (i != -1 or b.missing_stats_[0] > 0)]
+        for i in others:  # special values, and missing if the feature can be missing: any move
+            best = max(best, max(abs(pts[i] - v) for v in pts.values()))
+        return int(best)
+
+    def record_effects(
+        self, families: Mapping[str, Sequence[str]] | None = None, record_steps: Mapping[str, float] | None = None
+    ) -> dict[str, int]:
+        """Record type -> the largest change in points one added record of that type can cause (a
+        sound upper bound: the sum over the features counting it of :meth:`_feature_effect`).
+        ``families`` / ``record_steps`` default to the card's parameters (pass them for an expert card)."""
+        check_fitted(self)
+        fams = dict(families if families is not None else (self.families or {}))
+        steps = dict(record_steps if record_steps is not None else (self.record_steps or {}))
+        out: dict[str, int] = {}
+        for f in self.features_:
+            effect = self._feature_effect(f, steps.get(f))
+            for t in fams.get(f, ()):
+                out[t] = out.get(t, 0) + effect
+        return dict(sorted(out.items()))
+
+    def record_table(self) -> pd.DataFrame:
+        """Per record type (记录族): the card's features counting it, their points in all, the largest
+        single-record effect and the family cap (单条记录最大影响)."""
+        check_fitted(self)
+        fams = dict(self.families or {})
+        effects = getattr(self, "single_record_effect_", {}) or self.record_effects()
+        rows = []
+        for t, eff in effects.items():
+            members = [f for f in self.features_ if t in fams.get(f, ())]
+            rows.append(
+                {
+                    "record_type": t,
+                    "features": ",".join(members),
+                    "points": int(sum(self.max_points_[f] for f in members)),
+                    "single_record_effect": int(eff),
+                    "cap": getattr(self, "family_cap_", None),
+                }
+            )
+        return pd.DataFrame(rows, columns=["record_type", "features", "points", "single_record_effect", "cap"])
 
     # -- scoring ---------------------------------------------------------------------------
     def _X(self, X: Any) -> pd.DataFrame:
@@ -436,9 +713,12 @@ class PointsCard(BaseEstimator):
         return pd.DataFrame(rows)
 
     def summary(self) -> pd.DataFrame:
-        """Per feature: maximum points, coefficient, IV, dimension."""
+        """Per feature of the card: maximum points, coefficient, IV, dimension, the record types it
+        counts and the largest change one added record makes to its points (``record_effect``)."""
         check_fitted(self)
         dims = dict(self.dimensions or {})
+        fams = dict(self.families or {})
+        steps = dict(self.record_steps or {})
         return pd.DataFrame(
             [
                 {
@@ -447,16 +727,26 @@ class PointsCard(BaseEstimator):
                     "coef": self.coef_[f],
                     "iv": self.binnings_[f].iv_,
                     "dimension": dims.get(f, ""),
+                    "families": ",".join(fams.get(f, ())),
+                    "record_effect": self._feature_effect(f, steps.get(f)),
                 }
                 for f in self.features_
             ]
         )
 
     @classmethod
-    def from_expert(cls, spec: ExpertCard) -> "PointsCard":
+    def from_expert(
+        cls,
+        spec: ExpertCard,
+        families: Mapping[str, Sequence[str]] | None = None,
+        record_steps: Mapping[str, float] | None = None,
+    ) -> "PointsCard":
         """The same card object from hand-written points: no model behind it (``coef_`` is 0,
-        :meth:`predict_risk` is unavailable); binning statistics are empty until data is seen."""
-        card = cls(features=list(spec.features), total=spec.total)
+        :meth:`predict_risk` is unavailable); binning statistics are empty until data is seen.
+        ``families`` / ``record_steps`` (as for a fitted card) give ``single_record_effect_``."""
+        fams = {f: list(v) for f, v in (families or {}).items() if f in spec.features}
+        steps = {f: v for f, v in (record_steps or {}).items() if f in spec.features}
+        card = cls(features=list(spec.features), total=spec.total, families=fams or None, record_steps=steps or None)
         card.features_ = list(spec.features)
         card.intercept_, card.coef_, card.binnings_, card.points_, card.max_points_ = 0.0, {}, {}, {}, {}
         card.expert_ = spec.name
@@ -489,6 +779,16 @@ class PointsCard(BaseEstimator):
             card.points_[f] = {i: b.points for i, b in enumerate(fs.bins)} | {-1: fs.missing}
             card.coef_[f] = 0.0
             card.max_points_[f] = max(card.points_[f].values())
+        card.evidence_ = pd.DataFrame(
+            [
+                {"feature": f, "status": "scored", "reason": "", "iv": 0.0, "coef": 0.0, "max_points": m}
+                | {"dimension": "", "families": ",".join(fams.get(f, ()))}
+                for f, m in card.max_points_.items()
+            ],
+            columns=EVIDENCE_COLUMNS,
+        )
+        card.family_cap_ = None
+        card.single_record_effect_ = card.record_effects()
         return card
 
     def evaluate(self, X: pd.DataFrame, y) -> "PointsCard":
@@ -527,6 +827,12 @@ class PointsCard(BaseEstimator):
                 "max_prebins": self.max_prebins,
                 "alpha": self.alpha,
                 "special_values": dict(self.special_values or {}),
+                "families": {f: list(v) for f, v in (self.families or {}).items()},
+                "family_cap": self.family_cap,
+                "record_steps": dict(self.record_steps or {}),
+                "min_bin_events": self.min_bin_events,
+                "min_bin_non_events": self.min_bin_non_events,
+                "max_pvalue": self.max_pvalue,
             },
             "features": self.features_,
             "intercept": self.intercept_,
@@ -536,13 +842,19 @@ class PointsCard(BaseEstimator):
             "points": {f: {str(k): v for k, v in p.items()} for f, p in self.points_.items()},
             "binnings": {f: b.to_dict() for f, b in self.binnings_.items()},
             "feature_names_in": [str(c) for c in self.feature_names_in_],
+            "evidence": json.loads(self.evidence_.to_json(orient="records", force_ascii=False)),
+            "family_cap": self.family_cap_,
+            "single_record_effect": self.single_record_effect_,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> "PointsCard":
-        if d.get("format") != FORMAT:
+        if d.get("format") not in FORMATS:
             raise DataError(f"not a points card file (format {d.get('format')!r}, expected {FORMAT})")
-        card = cls(**d["params"])
+        params = dict(d["params"])
+        for key in ("families", "record_steps"):  # saved as {} when not given
+            params[key] = params.get(key) or None
+        card = cls(**params)
         card.features_ = list(d["features"])
         card.intercept_ = float(d["intercept"])
         card.coef_ = {k: float(v) for k, v in d["coef"].items()}
@@ -553,6 +865,17 @@ class PointsCard(BaseEstimator):
         card.n_features_in_ = len(card.feature_names_in_)
         if d.get("expert"):
             card.expert_ = d["expert"]
+        card.evidence_ = pd.DataFrame(d.get("evidence", []), columns=EVIDENCE_COLUMNS)
+        if "evidence" not in d:  # a /1 card: every feature it holds is scored
+            card.evidence_ = pd.DataFrame(
+                [
+                    {"feature": f, "status": "scored", "reason": "", "max_points": m}
+                    for f, m in card.max_points_.items()
+                ],
+                columns=EVIDENCE_COLUMNS,
+            )
+        card.family_cap_ = d.get("family_cap")
+        card.single_record_effect_ = {k: int(v) for k, v in d.get("single_record_effect", {}).items()}
         return card
 
     def save(self, path: str | Path) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from scoring.archive.catalog import Catalog, load_catalog
 from scoring.archive.store import Store
@@ -29,6 +29,15 @@ from scoring.points.gate import GateConfig, load_gate, suspensions
 from scoring.points.wording import ExplainConfig, load_explain_config
 
 
+class SelectionConfig(BaseModel):
+    """configs/points/card.yaml ``selection``: feature selection before fitting (:mod:`scoring.points.selection`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_iv: float = 0.01
+    max_psi: float = 0.25
+    max_correlation: float = 0.8
+
+
 class CardConfig(BaseModel):
     """configs/points/card.yaml."""
 
@@ -40,6 +49,8 @@ class CardConfig(BaseModel):
     total: int = 1000
     max_bins: int = 6
     caps: dict[str, int] = {}
+    family_cap: float | None = 250  # record-family cap: points, or a share of total below 1; None: no cap
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
 
 
 def load_card_config(path: str | Path | None = None) -> CardConfig:
@@ -64,9 +75,31 @@ def load_scenes(path: str | Path | None = None) -> list[Scene]:
 
 
 # -- evidence ------------------------------------------------------------------------------
+def card_families(fset, features) -> tuple[dict[str, list[str]], dict[str, float]]:
+    """Feature -> the catalogue record types it counts (its record family, 记录族), and feature -> the
+    largest change of its value one added record can cause (count / active list: 1, weighted count:
+    its largest weight; amounts, days, ratios, hours: not listed, they may move over their range)."""
+    families, steps = {}, {}
+    for f in features:
+        spec = fset[f]
+        families[f] = list(spec.all_records)
+        if spec.agg in ("count", "active_list"):
+            steps[f] = 1.0
+        elif spec.agg == "weighted_count":
+            steps[f] = float(max(spec.weights.values()))
+    return families, steps
+
+
 def fit_card(store: Store, config: CardConfig | None = None, catalog: Catalog | None = None) -> tuple[PointsCard, dict]:
-    """Fit the 信义金 card on rolling cut-offs; check it on the hold-out cut-off."""
+    """Fit the 信义金 card on rolling cut-offs; check it on the hold-out cut-off.
+
+    Features are first selected by IV, stability (PSI between the training cut-offs) and correlation
+    (:func:`scoring.points.selection.select_features`); every feature left out, by selection or by
+    the card (0 points), is in the card's ``evidence_`` and in ``evidence["dropped"]`` with its reason.
+    Features counting the same record type share the family cap (``family_cap``)."""
     from sklearn.metrics import roc_auc_score
+
+    from scoring.points.selection import select_features
 
     cfg = config or load_card_config()
     catalog = catalog or load_catalog()
@@ -74,22 +107,49 @@ def fit_card(store: Store, config: CardConfig | None = None, catalog: Catalog | 
     meta = builder.meta.set_index("feature")
     feats = [f for f in meta.index if f not in set(cfg.exclude)]
     train = training_set(store, cfg.cutoffs, subjects="persons")
-    scored = meta.loc[feats]  # the card rejects directions or dimensions of columns it is not given
+    directions = meta.loc[feats, "direction"].to_dict()
+    selection = select_features(
+        train[feats],
+        train["label"],
+        directions,
+        train["cutoff"],
+        min_iv=cfg.selection.min_iv,
+        max_psi=cfg.selection.max_psi,
+        max_correlation=cfg.selection.max_correlation,
+        binning={"max_bins": cfg.max_bins, "min_bin_share": PointsCard().min_bin_share},
+    )
+    chosen = selection.loc[selection["kept"], "feature"].tolist()
+    families, steps = card_families(builder.fset, chosen)
+    scored = meta.loc[chosen]  # the card rejects directions or dimensions of columns it is not given
     card = PointsCard(
-        features=feats,
+        features=chosen,
         directions=scored["direction"].to_dict(),
         dimensions=scored["dimension"].to_dict(),
-        caps=cfg.caps,
+        caps={k: v for k, v in cfg.caps.items() if k in chosen or k in set(scored["dimension"])},
         basis=scored["basis"].to_dict(),
         total=cfg.total,
         max_bins=cfg.max_bins,
+        families=families,
+        family_cap=cfg.family_cap,
+        record_steps=steps,
     )
-    card.fit(train[feats], train["label"])
+    card.fit(train[chosen], train["label"])
+    left_out = selection.loc[~selection["kept"], ["feature", "reason", "iv"]]
+    all_families, _ = card_families(builder.fset, left_out["feature"])
+    card.add_evidence(
+        left_out.assign(
+            dimension=meta.loc[left_out["feature"], "dimension"].to_numpy(),
+            families=[",".join(all_families[f]) for f in left_out["feature"]],
+        )
+    )
     hold = training_set(store, [cfg.holdout_cutoff], subjects="persons")
-    risk = card.predict_risk(hold[feats])
+    risk = card.predict_risk(hold[card.features_])
+    points = card.score(hold[card.features_]).to_numpy(float)
     y = hold["label"].to_numpy()
     table, brier, ece = reliability(y, risk)
     auc = float(roc_auc_score(y, risk))
+    values, counts = np.unique(points, return_counts=True)
+    dropped = card.evidence_[card.evidence_["status"] == "dropped"]
     evidence = {
         "train_cutoffs": [c.isoformat() for c in cfg.cutoffs],
         "holdout_cutoff": cfg.holdout_cutoff.isoformat(),
@@ -98,11 +158,23 @@ def fit_card(store: Store, config: CardConfig | None = None, catalog: Catalog | 
         "holdout_rows": int(len(hold)),
         "holdout_outcome_rate": float(y.mean()),
         "auc": auc,
+        "points_auc": float(roc_auc_score(y, -points)),
         "gini": 2 * auc - 1,
         "ks": ks_statistic(y, risk),
         "brier": brier,
         "ece": ece,
-        "iv": {f: card.binnings_[f].iv_ for f in feats},
+        "distinct_points": int(len(values)),
+        "modal_points_share": float(counts.max() / counts.sum()),
+        "iv": {f: float(v) for f, v in zip(selection["feature"], selection["iv"])},
+        "features": card.features_,
+        "max_points": {f: int(card.max_points_[f]) for f in card.features_},
+        "family_cap": card.family_cap_,
+        "single_record_effect": card.single_record_effect_,
+        "dropped": [
+            {"feature": r.feature, "reason": r.reason, "iv": None if pd.isna(r.iv) else float(r.iv)}
+            for r in dropped.itertuples()
+        ],
+        "selection": selection.replace({np.nan: None}).to_dict(orient="records"),
         "reliability": table.to_dict(orient="records"),
     }
     return card, evidence
@@ -114,8 +186,10 @@ def compare_cards(
 ) -> pd.DataFrame:
     """Cards side by side on the same persons at ``cutoff`` and the outcome after it: AUC and KS of
     the points (fewer points = riskier), Brier/ECE of the points mapped to probabilities on the
-    same data (a 1-D logistic fit), and the points distribution. Each card's table is recounted on
-    this data (:meth:`PointsCard.evaluate`)."""
+    same data (a 1-D logistic fit), the points distribution (quantiles, how many distinct values, the
+    share of persons at the most common one), its number of line items and its largest single-record
+    effect (empty for an expert card loaded without record families). Each card's table is recounted
+    on this data (:meth:`PointsCard.evaluate`)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
@@ -128,6 +202,7 @@ def compare_cards(
         card.evaluate(data[card.features_], y)
         p = LogisticRegression().fit(pts.reshape(-1, 1), y).predict_proba(pts.reshape(-1, 1))[:, 1]
         _, brier, ece = reliability(y, p)
+        values, counts = np.unique(pts, return_counts=True)
         rows.append(
             {
                 "card": name,
@@ -141,6 +216,10 @@ def compare_cards(
                 "points_p5": float(np.percentile(pts, 5)),
                 "points_median": float(np.median(pts)),
                 "points_p95": float(np.percentile(pts, 95)),
+                "distinct_points": int(len(values)),
+                "modal_points_share": float(counts.max() / counts.sum()),
+                "items": len(card.features_),
+                "max_single_record_effect": max(getattr(card, "single_record_effect_", {}).values(), default=None),
             }
         )
     return pd.DataFrame(rows)
