@@ -42,7 +42,7 @@ from scoring.archive.quality import QualityReport, build_report
 from scoring.archive.read import SUPPORTED, Chunk, FastReaderFailed, describe, expand_inputs
 from scoring.archive.reasons import SourceFile
 from scoring.archive.store import Store, remove_scratch, scratch_path
-from scoring.archive.write import plan, quarantine, stage_table, staging_ddl, write
+from scoring.archive.write import links_plan, plan, quarantine, stage_table, staging_ddl, write, write_links
 from scoring.core.config import config_dir, load_model
 from scoring.core.errors import DataError, InputFileError, StoreError, XinyiError
 from scoring.core.privacy import scrub
@@ -248,6 +248,7 @@ def _run(
         check_subjects(con, export_date, cfg.uscc_mode, cfg.uscc_allowlist)
         say("checking records")
         check_records(con, export_date, main)
+        links_plan(con, main, export_date)
         counts = {"insert": 0, "update": 0, "unchanged": 0}
         for table, key in (("subjects", "subject_id"), ("records", "record_id")):
             for k, v in plan(con, table, key, main).items():
@@ -278,6 +279,7 @@ def _run(
             for table, key in (("subjects", "subject_id"), ("records", "record_id")):
                 write(con, table, key, main, main_name, batch_id)
                 added += quarantine(con, table, main, batch_id)
+            write_links(con, main, batch_id)
             finished = dt.datetime.now(dt.UTC).replace(tzinfo=None)
             con.execute(
                 f"INSERT INTO {main}.ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
