@@ -20,6 +20,7 @@ import pyarrow as pa
 from scoring.archive import schema as archive
 from scoring.archive.catalog import ORGANISATION_TYPES, Catalog, SubjectType
 from scoring.archive.read import SEP
+from scoring.core.dates import add_months
 from scoring.core.identifiers import IdStatus
 
 #: Characters trimmed from both ends of every text value (an RE2 class): whitespace (ASCII,
@@ -359,7 +360,7 @@ def check_records(con: Any, export_date: dt.date, main: str) -> None:
         )
     for f in date_fields:
         if f == "list_exit_on":  # a planned exit (a court's exit date) may lie ahead
-            limit = export_date.replace(year=export_date.year + LIST_EXIT_YEARS, day=min(export_date.day, 28))
+            limit = add_months(export_date, 12 * LIST_EXIT_YEARS)
             items.append(
                 _issue(
                     "DATE_AFTER_EXPORT",
