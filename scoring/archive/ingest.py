@@ -14,6 +14,10 @@ included) is removed. Invariants:
   without an archive table are skipped and listed in the result and the report;
 * re-ingesting the same rows changes nothing, in any format: records are keyed by record id /
   subject id and content, the quarantine by content;
+* person-organisation links keep their history (table ``links``): a later export that changes a
+  legal representative / actual controller closes the old link and opens the new one
+  (:func:`scoring.archive.write.links_plan`); rows accepted with a warning (a repair before the end of
+  the minimum publicity period) are counted in the report's ``accepted_with_warning``;
 * every failure is a :class:`~scoring.core.errors.XinyiError` naming the file (and row or field):
   :class:`~scoring.core.errors.InputFileError` for an input, :class:`~scoring.core.errors.StoreError`
   for the store (disk full, locked).
