@@ -331,6 +331,20 @@ def test_link_start_dates_are_checked(tmp_path):
         # the optional column is not a column of the stored subjects, but is kept in the original values
         assert "legal_rep_since" not in s.sql("SELECT * FROM subjects LIMIT 0").columns
         assert all("legal_rep_since" in o for o in s.sql("SELECT CAST(original AS VARCHAR) o FROM quarantine")["o"])
+        again = ingest([tmp_path / "subjects.csv", tmp_path / "records.csv"], s, export_date=E1)
+        assert again.quarantine_added == 0 and s.count("quarantine") == 2
+
+
+def test_the_atomic_ingest_keeps_the_link_history(tmp_path):
+    from scoring.archive.ingest import ingest_path
+
+    path = tmp_path / "s.duckdb"
+    ingest_path(path, _write(tmp_path / "a", DEBTOR, _subjects(P0)), export_date=E1)
+    res = ingest_path(path, _write(tmp_path / "b", DEBTOR, _subjects(P1)), export_date=E2)
+    assert res.report.links == {"opened": 1, "closed": 1}
+    with open_store(path, read_only=True) as s:
+        assert _links(s) == [(P0, "legal_rep", None, E2), (P1, "legal_rep", E2, None)]
+        assert _feature(s, dt.date(2025, 6, 30), "organisations", ORG, "legal_rep_dishonest_debtor") == 1
 
 
 def test_removing_and_reingesting_links(tmp_path):
