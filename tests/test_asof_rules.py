@@ -401,6 +401,28 @@ def test_a_store_from_before_the_link_history(tmp_path):
         pd.testing.assert_frame_equal(build_features(s, "2025-06-30", subjects="organisations").values, want)
 
 
+def test_a_store_from_before_the_link_history_rebuilds_it_from_subject_versions(tmp_path):
+    path = tmp_path / "s.duckdb"
+    renamed = _subjects(P1, controller=P2)
+    renamed.loc[renamed["subject_id"] == ORG, "name"] = "改名企业"  # a new version, same links
+    exports = [(E1, _subjects(P0)), (E2, _subjects(P1)), (E2 + ONE, renamed), (E2 + 2 * ONE, _subjects(None))]
+    with open_store(path) as s:
+        for i, (export, subjects) in enumerate(exports):
+            _ingest(s, tmp_path / str(i), DEBTOR, subjects, export=export)
+        kept = s.sql("SELECT * EXCLUDE (opened_batch, closed_batch) FROM links ORDER BY ALL")
+        batches = s.sql("SELECT opened_batch, closed_batch FROM links ORDER BY ALL")
+        assert _links(s) == [
+            (P0, "legal_rep", None, E2),
+            (P1, "legal_rep", E2, E2 + 2 * ONE),
+            (P2, "actual_controller", E2 + ONE, E2 + 2 * ONE),
+        ]
+        s.con.execute("DROP TABLE links")  # as a store made before the link history
+    with open_store(path) as s:
+        rebuilt = s.sql("SELECT * EXCLUDE (opened_batch, closed_batch) FROM links ORDER BY ALL")
+        pd.testing.assert_frame_equal(rebuilt, kept)
+        assert s.sql("SELECT opened_batch, closed_batch FROM links ORDER BY ALL").equals(batches)
+
+
 # -- the link history against a plain-Python statement of it, on random export sequences -------
 def _model_history(exports: list[tuple[dt.date, str | None, dt.date | None]]) -> list[tuple]:
     """The link history README "The archive format" describes, for ORG's legal representative."""

@@ -155,6 +155,34 @@ BACKFILL_LINKS = """
     FROM subjects WHERE actual_controller_id IS NOT NULL"""
 
 
+def _history_links(col: str, role: str) -> str:
+    return f"""
+    WITH v AS (
+        SELECT x.subject_id, x.{col} AS person_id, x.batch_id, b.export_date, b.finished_at
+        FROM (SELECT subject_id, {col}, batch_id FROM subjects WHERE subject_type <> 'person'
+              UNION ALL SELECT subject_id, {col}, batch_id FROM subjects_history WHERE subject_type <> 'person') x
+        LEFT JOIN ingest_batches b USING (batch_id)
+    ), o AS (
+        SELECT *, row_number() OVER w AS k, lag(person_id) OVER w AS prev_person FROM v
+        WINDOW w AS (PARTITION BY subject_id ORDER BY export_date, finished_at, batch_id)
+    ), c AS (  -- the versions that changed the link (and every organisation's first version)
+        SELECT *, lead(export_date) OVER w AS next_on, lead(batch_id) OVER w AS next_batch FROM o
+        WHERE k = 1 OR person_id IS DISTINCT FROM prev_person
+        WINDOW w AS (PARTITION BY subject_id ORDER BY k)
+    )
+    SELECT subject_id, person_id, '{role}', CASE WHEN k > 1 THEN export_date END, next_on, batch_id, next_batch
+    FROM c WHERE person_id IS NOT NULL"""
+
+
+#: A store made before the link history: its links rebuilt from the subjects' versions (the current
+#: rows and ``subjects_history``), each change dated at the export date of the batch that brought it,
+#: the first version's links valid from the beginning, as ingestion would have kept them.
+HISTORY_LINKS = (
+    f"SELECT * FROM ({_history_links('legal_rep_id', 'legal_rep')}) "
+    f"UNION ALL SELECT * FROM ({_history_links('actual_controller_id', 'actual_controller')})"
+)
+
+
 class Store:
     """A DuckDB-file store. Use :func:`open_store` to get one."""
 
@@ -191,9 +219,9 @@ class Store:
         for stmt in DDL:
             self.con.execute(stmt)
         if not had_links:
-            # a store made before the link history: its links, as its subjects hold them, count
-            # from the beginning (what features saw until now); later ingests keep the history
-            self.con.execute(f"INSERT INTO links {BACKFILL_LINKS}")
+            # a store made before the link history: its links rebuilt from the subjects' versions
+            # (an organisation ingested once: its links count from the beginning, as until now)
+            self.con.execute(f"INSERT INTO links {HISTORY_LINKS}")
         rows = self.con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall()
         have = rows[0] if rows else None
         if have is None:
