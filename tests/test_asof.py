@@ -228,10 +228,12 @@ def test_publicity_period_end(tmp_path):
 @given(repair_after=st.integers(1, 360))
 def test_repair_stops_counting_from_that_day(tmp_path_factory, repair_after):
     r = dt.date(2022, 3, 10) + dt.timedelta(days=repair_after)
+    # no earlier than the end of the minimum publicity period (general, 2019 regime: 3 months)
+    effective = max(r, dt.date(2022, 6, 10))
     with _store(tmp_path_factory.mktemp("rep"), [_penalty(repaired_on=r)]) as s:
-        assert _count(s, r - dt.timedelta(days=1)) == 1
-        assert _count(s, r) == 0
-        assert _count(s, r + dt.timedelta(days=30)) == 0
+        assert _count(s, effective - dt.timedelta(days=1)) == 1
+        assert _count(s, effective) == 0
+        assert _count(s, effective + dt.timedelta(days=30)) == 0
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=hc)

@@ -20,6 +20,7 @@ import pyarrow as pa
 from scoring.archive import schema as archive
 from scoring.archive.catalog import ORGANISATION_TYPES, Catalog, SubjectType
 from scoring.archive.read import SEP
+from scoring.core.dates import add_months
 from scoring.core.identifiers import IdStatus
 
 #: Characters trimmed from both ends of every text value (an RE2 class): whitespace (ASCII,
@@ -98,6 +99,34 @@ def catalog_table(con: Any, catalog: Catalog) -> None:
     con.register("cat_arrow", tbl)
     con.execute("CREATE OR REPLACE TEMP TABLE cat_types AS SELECT * FROM cat_arrow")
     con.unregister("cat_arrow")
+    # minimum publicity periods (最短公示期) of repairable types, by severity and regime dates
+    mins = [
+        {
+            "code": r.code,
+            "severity": sev.value,
+            "eff_from": dt.date(MIN_YEAR, 1, 1) if i == 0 else reg.effective_from,
+            "eff_to": rule.regimes[i + 1].effective_from if i + 1 < len(rule.regimes) else dt.date(9999, 12, 31),
+            "min_months": reg.periods[sev].min,
+            "regime": reg.name,
+        }
+        for r in catalog.record_types
+        if r.repairable and (rule := catalog.publicity_rules[r.publicity]).kind == "by_severity"
+        for i, reg in enumerate(rule.regimes)
+        for sev in r.severities
+    ]
+    schema = pa.schema(
+        [
+            ("code", pa.string()),
+            ("severity", pa.string()),
+            ("eff_from", pa.date32()),
+            ("eff_to", pa.date32()),
+            ("min_months", pa.int32()),
+            ("regime", pa.string()),
+        ]
+    )
+    con.register("cat_min_arrow", pa.Table.from_pylist(mins, schema=schema))
+    con.execute("CREATE OR REPLACE TEMP TABLE cat_repair_min AS SELECT * FROM cat_min_arrow")
+    con.unregister("cat_min_arrow")
 
 
 def _ranks(src: str, id_key: str, doc_key: str | None, raw: list[str]) -> str:
@@ -205,6 +234,28 @@ def check_subjects(con: Any, export_date: dt.date, uscc_mode: str, uscc_allowlis
             "nz(_n_actual_controller_id) IS NOT NULL AND (k_type = 'person' OR _ctl_status <> 0)",
             "'not a valid ID number of a person linked to an organisation'",
         ),
+        *[
+            item
+            for since, link in (
+                ("legal_rep_since", "legal_rep_id"),
+                ("actual_controller_since", "actual_controller_id"),
+            )
+            for item in (
+                _issue(
+                    "BAD_DATE",
+                    since,
+                    f"nz({since}) IS NOT NULL AND (xd(nz({since})) IS NULL OR xd(nz({since})) < DATE '{MIN_YEAR}-01-01')",
+                    f"'not a date from 1900 in YYYY-MM-DD, YYYY/MM/DD, YYYYMMDD or YYYY年M月D日: ' || {since}",
+                ),
+                _issue("DATE_AFTER_EXPORT", since, f"xd(nz({since})) > {ex}", f"'after export date {export_date}'"),
+                _issue(
+                    "BAD_LINK",
+                    since,
+                    f"nz({since}) IS NOT NULL AND nz(_n_{link}) IS NULL",
+                    f"'a start date without {link}'",
+                ),
+            )
+        ],
         _issue(
             "BAD_VALUE",
             "positive_opt_out",
@@ -233,7 +284,7 @@ def check_subjects(con: Any, export_date: dt.date, uscc_mode: str, uscc_allowlis
             FROM stg_subjects
         ), d AS ({_ranks("s", "k_id", None, raw)}
         )
-        {_typed_select(items, SUBJECT_VALUES, "d")}
+        {_typed_select(items, SUBJECT_VALUES, "d", SUBJECT_EXTRAS)}
     """)
 
 
@@ -309,7 +360,7 @@ def check_records(con: Any, export_date: dt.date, main: str) -> None:
         )
     for f in date_fields:
         if f == "list_exit_on":  # a planned exit (a court's exit date) may lie ahead
-            limit = export_date.replace(year=export_date.year + LIST_EXIT_YEARS, day=min(export_date.day, 28))
+            limit = add_months(export_date, 12 * LIST_EXIT_YEARS)
             items.append(
                 _issue(
                     "DATE_AFTER_EXPORT",
@@ -433,6 +484,19 @@ def check_records(con: Any, export_date: dt.date, main: str) -> None:
         )
         {_typed_select(items, RECORD_VALUES, "j")}
     """)
+    # accepted with a warning (not quarantined): a repair dated before the end of the minimum
+    # publicity period takes effect at that end (scoring.features.asof)
+    con.execute("""
+        CREATE OR REPLACE TABLE wrn_records AS
+        SELECT c._ord, c._file, c._row, 'REPAIR_BEFORE_MIN_PERIOD' AS reason, 'repaired_on' AS field,
+               'repaired on ' || CAST(c.repaired_on AS VARCHAR) || ', before the minimum publicity period under '
+               || m.regime || ' ends on ' || CAST(CAST(c.event_date + to_months(m.min_months) AS DATE) AS VARCHAR)
+               || '; counted until then' AS detail
+        FROM chk_records c JOIN cat_repair_min m
+          ON m.code = c.record_type AND m.severity = c.severity
+         AND c.event_date >= m.eff_from AND c.event_date < m.eff_to
+        WHERE len(c.issues) = 0 AND c.repaired_on < CAST(c.event_date + to_months(m.min_months) AS DATE)
+    """)
 
 
 # -- applying --------------------------------------------------------------------------------
@@ -448,6 +512,12 @@ SUBJECT_VALUES = [
     ("nz(_n_actual_controller_id)", "actual_controller_id"),
     ("b_opt_out", "positive_opt_out"),
     ("id_warning", "id_warning"),
+]
+#: typed values of the optional link start dates: used by the link history, not stored in subjects
+#: (and not part of a subject row's content hash)
+SUBJECT_EXTRAS = [
+    ("xd(nz(legal_rep_since))", "legal_rep_since"),
+    ("xd(nz(actual_controller_since))", "actual_controller_since"),
 ]
 RECORD_VALUES = [
     ("k_id", "record_id"),
@@ -470,9 +540,12 @@ RECORD_VALUES = [
 ]
 
 
-def _typed_select(items: list[str], values: list[tuple[str, str]], src: str) -> str:
-    """The check tables keep lineage, issues, the typed values and their content hash only."""
-    typed = ", ".join(f"{expr} AS {name}" for expr, name in values)
+def _typed_select(
+    items: list[str], values: list[tuple[str, str]], src: str, extras: list[tuple[str, str]] | None = None
+) -> str:
+    """The check tables keep lineage, issues, the typed values and their content hash only
+    (``extras``: typed values outside the hash)."""
+    typed = ", ".join(f"{expr} AS {name}" for expr, name in values + (extras or []))
     names = ", ".join(name for _, name in values)
     return f"""
         SELECT *, md5(CAST(ROW({names}) AS VARCHAR)) AS content_hash FROM (

@@ -14,6 +14,10 @@ included) is removed. Invariants:
   without an archive table are skipped and listed in the result and the report;
 * re-ingesting the same rows changes nothing, in any format: records are keyed by record id /
   subject id and content, the quarantine by content;
+* person-organisation links keep their history (table ``links``): a later export that changes a
+  legal representative / actual controller closes the old link and opens the new one
+  (:func:`scoring.archive.write.links_plan`); rows accepted with a warning (a repair before the end of
+  the minimum publicity period) are counted in the report's ``accepted_with_warning``;
 * every failure is a :class:`~scoring.core.errors.XinyiError` naming the file (and row or field):
   :class:`~scoring.core.errors.InputFileError` for an input, :class:`~scoring.core.errors.StoreError`
   for the store (disk full, locked).
@@ -42,7 +46,7 @@ from scoring.archive.quality import QualityReport, build_report
 from scoring.archive.read import SUPPORTED, Chunk, FastReaderFailed, describe, expand_inputs
 from scoring.archive.reasons import SourceFile
 from scoring.archive.store import Store, remove_scratch, scratch_path
-from scoring.archive.write import plan, quarantine, stage_table, staging_ddl, write
+from scoring.archive.write import links_plan, plan, quarantine, stage_table, staging_ddl, write, write_links
 from scoring.core.config import config_dir, load_model
 from scoring.core.errors import DataError, InputFileError, StoreError, XinyiError
 from scoring.core.privacy import scrub
@@ -248,6 +252,7 @@ def _run(
         check_subjects(con, export_date, cfg.uscc_mode, cfg.uscc_allowlist)
         say("checking records")
         check_records(con, export_date, main)
+        links_plan(con, main, export_date)
         counts = {"insert": 0, "update": 0, "unchanged": 0}
         for table, key in (("subjects", "subject_id"), ("records", "record_id")):
             for k, v in plan(con, table, key, main).items():
@@ -278,6 +283,7 @@ def _run(
             for table, key in (("subjects", "subject_id"), ("records", "record_id")):
                 write(con, table, key, main, main_name, batch_id)
                 added += quarantine(con, table, main, batch_id)
+            write_links(con, main, batch_id)
             finished = dt.datetime.now(dt.UTC).replace(tzinfo=None)
             con.execute(
                 f"INSERT INTO {main}.ingest_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

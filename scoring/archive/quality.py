@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scoring.archive.catalog import ORGANISATION_TYPES, Catalog
-from scoring.archive.reasons import REASON_TEXT
+from scoring.archive.reasons import REASON_TEXT, WARNING_TEXT
 from scoring.core.privacy import scrub
 
 if TYPE_CHECKING:
@@ -41,6 +41,11 @@ class QualityReport:
     skipped_files: list[dict] = field(default_factory=list)
     duplicate_files: list[dict] = field(default_factory=list)
     other_sheets: list[dict] = field(default_factory=list)
+    #: accepted rows with a warning (reason code -> rows; see reasons.WARNING_TEXT), and examples
+    accepted_with_warning: dict[str, int] = field(default_factory=dict)
+    warning_examples: list[dict] = field(default_factory=list)
+    #: person-organisation links this ingest opens and closes (法定代表人 / 实际控制人 changes)
+    links: dict[str, int] = field(default_factory=dict)
 
     @property
     def compliance_rate(self) -> float:
@@ -99,6 +104,16 @@ class QualityReport:
             lines.append(f"Skipped {f['path']}: same content as {f['same_as']}")
         for f in self.other_sheets:
             lines.append(f"Sheet {f['sheet']!r} of {f['path']} not read ({f['rows']} rows): {f['reason']}")
+        if self.accepted_with_warning:
+            lines.append("Accepted with a warning:")
+            for r, n in sorted(self.accepted_with_warning.items(), key=lambda kv: -kv[1]):
+                lines.append(f"  {r:<26} {n:>8,}  {WARNING_TEXT.get(r, '')}")
+            for e in self.warning_examples:
+                lines.append(f"  {e['file']}:{e['row']} {e['field']} {e['reason']} {e['detail']}".rstrip())
+        if self.links:
+            lines.append(
+                f"Links (法定代表人/实际控制人): {self.links.get('opened', 0):,} opened, {self.links.get('closed', 0):,} closed"
+            )
         for warning in self.warnings:
             lines.append(f"warning: {warning}")
         return "\n".join(scrub(line, newlines=False) for line in lines)
@@ -195,6 +210,30 @@ def build_report(
             FROM {both} WHERE len(issues) > 0 ORDER BY t DESC, _file, _row LIMIT {int(n_examples)}""",
         )
     ]
+    warned_rows = "(SELECT _file, _row, reason, field, detail FROM wrn_records UNION ALL SELECT _file, _row, reason, field, detail FROM wrn_subjects)"
+    accepted_with_warning = {
+        r: int(n)
+        for r, n in con.execute(f"SELECT reason, count(*) FROM {warned_rows} GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
+    }
+    warning_examples = [
+        {
+            "file": scrub(Path(r["_file"]).name, newlines=False),
+            "row": int(r["_row"]),
+            "reason": r["reason"],
+            "field": r["field"],
+            "detail": scrub(r["detail"] or "", newlines=False),
+        }
+        for r in _rows(con, f"SELECT * FROM {warned_rows} ORDER BY _file, _row, reason LIMIT {int(n_examples)}")
+    ]
+    links = {
+        k: int(v)
+        for k, v in zip(
+            ("opened", "closed"),
+            con.execute(
+                "SELECT count(*) FILTER (WHERE op = 'open'), count(*) FILTER (WHERE op = 'close') FROM lnk_plan"
+            ).fetchall()[0],
+        )
+    }
     warnings = []
     if legacy:
         warnings.append(f"{legacy} organisation(s) accepted with a legacy pilot USCC that fails the GB 32100 check")
@@ -238,6 +277,9 @@ def build_report(
         skipped_files=list(notes.get("skipped_files", [])),
         duplicate_files=list(notes.get("duplicate_files", [])),
         other_sheets=list(notes.get("other_sheets", [])),
+        accepted_with_warning=accepted_with_warning,
+        warning_examples=warning_examples,
+        links=links,
     )
 
 

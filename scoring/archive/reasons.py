@@ -71,6 +71,15 @@ REASON_TEXT = {
     "DUPLICATE_DOCUMENT": "another record of the same subject and type already has this document number",
 }
 
+#: Warnings (预警): the row is accepted and stored as given, the rule named applies when it is used.
+WARNING_TEXT = {
+    "REPAIR_BEFORE_MIN_PERIOD": "a repair (信用修复) is dated before the end of the record's minimum publicity period "
+    "under its regime; the record counts until that end, then stops",
+    "LINK_SINCE_ADJUSTED": "a legal representative / actual controller start date lies before what the archive "
+    "already holds (the previous export, or the current link's start); the change is dated at the earliest day "
+    "that does not rewrite the past",
+}
+
 
 @dataclass
 class SourceFile:

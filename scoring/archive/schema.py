@@ -61,6 +61,21 @@ SUBJECT_COLUMNS: tuple[Column, ...] = (
         "organisations: ID number of the actual controller (实际控制人)",
     ),
     Column(
+        "legal_rep_since",
+        "date",
+        "no",
+        "法定代表人任职日期",
+        "organisations: the day the legal representative took office; the link counts from then. Empty: from the "
+        "beginning when the organisation is new to the archive, from the export date when a later export changes it",
+    ),
+    Column(
+        "actual_controller_since",
+        "date",
+        "no",
+        "实际控制人起始日期",
+        "organisations: the day the actual controller became so (as legal_rep_since)",
+    ),
+    Column(
         "positive_opt_out",
         "boolean",
         "no",
@@ -128,10 +143,21 @@ RECORD_COLUMNS: tuple[Column, ...] = (
     ),
     Column("revoked_on", "date", "no", "撤销日期", "date the underlying decision was revoked"),
     Column("list_entry_on", "date", "list-type records", "列入日期", "date entered on the list"),
-    Column("list_exit_on", "date", "no", "移出日期", "date removed from the list"),
+    Column(
+        "list_exit_on",
+        "date",
+        "no",
+        "移出日期",
+        "date removed from the list, or the planned exit a court or agency set (e.g. an extended 失信被执行人 "
+        "listing): it may lie up to 10 years after the export date and ends the listing then",
+    ),
 )
 
 TABLES = {"subjects": SUBJECT_COLUMNS, "records": RECORD_COLUMNS}
+#: Optional input columns kept only where they are used (the link history, scoring.archive.write
+#: links_plan), not in the ``subjects`` table: a quarantined row's original values name them only
+#: when given, so quarantine content keyed before they existed stays the same.
+SPARSE_COLUMNS = {"subjects": ("legal_rep_since", "actual_controller_since"), "records": ()}
 
 #: Input values accepted as aliases, mapped to the stored code.
 SUBJECT_TYPE_ALIASES = {

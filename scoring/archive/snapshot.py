@@ -6,14 +6,15 @@ current after batch B is: the current row if it came in B or earlier, else the h
 in B or earlier and was replaced after B. ``snapshot`` copies those versions for some subjects (and
 the subjects linked to them, whose records linked features read) into a small store of its own, on
 which features, scores and grades are re-derived exactly as they were when a result was published —
-whatever arrived in the store since.
+whatever arrived in the store since. The link history (``links``) is taken as it was known then too:
+links opened by batch B or earlier, with the closings of those batches only.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from scoring.archive.store import Store, open_store
+from scoring.archive.store import BACKFILL_LINKS, Store, open_store
 from scoring.core.errors import NotFoundError
 
 
@@ -82,18 +83,38 @@ def snapshot(store: Store, batch_id: str, subject_ids: list[str], path: str | Pa
             UNION SELECT legal_rep_id FROM subjects WHERE subject_id IN ({ids})
             UNION SELECT actual_controller_id FROM subjects WHERE subject_id IN ({ids}))
         WHERE x IS NOT NULL"""
+    if _has(store, "links"):  # every person ever linked to them, and every organisation ever linked
+        links += f"""
+        UNION SELECT person_id FROM links WHERE organisation_id IN ({ids})
+        UNION SELECT organisation_id FROM links WHERE person_id IN ({ids})"""
     closure = [r[0] for r in store.con.execute(links).fetchall()]
-    within = "subject_id IN (" + ", ".join("'" + s.replace("'", "''") + "'" for s in closure or ["\u0000"]) + ")"
+    repr_ids = ["'" + s.replace("'", "''") + "'" for s in closure or ["\u0000"]]
+    within = "subject_id IN (" + ", ".join(repr_ids) + ")"
     subjects = store.arrow(_as_known(store, "subjects", known, within))
     records = store.arrow(_as_known(store, "records", known, within))
     batches_tbl = store.arrow(f"SELECT * FROM ingest_batches WHERE batch_id IN ({known})")
+    # the link history as known after the batch: links it had opened, closed only if closed by then
+    links_tbl = (
+        store.arrow(f"""
+        SELECT organisation_id, person_id, role, valid_from,
+               CASE WHEN closed_batch IN ({known}) THEN valid_to END AS valid_to, opened_batch,
+               CASE WHEN closed_batch IN ({known}) THEN closed_batch END AS closed_batch
+        FROM links WHERE opened_batch IN ({known})
+          AND organisation_id IN ({", ".join(repr_ids)}) AND person_id IN ({", ".join(repr_ids)})""")
+        if _has(store, "links")
+        else None
+    )
     snap = open_store(path)
     snap.changed()
     try:
-        for name, tbl in (("subjects", subjects), ("records", records), ("ingest_batches", batches_tbl)):
+        snap.con.execute("DELETE FROM links")  # the new store's own (empty) backfill
+        tables = [("subjects", subjects), ("records", records), ("ingest_batches", batches_tbl)]
+        for name, tbl in tables + ([("links", links_tbl)] if links_tbl is not None else []):
             snap.con.register("snap_in", tbl)
             snap.con.execute(f"INSERT INTO {name} SELECT * FROM snap_in")
             snap.con.unregister("snap_in")
+        if links_tbl is None:  # a store from before the link history: its subjects' links, throughout
+            snap.con.execute(f"INSERT INTO links {BACKFILL_LINKS}")
         snap.con.execute("UPDATE meta SET value = ? WHERE key = 'pseudonym_key'", [store.pseudonym_key.hex()])
     except BaseException:
         snap.close()

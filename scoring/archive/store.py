@@ -1,6 +1,7 @@
 """The embedded store: one DuckDB file holding a credit archive and everything derived from it.
 
-Tables: ``subjects``, ``records`` (accepted archive rows), ``quarantine`` (rejected rows with
+Tables: ``subjects``, ``records`` (accepted archive rows), ``links`` (person-organisation links
+with their validity dates), ``quarantine`` (rejected rows with
 reasons and original values), ``ingest_batches`` (audit log with each quality report) and ``meta``.
 No server is needed; the file is the store.
 """
@@ -80,6 +81,18 @@ DDL = [
         SELECT *, CAST(NULL AS VARCHAR) AS superseded_batch FROM subjects LIMIT 0""",
     """CREATE TABLE IF NOT EXISTS records_history AS
         SELECT *, CAST(NULL AS VARCHAR) AS superseded_batch FROM records LIMIT 0""",
+    # Person-organisation links (法定代表人 / 实际控制人) with their history: a link counts on day D
+    # when valid_from <= D < valid_to (NULL: from the beginning / still valid). Kept by ingestion
+    # (scoring.archive.write.links_plan): a later export that changes a link closes the old one and
+    # opens the new one, so features at earlier dates never change after the fact.
+    """CREATE TABLE IF NOT EXISTS links (
+        organisation_id VARCHAR NOT NULL,
+        person_id VARCHAR NOT NULL,
+        role VARCHAR NOT NULL,
+        valid_from DATE,
+        valid_to DATE,
+        opened_batch VARCHAR NOT NULL,
+        closed_batch VARCHAR)""",
     # Published outputs (score snapshots, grade lists): kept, never overwritten (scoring.lineage.publish).
     """CREATE TABLE IF NOT EXISTS publications (
         publication_id VARCHAR PRIMARY KEY,
@@ -114,7 +127,9 @@ DDL = [
 ]
 
 #: Tables whose content defines the archive (what the fingerprint covers).
-DATA_TABLES = ("subjects", "records", "quarantine")
+DATA_TABLES = ("subjects", "records", "quarantine", "links")
+#: Columns that are lineage, not content (left out of the fingerprint).
+LINEAGE_COLUMNS = ("batch_id", "source_file", "opened_batch", "closed_batch")
 
 
 def scratch_path(store_path: str | Path) -> Path:
@@ -129,6 +144,43 @@ def remove_scratch(store_path: str | Path) -> None:
     for p in (s, Path(str(s) + ".wal")):
         with contextlib.suppress(FileNotFoundError):
             p.unlink()
+
+
+#: The links a ``subjects`` table holds, valid from the beginning (a store without a ``links`` table).
+BACKFILL_LINKS = """
+    SELECT subject_id, legal_rep_id, 'legal_rep', CAST(NULL AS DATE), CAST(NULL AS DATE), batch_id, NULL
+    FROM subjects WHERE legal_rep_id IS NOT NULL
+    UNION ALL
+    SELECT subject_id, actual_controller_id, 'actual_controller', NULL, NULL, batch_id, NULL
+    FROM subjects WHERE actual_controller_id IS NOT NULL"""
+
+
+def _history_links(col: str, role: str) -> str:
+    return f"""
+    WITH v AS (
+        SELECT x.subject_id, x.{col} AS person_id, x.batch_id, b.export_date, b.finished_at
+        FROM (SELECT subject_id, {col}, batch_id FROM subjects WHERE subject_type <> 'person'
+              UNION ALL SELECT subject_id, {col}, batch_id FROM subjects_history WHERE subject_type <> 'person') x
+        LEFT JOIN ingest_batches b USING (batch_id)
+    ), o AS (
+        SELECT *, row_number() OVER w AS k, lag(person_id) OVER w AS prev_person FROM v
+        WINDOW w AS (PARTITION BY subject_id ORDER BY export_date, finished_at, batch_id)
+    ), c AS (  -- the versions that changed the link (and every organisation's first version)
+        SELECT *, lead(export_date) OVER w AS next_on, lead(batch_id) OVER w AS next_batch FROM o
+        WHERE k = 1 OR person_id IS DISTINCT FROM prev_person
+        WINDOW w AS (PARTITION BY subject_id ORDER BY k)
+    )
+    SELECT subject_id, person_id, '{role}', CASE WHEN k > 1 THEN export_date END, next_on, batch_id, next_batch
+    FROM c WHERE person_id IS NOT NULL"""
+
+
+#: A store made before the link history: its links rebuilt from the subjects' versions (the current
+#: rows and ``subjects_history``), each change dated at the export date of the batch that brought it,
+#: the first version's links valid from the beginning, as ingestion would have kept them.
+HISTORY_LINKS = (
+    f"SELECT * FROM ({_history_links('legal_rep_id', 'legal_rep')}) "
+    f"UNION ALL SELECT * FROM ({_history_links('actual_controller_id', 'actual_controller')})"
+)
 
 
 class Store:
@@ -163,8 +215,13 @@ class Store:
             remove_scratch(self.path)
 
     def _init_schema(self) -> None:
+        had_links = self._has_table("links")
         for stmt in DDL:
             self.con.execute(stmt)
+        if not had_links:
+            # a store made before the link history: its links rebuilt from the subjects' versions
+            # (an organisation ingested once: its links count from the beginning, as until now)
+            self.con.execute(f"INSERT INTO links {HISTORY_LINKS}")
         rows = self.con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall()
         have = rows[0] if rows else None
         if have is None:
@@ -172,6 +229,15 @@ class Store:
             self.con.execute("INSERT INTO meta VALUES ('pseudonym_key', ?)", [secrets.token_hex(32)])
         elif have[0] != SCHEMA_VERSION:
             raise StoreError(f"{self.path}: store schema {have[0]} is not {SCHEMA_VERSION}; re-ingest into a new store")
+
+    def _has_table(self, name: str) -> bool:
+        return bool(
+            self.con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main' "
+                "AND table_catalog = current_database()",
+                [name],
+            ).fetchall()[0][0]
+        )
 
     # -- access ----------------------------------------------------------------------------
     def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
@@ -233,6 +299,8 @@ class Store:
     def _hash(self, tables: tuple[str, ...]) -> str:
         h = hashlib.sha256()
         for t in tables:
+            if t == "links" and not self._has_table(t):  # a store from before the link history, opened read-only
+                continue
             cols = [
                 r[0]
                 for r in self.con.execute(
@@ -242,7 +310,7 @@ class Store:
             ]
             # batch ids and file paths are lineage, not content: the same archive ingested from
             # another folder or in another batch has the same fingerprint
-            cols = [c for c in cols if c not in ("batch_id", "source_file")]
+            cols = [c for c in cols if c not in LINEAGE_COLUMNS]
             row = ", ".join(f'"{c}"' for c in cols)
             n, x = self.con.execute(
                 f"SELECT count(*), coalesce(bit_xor(md5_number(CAST(ROW({row}) AS VARCHAR))), 0) FROM {t}"

@@ -5,6 +5,9 @@
 * :func:`plan` decides insert / update / unchanged for every accepted row before the store is
   touched, :func:`write` applies it inside the store's transaction (keeping replaced versions in
   ``<table>_history``);
+* :func:`links_plan` decides which person-organisation links (法定代表人 / 实际控制人) this ingest
+  opens and closes, :func:`write_links` applies it (the link history: a later export that changes
+  a link closes the old one and opens the new one, so the past is never rewritten);
 * :func:`quarantine` adds the rejected rows, **keyed by content**: a row already quarantined with
   the same original values (the k-th copy of the same values, for repeats) is not added again, so
   re-ingesting the same rows from a CSV, a Parquet file or a workbook changes nothing.
@@ -116,13 +119,20 @@ def write(con: Any, table: str, key: str, main: str, main_name: str, batch_id: s
 def quarantine(con: Any, table: str, main: str, batch_id: str) -> int:
     """Add this ingest's rejected rows of ``table`` that the store does not hold yet (by content);
     returns how many were added."""
-    raw = ", ".join(f"{c.name} := s.{c.name}" for c in archive.TABLES[table])
+    sparse = archive.SPARSE_COLUMNS[table]
+    raw = (
+        "to_json(struct_pack("
+        + ", ".join(f"{c.name} := s.{c.name}" for c in archive.TABLES[table] if c.name not in sparse)
+        + "))"
+    )
+    if sparse:  # optional columns named only when given (json_merge_patch drops null members)
+        raw = f"json_merge_patch({raw}, to_json(struct_pack({', '.join(f'{c} := s.{c}' for c in sparse)})))"
     before = int(con.execute(f"SELECT count(*) FROM {main}.quarantine").fetchall()[0][0])
     con.execute(
         f"""
         INSERT INTO {main}.quarantine
         WITH q AS (
-            SELECT c._sha, c._row, c._file, c._ord, c.issues, to_json(struct_pack({raw})) AS original
+            SELECT c._sha, c._row, c._file, c._ord, c.issues, {raw} AS original
             FROM chk_{table} c JOIN stg_{table} s USING (_ord)
             WHERE len(c.issues) > 0
         ), k AS (
@@ -146,3 +156,80 @@ def quarantine(con: Any, table: str, main: str, batch_id: str) -> int:
     )
     after = int(con.execute(f"SELECT count(*) FROM {main}.quarantine").fetchall()[0][0])
     return after - before
+
+
+#: subjects columns holding a link, with their role and optional start-date column
+LINK_COLUMNS = (
+    ("legal_rep_id", "legal_rep", "legal_rep_since"),
+    ("actual_controller_id", "actual_controller", "actual_controller_since"),
+)
+FIRST_DAY = "DATE '1900-01-01'"
+
+
+def links_plan(con: Any, main: str, export_date: Any) -> None:
+    """``lnk_plan`` (op open | close, organisation_id, role, person_id, on_date) and the warnings of
+    adjusted start dates in ``wrn_subjects``, from this ingest's accepted organisations.
+
+    An organisation new to the archive: its links count from their start date column, or from the
+    beginning. A known one whose link changes: the old link is closed and the new one opened on the
+    change date, the start date given or else the export date, but never before the current link
+    started, nor on or before the previous export's date (what was known then stays as it was), nor
+    after this export date. A link that is gone (empty column) is closed on the export date."""
+    new = " UNION ALL ".join(
+        f"""SELECT subject_id AS organisation_id, '{role}' AS role, {col} AS person_id, {since} AS since,
+                   _file, _row, '{since}' AS since_field
+            FROM chk_subjects WHERE len(issues) = 0 AND subject_type <> 'person'"""
+        for col, role, since in LINK_COLUMNS
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE lnk_changes AS
+        WITH n AS ({new}),
+        cur AS (SELECT organisation_id, role, person_id, valid_from FROM {main}.links WHERE valid_to IS NULL),
+        known AS (SELECT DISTINCT subject_id AS organisation_id FROM {main}.subjects),
+        prev AS (SELECT max(export_date) + 1 AS after_prev FROM {main}.ingest_batches),
+        j AS (
+            SELECT n.*, c.person_id AS old_person, c.valid_from AS old_from, k.organisation_id IS NOT NULL AS known,
+                   greatest(coalesce(c.valid_from, {FIRST_DAY}), coalesce((SELECT after_prev FROM prev), {FIRST_DAY}))
+                     AS earliest
+            FROM n LEFT JOIN cur c USING (organisation_id, role) LEFT JOIN known k USING (organisation_id)
+            WHERE n.person_id IS DISTINCT FROM c.person_id
+        )
+        SELECT *,
+               CASE WHEN NOT known THEN since
+                    ELSE least(?, greatest(coalesce(since, ?), earliest)) END AS on_date,
+               known AND since IS NOT NULL AND since < earliest AS adjusted
+        FROM j
+        """,
+        [export_date, export_date],
+    )
+    con.execute("""
+        CREATE OR REPLACE TABLE lnk_plan AS
+        SELECT 'close' AS op, organisation_id, role, old_person AS person_id, on_date
+        FROM lnk_changes WHERE old_person IS NOT NULL
+        UNION ALL
+        SELECT 'open', organisation_id, role, person_id, on_date FROM lnk_changes WHERE person_id IS NOT NULL
+    """)
+    con.execute("""
+        CREATE OR REPLACE TABLE wrn_subjects AS
+        SELECT _file, _row, 'LINK_SINCE_ADJUSTED' AS reason, since_field AS field,
+               'start date ' || CAST(since AS VARCHAR) || ' is before ' || CAST(earliest AS VARCHAR)
+               || ' (the current link''s start or the day after the previous export); the change is dated '
+               || CAST(on_date AS VARCHAR) AS detail
+        FROM lnk_changes WHERE adjusted
+    """)
+
+
+def write_links(con: Any, main: str, batch_id: str) -> None:
+    """Inside the store's transaction: apply ``lnk_plan`` to the store's ``links``."""
+    con.execute(
+        f"""UPDATE {main}.links l SET valid_to = p.on_date, closed_batch = ?
+        FROM lnk_plan p WHERE p.op = 'close' AND l.organisation_id = p.organisation_id AND l.role = p.role
+          AND l.valid_to IS NULL""",
+        [batch_id],
+    )
+    con.execute(
+        f"""INSERT INTO {main}.links (organisation_id, person_id, role, valid_from, valid_to, opened_batch, closed_batch)
+        SELECT organisation_id, person_id, role, on_date, NULL, ?, NULL FROM lnk_plan WHERE op = 'open'""",
+        [batch_id],
+    )

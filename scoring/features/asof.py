@@ -5,7 +5,10 @@ A record counts at T only if all of these hold:
 * its event date is <= T (for list-type records, the list entry date too);
 * T is inside its publicity/validity period, under the regime in force on the record's date
   (list-type records: from list entry until list exit, or entry + the default period);
-* it was not repaired or revoked on or before T;
+* it was not repaired or revoked on or before T; a repair takes effect no earlier than the end of
+  the record's minimum publicity period under its regime (最短公示期: 信用修复 may be applied for only
+  after it), so an earlier repair date counts from that end (ingest accepts it with the warning
+  REPAIR_BEFORE_MIN_PERIOD);
 * no objection was pending at T: a pending objection suspends the record from the day it was
   raised; a rejected one restores it from the resolution date; an upheld one removes it;
 * for a person who opted out of positive items (深圳条例 Art. 39), it is not such an item.
@@ -63,6 +66,7 @@ def periods_table(catalog: Catalog) -> pd.DataFrame:
                             "eff_from": eff_from,
                             "eff_to": eff_to,
                             "max_months": p.max,
+                            "min_months": p.min if rt.repairable else None,
                             "regime": reg.code,
                         }
                     )
@@ -75,11 +79,13 @@ def periods_table(catalog: Catalog) -> pd.DataFrame:
                     "eff_from": FAR_PAST,
                     "eff_to": FAR_FUTURE,
                     "max_months": months,
+                    "min_months": None,
                     "regime": None,
                 }
             )
     df = pd.DataFrame(rows)
     df["max_months"] = df["max_months"].astype("Int64")
+    df["min_months"] = df["min_months"].astype("Int64")
     return df
 
 
@@ -102,7 +108,7 @@ def timeline_sql(records: str, periods: str) -> str:
           ELSE CAST(r.event_date + to_months(p.max_months) AS DATE)
         END,
         CASE WHEN p.negative AND NOT p.list_type THEN CAST(r.event_date + to_months({NEGATIVE_CAP_MONTHS}) AS DATE) END,
-        r.repaired_on,
+        {effective_repair_sql("r", "p")},
         r.revoked_on,
         CASE WHEN r.objection_outcome = 'upheld' THEN r.objection_raised_on END
       ) AS t_end,
@@ -119,12 +125,38 @@ def timeline_sql(records: str, periods: str) -> str:
     """
 
 
+def effective_repair_sql(r: str, p: str) -> str:
+    """SQL: the day a repair takes effect, ``repaired_on`` but no earlier than the end of the minimum
+    publicity period (``p.min_months`` after the event; NULL: no minimum)."""
+    return (
+        f"CASE WHEN {r}.repaired_on IS NOT NULL AND {p}.min_months IS NOT NULL "
+        f"THEN greatest({r}.repaired_on, CAST({r}.event_date + to_months({p}.min_months) AS DATE)) "
+        f"ELSE {r}.repaired_on END"
+    )
+
+
 def counts_sql(as_of: str) -> str:
     """SQL predicate over a timeline row: the record counts at ``as_of`` (a SQL date expression)."""
     return (
         f"(t_start <= {as_of} AND (t_end IS NULL OR {as_of} < t_end) "
         f"AND NOT (s_from IS NOT NULL AND s_from <= {as_of} AND (s_to IS NULL OR {as_of} < s_to)))"
     )
+
+
+def link_valid_sql(alias: str, as_of: str) -> str:
+    """SQL predicate: the person-organisation link ``alias`` (valid_from, valid_to) holds at ``as_of``."""
+    return (
+        f"(({alias}.valid_from IS NULL OR {alias}.valid_from <= {as_of}) "
+        f"AND ({alias}.valid_to IS NULL OR {as_of} < {alias}.valid_to))"
+    )
+
+
+def link_valid(link: Mapping, as_of: dt.date) -> bool:
+    """Does a link (a mapping with valid_from, valid_to) hold at ``as_of``? Linked features at a date
+    read the records of the subjects linked then: a later change of legal representative never
+    rewrites the past."""
+    start, end = _d(link.get("valid_from")), _d(link.get("valid_to"))
+    return (start is None or start <= as_of) and (end is None or as_of < end)
 
 
 # -- the same rule for one record, in plain Python (the reference the engines are tested against) --
@@ -159,7 +191,10 @@ def record_counts(rec: Mapping, as_of: dt.date, catalog: Catalog, opt_out: bool 
         candidates.append(add_months(event, NEGATIVE_CAP_MONTHS))
     raised, resolved = _d(rec.get("objection_raised_on")), _d(rec.get("objection_resolved_on"))
     outcome = rec.get("objection_outcome")
-    candidates += [_d(rec.get("repaired_on")), _d(rec.get("revoked_on"))]
+    repaired = _d(rec.get("repaired_on"))
+    if repaired is not None and w.repair_from is not None:  # no repair before the minimum period ends
+        repaired = max(repaired, w.repair_from)
+    candidates += [repaired, _d(rec.get("revoked_on"))]
     if outcome == "upheld":
         candidates.append(raised)
     ends = [e for e in candidates if e is not None]

@@ -26,7 +26,7 @@ from scoring.archive.store import Store
 from scoring.core.errors import ConfigError
 from scoring.core.privacy import mask_id
 from scoring.features import engine_duckdb, engine_polars
-from scoring.features.asof import counts_sql, periods_table, timeline_sql
+from scoring.features.asof import counts_sql, link_valid_sql, periods_table, timeline_sql
 from scoring.features.definitions import LINK_KEYS, FeatureSet, feature_set_for
 from scoring.features.engine_duckdb import _mask as mask_sql
 from scoring.features.industry import load_industries
@@ -72,9 +72,26 @@ def _as_date(d: dt.date | str) -> dt.date:
     return dt.date.fromisoformat(d) if isinstance(d, str) else d
 
 
+def links_sql(store: Store) -> str:
+    """Person-organisation links with their validity (organisation_id, person_id, valid_from,
+    valid_to: a link counts on day D when valid_from <= D < valid_to, NULL meaning open): the
+    store's link history, or for a store from before it (opened read-only) its subjects' links,
+    valid throughout."""
+    has = store.con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'links' AND table_schema = 'main' "
+        "AND table_catalog = current_database()"
+    ).fetchall()[0][0]
+    if has:
+        return "SELECT DISTINCT organisation_id, person_id, valid_from, valid_to FROM links"
+    return """SELECT subject_id AS organisation_id, legal_rep_id AS person_id, CAST(NULL AS DATE) AS valid_from,
+            CAST(NULL AS DATE) AS valid_to FROM subjects WHERE legal_rep_id IS NOT NULL
+        UNION SELECT subject_id, actual_controller_id, NULL, NULL FROM subjects WHERE actual_controller_id IS NOT NULL"""
+
+
 def prepare_views(store: Store, catalog: Catalog) -> None:
     """Temporary views over the store: ``xinyi_timeline`` (every record with its as-of interval,
-    see :mod:`scoring.features.asof`) and ``xinyi_links`` (organisation_id, person_id).
+    see :mod:`scoring.features.asof`) and ``xinyi_links`` (organisation_id, person_id, valid_from,
+    valid_to: :func:`links_sql`).
 
     The views read the store's tables live, so they stay valid as records arrive; only the
     publicity table depends on the catalogue, so they are created once per connection and
@@ -90,9 +107,7 @@ def prepare_views(store: Store, catalog: Catalog) -> None:
     )
     con.execute(f"""CREATE OR REPLACE TEMP VIEW xinyi_timeline AS
         SELECT *, (opt_out_eligible AND opt_out) AS excluded FROM ({timeline_sql(base, "xinyi_periods")})""")
-    con.execute("""CREATE OR REPLACE TEMP VIEW xinyi_links AS
-        SELECT subject_id AS organisation_id, legal_rep_id AS person_id FROM subjects WHERE legal_rep_id IS NOT NULL
-        UNION SELECT subject_id, actual_controller_id FROM subjects WHERE actual_controller_id IS NOT NULL""")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW xinyi_links AS {links_sql(store)}")
     _VIEWS_FOR[store] = catalog.version
 
 
@@ -177,9 +192,11 @@ def records_behind(store: Store, subject_id: str, feature, as_of: dt.date) -> pd
             f"SELECT {cols} FROM xinyi_timeline WHERE subject_id = ? AND {where} ORDER BY event_date", [subject_id]
         )
     frm, to = LINK_KEYS[feature.link]
+    valid = link_valid_sql("l", f"DATE '{as_of}'")
     df = store.sql(
         f"""SELECT t.subject_id AS via, {cols} FROM xinyi_timeline t
-        JOIN xinyi_links l ON l.{frm} = t.subject_id WHERE l.{to} = ? AND {where} ORDER BY event_date""",
+        JOIN (SELECT DISTINCT organisation_id, person_id FROM xinyi_links l WHERE {valid}) l ON l.{frm} = t.subject_id
+        WHERE l.{to} = ? AND {where} ORDER BY event_date""",
         [subject_id],
     )
     df["via"] = df["via"].map(mask_id)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.core.dates import add_months
-from scoring.features.asof import counts_sql
+from scoring.features.asof import counts_sql, link_valid_sql
 from scoring.features.definitions import LINK_KEYS, LINKS, ZERO_WHEN_EMPTY, FeatureSet, FeatureSpec
 from scoring.features.exact import AMOUNT_AGGS, AMOUNT_SCALE, finish_amounts, sql_float, weight_terms
 
@@ -90,7 +90,8 @@ def compute(
             frm, to = LINK_KEYS[link]
             src = (
                 f"(SELECT l.{to} AS subject_id, c.* EXCLUDE (subject_id) FROM {counting} c "
-                f"JOIN (SELECT DISTINCT {frm}, {to} FROM {links}) l ON l.{frm} = c.subject_id)"
+                f"JOIN (SELECT DISTINCT {frm}, {to} FROM {links} l WHERE {link_valid_sql('l', f'DATE {_lit(as_of)}')}) l "
+                f"ON l.{frm} = c.subject_id)"
             )
         aggs = ",\n      ".join(compile_feature(f, as_of) for f in specs)
         joins.append(f"LEFT JOIN (SELECT subject_id, {aggs} FROM {src} GROUP BY subject_id) a{i} USING (subject_id)")

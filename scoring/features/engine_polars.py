@@ -126,6 +126,19 @@ def latest_grade(src: pl.LazyFrame, f: FeatureSpec, as_of: dt.date) -> pl.LazyFr
     )
 
 
+def links_at(links: pl.DataFrame, as_of: dt.date) -> pl.LazyFrame:
+    """The links that hold at ``as_of`` (valid_from <= as_of < valid_to, NULL: open; a links table
+    without these columns holds throughout), as :func:`scoring.features.asof.link_valid_sql`."""
+    lf = links.lazy()
+    if "valid_from" not in links.columns:
+        return lf
+    t = pl.lit(as_of)
+    return lf.filter(
+        (pl.col("valid_from").is_null() | (pl.col("valid_from") <= t))
+        & (pl.col("valid_to").is_null() | (t < pl.col("valid_to")))
+    )
+
+
 def compute(
     timeline: pl.DataFrame | pl.LazyFrame,
     links: pl.DataFrame,
@@ -149,7 +162,8 @@ def compute(
         if link != "self":
             # re-key linked subjects' records to the subject the feature describes
             frm, to = LINK_KEYS[link]
-            src = lf.join(links.lazy().select(frm, to).unique(), left_on=ID, right_on=frm).drop(ID).rename({to: ID})
+            src = lf.join(links_at(links, as_of).select(frm, to).unique(), left_on=ID, right_on=frm)
+            src = src.drop(ID).rename({to: ID})
         plain = [f for f in specs if f.agg != "latest_grade"]
         if plain:
             cols = prepared_columns(plain, as_of)

@@ -3,7 +3,9 @@
 While a person has a counting record of a gate list type (严重失信主体名单, 失信被执行人) at the
 scoring date, the score is suspended: it is reported as suspended, with the reason and the
 earliest date the suspension can end, never as a number. It starts on the list entry date and ends
-on the exit date (or the end of the default listing period), exactly as the as-of rule says.
+on the exit date (or the end of the default listing period), exactly as the as-of rule says. The exit
+date may be a planned one after the export date (a court's extension of a 失信被执行人 listing): the
+suspension lasts until then, not until the end of the default two years.
 """
 
 from __future__ import annotations
