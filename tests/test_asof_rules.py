@@ -483,3 +483,41 @@ def test_link_history_follows_the_rule(tmp_path_factory, exports, days):
                 )
             )
             assert _feature(s, day, "organisations", ORG, "legal_rep_dishonest_debtor") == expect, day
+
+
+def test_a_diff_names_a_change_of_legal_representative(tmp_path):
+    """信义金变化: becoming the representative of a listed organisation is its own part, on the
+    link's start date, and the parts still add up to the change."""
+    from scoring.points.card import load_expert_card
+    from scoring.points.diff import diff_person
+
+    day = dt.date(2026, 3, 1)
+    listed = [_listing(ORG, "SDL_SERIOUS_DISHONEST", dt.date(2025, 9, 10), None, rid="S1")]
+    card = load_expert_card()
+    with open_store(tmp_path / "s.duckdb") as s:
+        _ingest(s, tmp_path / "a", listed, _subjects(P1), export=E1)
+        _ingest(s, tmp_path / "b", listed, _subjects(P0, since=day), export=E2)
+        d = diff_person(s, card, P0, dt.date(2026, 1, 1), E2)
+        assert d["status_from"] == d["status_to"] == "scored"
+        assert d["change"] < 0
+        assert sum(p["points"] for p in d["parts"]) == d["change"]
+        (part,) = d["parts"]
+        assert part["event"] == "link_started" and part["date"] == day.isoformat()
+        assert "关联关系开始" in part["event_zh"] and part["record"]["name_zh"].startswith("关联企业")
+        assert P0 not in str(d) and P1 not in str(d)  # person ID numbers masked (organisation codes are public)
+        # and the former representative's score rises on the same day
+        d1 = diff_person(s, card, P1, dt.date(2026, 1, 1), E2)
+        assert [p["event"] for p in d1["parts"]] == ["link_ended"] and d1["change"] == -d["change"]
+
+
+def test_a_diff_calls_an_early_repair_a_repair_on_the_day_it_takes_effect(tmp_path):
+    from scoring.points.card import load_expert_card
+    from scoring.points.diff import diff_person
+
+    pen = _penalty(dt.date(2024, 12, 1), "serious", dt.date(2025, 3, 1)) | {"subject_id": P0}
+    with open_store(tmp_path / "s.duckdb") as s:
+        _ingest(s, tmp_path / "a", [pen])
+        d = diff_person(s, load_expert_card(), P0, dt.date(2025, 6, 30), dt.date(2026, 1, 31))
+        repaired = [p for p in d["parts"] if p["event"] == "repaired"]
+        assert [p["date"] for p in repaired] == ["2025-12-01"] and repaired[0]["points"] > 0
+        assert sum(p["points"] for p in d["parts"]) == d["change"]

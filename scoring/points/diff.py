@@ -31,6 +31,8 @@ from scoring.points.wording import EVENT_ZH, record_entry
 
 ONE = dt.timedelta(days=1)
 SHIFT_COLUMNS = ("event_date", "t_start", "t_end", "s_from", "s_to")
+LINK_DATES = ("valid_from", "valid_to")
+LINK = "link:"  # checkpoint key of a person-organisation link
 
 
 class _Subject:
@@ -66,9 +68,17 @@ class _Subject:
         drop: frozenset[str] | set[str] = frozenset(),
         extra: list[dict] | None = None,
     ) -> int:
-        """Points at ``as_of``; ``delayed`` records are taken as of the day before, ``drop`` ones
-        left out, ``extra`` hypothetical timeline rows added (for guidance)."""
+        """Points at ``as_of``; ``delayed`` records (and links, as ``link:<organisation_id>``) are
+        taken as of the day before, ``drop`` ones left out, ``extra`` hypothetical timeline rows
+        added (for guidance)."""
         tl = self.records.select(TIMELINE_COLUMNS)
+        links = self.links
+        late = [k.removeprefix(LINK) for k in delayed if k.startswith(LINK)]
+        if late and "valid_from" in links.columns:
+            d = pl.col("organisation_id").is_in(late)
+            links = links.with_columns(
+                [pl.when(d).then(pl.col(c) + pl.duration(days=1)).otherwise(pl.col(c)).alias(c) for c in LINK_DATES]
+            )
         if drop:
             tl = tl.filter(~pl.col("record_id").is_in(list(drop)))
         if extra:
@@ -79,7 +89,7 @@ class _Subject:
                 [pl.when(d).then(pl.col(c) + pl.duration(days=1)).otherwise(pl.col(c)).alias(c) for c in SHIFT_COLUMNS]
             )
         fs = self.builder.fset
-        x = engine_polars.compute(tl, self.links, self.population, fs, as_of).to_pandas().set_index("subject_id")
+        x = engine_polars.compute(tl, links, self.population, fs, as_of).to_pandas().set_index("subject_id")
         return int(self.card.score(x[self.card.features_].astype("float64")).iloc[0])
 
     def boundaries(self, start: dt.date, end: dt.date) -> dict[dt.date, list[tuple[str, str]]]:
@@ -109,11 +119,13 @@ class _Subject:
             add(r["t_start"], rid, "appeared")
             end_day = r["t_end"]
             if end_day is not None:
+                # a repair dated before the minimum publicity period takes effect at its end
+                repaired = r["repaired_on"] is not None and r["repaired_on"] <= end_day
                 why = (
-                    "repaired"
-                    if end_day == r["repaired_on"]
-                    else "revoked"
+                    "revoked"
                     if end_day == r["revoked_on"]
+                    else "repaired"
+                    if repaired
                     else "objection_upheld"
                     if r["objection_outcome"] == "upheld"
                     else "left_list"
@@ -133,6 +145,12 @@ class _Subject:
                         break
             for s in splits:
                 add(ev + dt.timedelta(days=int(-(-s // 1))), rid, "days_passed")
+        # a change of legal representative or actual controller (关联关系变更) on its effective date
+        if "valid_from" in self.links.columns:
+            for lk in self.links.iter_rows(named=True):
+                key = LINK + str(lk["organisation_id"])
+                add(lk["valid_from"], key, "link_started")
+                add(lk["valid_to"], key, "link_ended")
         return dict(sorted(out.items()))
 
 
@@ -170,6 +188,8 @@ def diff_person(
     docs = {r["record_id"]: r for r in subj.records.iter_rows(named=True)}
 
     def record(rid: str) -> dict:
+        if rid.startswith(LINK):  # the organisation whose link to the person began or ended
+            return {"name_zh": f"关联企业 {mask_id(rid.removeprefix(LINK))}", "subject": "本人"}
         r = docs[rid]
         out = record_entry({k: r[k] for k in ("record_type", "event_date", "document_no", "agency")}, catalog)
         out["subject"] = mask_id(r["subject_id"]) if r["subject_id"] != subject_id else "本人"

@@ -51,6 +51,8 @@ EVENT_ZH = {
     "objection_rejected": "异议不成立，恢复计入",
     "left_window": "超出统计期",
     "days_passed": "距今天数增加",
+    "link_started": "成为该企业的法定代表人或实际控制人（关联关系开始）",
+    "link_ended": "不再担任该企业的法定代表人或实际控制人（关联关系结束）",
     "other": "其他变化",
     "suspended": "暂停计分",
     "resumed": "恢复计分",
