@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from scoring.points.card import PointsCard, PointsCardWarning, load_expert_card
     from scoring.points.diff import diff_person
     from scoring.points.gate import GateConfig, load_gate, suspensions
-    from scoring.points.personal import explain_person, fit_card, score_persons
+    from scoring.points.personal import explain_person, fit_card, load_expert_person_card, score_persons
     from scoring.points.selection import FeatureSelector, select_features
 
 _NAMES = {
@@ -20,6 +20,7 @@ _NAMES = {
     "FeatureSelector": "selection",
     "select_features": "selection",
     "load_expert_card": "card",
+    "load_expert_person_card": "personal",
     "GateConfig": "gate",
     "load_gate": "gate",
     "suspensions": "gate",
@@ -39,6 +40,7 @@ __all__ = [
     "explain_person",
     "fit_card",
     "load_expert_card",
+    "load_expert_person_card",
     "load_gate",
     "score_persons",
     "select_features",

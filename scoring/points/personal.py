@@ -24,7 +24,7 @@ from scoring.evaluation.metrics import ks_statistic, reliability
 from scoring.features.builder import FeatureBuilder, prepare_views, records_behind, records_json
 from scoring.features.training import training_set
 from scoring.points import wording
-from scoring.points.card import PointsCard
+from scoring.points.card import PointsCard, load_expert_card
 from scoring.points.gate import GateConfig, load_gate, suspensions
 from scoring.points.wording import ExplainConfig, load_explain_config
 
@@ -88,6 +88,17 @@ def card_families(fset, features) -> tuple[dict[str, list[str]], dict[str, float
         elif spec.agg == "weighted_count":
             steps[f] = float(max(spec.weights.values()))
     return families, steps
+
+
+def load_expert_person_card(path: str | Path | None = None, catalog: Catalog | None = None) -> PointsCard:
+    """The expert 信义金 card (configs/points/expert_person.yaml by default) with its record families
+    from the person feature set, so its ``single_record_effect_`` is reported like a fitted card's."""
+    from scoring.features.definitions import feature_set_for
+
+    card = load_expert_card(path)
+    fset = feature_set_for("persons", catalog=catalog or load_catalog())
+    families, steps = card_families(fset, [f for f in card.features_ if f in fset.names])
+    return load_expert_card(path, families=families, record_steps=steps)
 
 
 def fit_card(store: Store, config: CardConfig | None = None, catalog: Catalog | None = None) -> tuple[PointsCard, dict]:

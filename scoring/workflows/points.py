@@ -302,9 +302,8 @@ def compare_with_expert(
     expert: str | Path | None = None,
 ) -> pd.DataFrame:
     """The fitted card (by default the champion) and the expert card on the same persons and outcome."""
-    from scoring.points.card import load_expert_card
-    from scoring.points.personal import compare_cards
+    from scoring.points.personal import compare_cards, load_expert_person_card
 
     day = check_date(store, cutoff, "--cutoff")
     card, _ = load_card(ws, choice)
-    return compare_cards(store, {"fitted": card, "expert": load_expert_card(expert)}, day)
+    return compare_cards(store, {"fitted": card, "expert": load_expert_person_card(expert)}, day)
