@@ -196,6 +196,7 @@ class Population:
     is_person: bool
     extra: dict = field(default_factory=dict)
     activity: np.ndarray | None = None  # per-subject rate multiplier (profile.activity), or None
+    engagement: np.ndarray | None = None  # own multiplier of positive records (activity.positive: own)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -243,6 +244,8 @@ def _make_persons(rng: np.random.Generator, n: int, prof: SampleProfile) -> Popu
     )
     # drawn last, and only when the profile asks for it, so profiles without one draw as before
     pop.activity = _activity(rng, prof.activity.person_shape if prof.activity else None, n)
+    if prof.activity and prof.activity.positive == "own":
+        pop.engagement = _activity(rng, prof.activity.person_shape, n)
     return pop
 
 
@@ -303,6 +306,8 @@ def _make_orgs(
         extra={"name": names, "region": region, "gbt": gbt, "rep": persons.ids[rep], "controller": controller},
     )
     pop.activity = _activity(rng, prof.activity.org_shape if prof.activity else None, n)
+    if prof.activity and prof.activity.positive == "own":
+        pop.engagement = _activity(rng, prof.activity.org_shape, n)
     return pop
 
 
@@ -415,8 +420,10 @@ class _Generator:
             rate = rate * np.array([mult.get(c, 1.0) for c in pop.industry])
         allowed = {t.value for t in self.cat[code].subject_types}
         rate[~np.isin(pop.subject_type, list(allowed))] = 0.0
-        if pop.activity is not None:
-            rate = rate * pop.activity
+        own = pop.engagement is not None and self.cat[code].polarity is Polarity.positive
+        mult = pop.engagement if own else pop.activity
+        if mult is not None:
+            rate = rate * mult
         return rate
 
     def _sign(self, code: str) -> float:
@@ -836,6 +843,7 @@ def generate_sample(
                 pop.is_person,
                 {},
                 None if pop.activity is None else pop.activity[sl],
+                None if pop.engagement is None else pop.engagement[sl],
             )
             tbl = _finish_ids(gen.records(chunk), tag)
             n_records += tbl.num_rows
@@ -918,6 +926,7 @@ def _truth(gen: _Generator, pop: Population, tbl: pa.Table) -> pd.DataFrame:
             "latent_z": z_t,
             "p_outcome": gen.p_outcome(pop),
             **({} if pop.activity is None else {"activity": pop.activity}),
+            **({} if pop.engagement is None else {"engagement": pop.engagement}),
             "outcome": np.array([s in who for s in pop.ids], dtype=np.int8),
             "cutoff": cutoff,
             "horizon_months": gen.outcome.horizon_months,

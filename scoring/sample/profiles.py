@@ -19,6 +19,7 @@ import datetime as dt
 import math
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -76,11 +77,18 @@ class Activity(BaseModel):
     Each subject's record rates are multiplied by a Gamma(shape, 1/shape) draw (mean 1, variance
     1/shape): with a small shape most subjects have few or no records and a few have very many (a
     gamma-Poisson, i.e. negative-binomial, mixture). ``None``: every subject has multiplier 1.
+
+    ``positive``: whether positive records (volunteering, honours, donations, rewards: catalogue
+    polarity positive) follow the same multiplier (``shared``) or a subject's own, independent
+    engagement multiplier of the same shape (``own``). Exposure to the administration (licences,
+    inspections, penalties, court cases) and civic engagement are different propensities; with one
+    shared multiplier, positive records would mark the subjects most exposed to negative ones.
     """
 
     model_config = ConfigDict(extra="forbid")
     person_shape: float | None = Field(default=None, gt=0)
     org_shape: float | None = Field(default=None, gt=0)
+    positive: Literal["shared", "own"] = "shared"
 
 
 class Target(BaseModel):
