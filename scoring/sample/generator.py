@@ -421,9 +421,9 @@ class _Generator:
         allowed = {t.value for t in self.cat[code].subject_types}
         rate[~np.isin(pop.subject_type, list(allowed))] = 0.0
         own = pop.engagement is not None and self.cat[code].polarity is Polarity.positive
-        mult = pop.engagement if own else pop.activity
-        if mult is not None:
-            rate = rate * mult
+        scale = pop.engagement if own else pop.activity
+        if scale is not None:
+            rate = rate * scale
         return rate
 
     def _sign(self, code: str) -> float:
