@@ -130,7 +130,7 @@ def random_store(tmp_path_factory):
     from scoring.sample.generator import generate_sample
 
     d = tmp_path_factory.mktemp("random_archive")
-    generate_sample(d / "archive", seed=20261201, persons=3000, organisations=800)
+    generate_sample(d / "archive", seed=20261201, persons=3000, organisations=800, profile="stress")
     rec = pd.read_parquet(d / "archive" / "records.parquet")
     rng = np.random.default_rng(7)
     amount = pd.to_numeric(rec["amount"], errors="coerce")
