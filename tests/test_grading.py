@@ -41,7 +41,9 @@ def test_grades_fit_cli_logs_evidence_per_grade(sample_store, tmp_path):
     per = {g["grade"]: g for g in d["per_grade"]}
     assert list(per) == list(GRADES)
     assert sum(g["organisations"] for g in per.values()) == d["rows"]["holdout"]
-    assert per["优秀"]["outcome_rate"] < per["差"]["outcome_rate"]
+    # better grades have fewer outcomes (grades the model gave nobody have no rate)
+    rated = [g for g in per.values() if g["organisations"]]
+    assert len(rated) >= 3 and rated[0]["outcome_rate"] < rated[-1]["outcome_rate"]
     assert all(g["ci_low"] <= g["outcome_rate"] <= g["ci_high"] for g in per.values() if g["organisations"])
     assert d["auc"] > 0.7
     run = MlflowClient(uri).get_run(d["mlflow_run_id"])
