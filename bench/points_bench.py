@@ -5,10 +5,14 @@
    same folds, for several fold seeds; and total fit time of each.
 2. 1M generated rows x 30 features: fit time of the card and of optbinning's BinningProcess +
    LogisticRegression on the same data, and their AUC on a held-out 200k rows.
-3. The synthetic archive (data/sample, person features at the cut-off): the card's AUC on the
-   generated outcome beside the AUC of the generator's own latent truth, the ceiling.
+3. Generated archives of both sample profiles (realistic, stress; seed 2026, 20,000 persons and
+   5,000 organisations, the committed sample's size): hold-out AUC of the fitted card (``fit_card``),
+   the expert card and LightGBM on the same features and rows, beside the generator's own truth (the
+   ceiling); the points' spread (distinct scores, the modal score's share); the most points the
+   features reading each record type can move, and what one record moves for a person with none.
 
-    python bench/points_bench.py
+    python bench/points_bench.py                          # all three parts
+    python bench/points_bench.py --parts profiles         # only the profiles
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -124,48 +129,236 @@ def part_large(n=1_000_000, p=30) -> dict:
     return {"card_seconds": t_ours, "optbinning_seconds": t_ob, "card_auc": auc_ours, "optbinning_auc": auc_ob}
 
 
-def part_archive() -> dict:
+#: LightGBM on the card's features: the fixed, lightly regularised configuration of
+#: tests/test_score_properties.py (LIGHTGBM), trained on the card's training rows
+LIGHTGBM: dict[str, Any] = {
+    "n_estimators": 300,
+    "learning_rate": 0.03,
+    "num_leaves": 7,
+    "min_child_samples": 50,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.8,
+    "reg_lambda": 1.0,
+}
+
+
+def _one_record_effects(cards: dict, catalog) -> dict[str, dict[str, int]]:
+    """card name -> record type (and severity) -> the points one record of that type moves a person with
+    no record at all (negative: lost), as of 2025-06-30, the record dated 2025-03-01; an organisation's
+    record is put on an organisation the person represents."""
+    import datetime as dt
     import tempfile
 
-    from sklearn.metrics import roc_auc_score
-
+    from scoring.archive.catalog import Polarity
     from scoring.archive.ingest import ingest
     from scoring.archive.store import open_store
-    from scoring.features.builder import build_features
-    from scoring.features.training import training_set
-    from scoring.points.card import PointsCard
+    from scoring.core.identifiers import complete_id_number, complete_uscc
+    from scoring.features.definitions import feature_set_for
+    from scoring.points.gate import load_gate
+    from scoring.points.personal import score_persons
 
-    sample = ROOT / "data" / "sample"
-    truth = pd.read_parquet(sample / "truth" / "persons.parquet").set_index("subject_id")
-    with tempfile.TemporaryDirectory() as d, open_store(Path(d) / "s.duckdb") as st:
-        ingest([sample], st)
-        train = training_set(st, ["2023-06-30", "2024-06-30"], subjects="persons")
-        test = training_set(st, ["2025-06-30"], subjects="persons")
-        meta = build_features(st, "2025-06-30").meta.set_index("feature")
-    feats = [f for f in meta.index if not f.endswith("_active")]
-    card = PointsCard(features=feats, directions=meta["direction"].to_dict()).fit(train[feats], train["label"])
-    lat = truth.reindex(test["subject_id"])
-    have = lat["latent_z"].notna().to_numpy()  # planted extra subjects have no truth row
-    test, lat = test[have], lat[have]
-    score = card.score(test[feats])
-    auc_card = roc_auc_score(test["label"], -score)
-    auc_truth = roc_auc_score(test["label"], -lat["latent_z"].to_numpy())
-    auc_p = roc_auc_score(test["label"], lat["p_outcome"].to_numpy())
+    gate = load_gate(catalog=catalog)
+    fset = feature_set_for("persons", catalog=catalog)
+    person_types = [t for t in catalog.types_for("person") if t.code not in gate.record_types]
+    linked = sorted(
+        {c for f in fset.features if f.link != "self" for c in f.records if catalog[c].polarity == Polarity.negative}
+    )
+    cases = [(c.code, s.value if s else None, False) for c in person_types for s in (c.severities or (None,))]
+    cases += [(c, s.value if s else None, True) for c in linked for s in (catalog[c].severities or (None,))]
+
+    def pid(i: int) -> str:
+        body = f"330702{1960 + i % 40}0{1 + i % 9}1{i % 10}{i % 1000:03d}"
+        return str(complete_id_number(np.frombuffer(body.encode(), dtype=np.uint8).reshape(1, 17))[0])
+
+    def oid(i: int) -> str:
+        body = f"91330702{i:08d}"
+        return str(complete_uscc(np.frombuffer(body.encode(), dtype=np.uint8).reshape(1, 16))[0])
+
+    persons = [pid(i) for i in range(len(cases) + 1)]
+    subjects, records = [], []
+    for p in persons:
+        subjects.append(
+            {
+                "subject_id": p,
+                "subject_type": "person",
+                "name": "测试",
+                "region_code": "330702",
+                "positive_opt_out": "false",
+            }
+        )
+    day, as_of = dt.date(2025, 3, 1), dt.date(2025, 6, 30)
+    for i, (code, sev, on_org) in enumerate(cases):
+        subj = persons[i + 1]
+        if on_org:
+            subj = oid(i + 1)
+            subjects.append(
+                {
+                    "subject_id": subj,
+                    "subject_type": "enterprise",
+                    "name": f"测试企业{i}",
+                    "industry_code": "8514",
+                    "region_code": "330702",
+                    "registered_on": "2010-01-01",
+                    "legal_rep_id": persons[i + 1],
+                }
+            )
+        rt = catalog[code]
+        row = {
+            "record_id": f"B{i}",
+            "subject_id": subj,
+            "record_type": code,
+            "event_date": day.isoformat(),
+            "document_no": f"测〔2025〕{i}号",
+            "agency": "金华市测试局",
+            "severity": sev,
+            "amount": "500" if rt.amount else None,
+        }
+        if rt.list_type:
+            row["list_entry_on"] = day.isoformat()
+        if rt.follows:
+            records.append(
+                {
+                    "record_id": f"B{i}M",
+                    "subject_id": subj,
+                    "record_type": rt.follows,
+                    "event_date": "2024-12-01",
+                    "document_no": f"测诺〔2024〕{i}号",
+                    "agency": "金华市测试局",
+                }
+            )
+            row["related_record_id"] = f"B{i}M"
+        records.append(row)
+    out: dict[str, dict[str, int]] = {}
+    with tempfile.TemporaryDirectory() as d:
+        pd.DataFrame(subjects).to_csv(Path(d) / "subjects.csv", index=False)
+        pd.DataFrame(records).to_csv(Path(d) / "records.csv", index=False)
+        with open_store(Path(d) / "s.duckdb") as st:
+            res = ingest([Path(d) / "subjects.csv", Path(d) / "records.csv"], st, export_date=dt.date(2026, 6, 30))
+            assert res.quarantined == 0, res.by_reason
+            for name, card in cards.items():
+                sc = score_persons(st, card, as_of, gate, catalog).set_index("subject_id")["points"]
+                base = int(sc[persons[0]])
+                out[name] = {
+                    f"{'所代表企业 ' if on_org else ''}{code}{'/' + sev if sev else ''}": int(sc[persons[i + 1]]) - base
+                    for i, (code, sev, on_org) in enumerate(cases)
+                }
+    return out
+
+
+def _type_bounds(card, catalog) -> dict[str, int]:
+    """Record type -> the most points the features reading it can move together (the sum of their
+    point ranges: max - min over each feature's bins): a bound on one record's effect."""
+    from scoring.features.definitions import feature_set_for
+
+    fset = {f.name: f for f in feature_set_for("persons", catalog=catalog).features}
+    table = card.build_table()
+    rng = table.groupby("feature")["points"].agg(lambda p: int(p.max() - p.min()))
+    out: dict[str, int] = {}
+    for f, r in rng.items():
+        for code in fset[str(f)].records if str(f) in fset else []:
+            out[code] = out.get(code, 0) + int(r)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def part_profile(profile: str, seed: int = 2026, persons: int = 20_000, organisations: int = 5_000) -> dict:
+    """One generated archive of ``profile`` (the committed sample's seed and size): the fitted card
+    (``fit_card``: trained on the card config's cut-offs, checked at its hold-out), the expert card and
+    LightGBM on the same features and rows; the generator's truth; the points' spread."""
+    import tempfile
+
+    from lightgbm import LGBMClassifier
+    from sklearn.metrics import roc_auc_score
+
+    from scoring.archive.catalog import load_catalog
+    from scoring.archive.ingest import ingest
+    from scoring.archive.store import open_store
+    from scoring.features.training import training_set
+    from scoring.points.card import load_expert_card
+    from scoring.points.personal import fit_card, load_card_config, score_persons
+    from scoring.sample.generator import generate_sample
+
+    catalog = load_catalog()
+    cfg = load_card_config()
+    with tempfile.TemporaryDirectory() as d:
+        generate_sample(Path(d) / "a", seed=seed, persons=persons, organisations=organisations, profile=profile)
+        truth = pd.read_parquet(Path(d) / "a" / "truth" / "persons.parquet").set_index("subject_id")
+        with open_store(Path(d) / "s.duckdb") as st:
+            ingest([Path(d) / "a"], st)
+            t = time.perf_counter()
+            card, ev = fit_card(st)
+            fit_seconds = time.perf_counter() - t
+            train = training_set(st, cfg.cutoffs, subjects="persons")
+            hold = training_set(st, [cfg.holdout_cutoff], subjects="persons")
+            cards = {"fitted": card, "expert": load_expert_card()}
+            scored = {n: score_persons(st, c, cfg.holdout_cutoff, catalog=catalog) for n, c in cards.items()}
+    y = hold["label"].to_numpy()
+    feats = card.features_
+    res: dict = {
+        "profile": profile,
+        "persons": persons,
+        "holdout_outcome_rate": float(y.mean()),
+        "train_rows": int(len(train)),
+        "fit_seconds": fit_seconds,
+    }
+    for n, c in cards.items():
+        res[f"{n}_auc"] = float(roc_auc_score(y, -c.score(hold[c.features_]).to_numpy(float)))
+        pts = scored[n].loc[scored[n]["status"] == "scored", "points"].astype(int)
+        res[f"{n}_distinct_scores"] = int(pts.nunique())
+        mode = pts.value_counts()
+        res[f"{n}_modal_score"] = int(mode.index[0])
+        res[f"{n}_modal_share"] = float(mode.iloc[0] / len(pts))
+        res[f"{n}_max_points_by_type"] = _type_bounds(c, catalog)
+    res["fitted_auc_model_probability"] = float(ev["auc"])
+    gbm = LGBMClassifier(random_state=0, deterministic=True, n_jobs=2, verbose=-1, **LIGHTGBM)
+    gbm.fit(train[feats], train["label"])
+    res["lightgbm_auc"] = float(roc_auc_score(y, np.asarray(gbm.predict_proba(hold[feats]))[:, 1]))
+    lat = truth.reindex(hold["subject_id"])
+    res["truth_auc_latent"] = float(roc_auc_score(y, -lat["latent_z"].to_numpy()))
+    res["truth_auc_p_outcome"] = float(roc_auc_score(y, lat["p_outcome"].to_numpy()))
+    res["one_record_effects"] = _one_record_effects(cards, catalog)
+    res["suspended"] = int((scored["fitted"]["status"] == "suspended").sum())
     print(
-        f"synthetic archive, persons at 2025-06-30 (trained on 2023 and 2024 cut-offs): card AUC {auc_card:.4f}; "
-        f"latent truth AUC {auc_truth:.4f} (true probability {auc_p:.4f}) — the ceiling",
+        f"{profile} archive (seed {seed}, {persons:,} persons; hold-out {cfg.holdout_cutoff}, outcome rate "
+        f"{100 * y.mean():.2f}%): fitted card AUC {res['fitted_auc']:.4f} (model probability "
+        f"{res['fitted_auc_model_probability']:.4f}), expert card {res['expert_auc']:.4f}, LightGBM "
+        f"{res['lightgbm_auc']:.4f}, generator truth {res['truth_auc_latent']:.4f} (true probability "
+        f"{res['truth_auc_p_outcome']:.4f})",
         flush=True,
     )
-    return {
-        "card_auc": auc_card,
-        "latent_auc": auc_truth,
-        "p_outcome_auc": auc_p,
-        "outcome_rate": float(test["label"].mean()),
-    }
+    for n in cards:
+        bounds = ", ".join(f"{k} {v}" for k, v in list(res[f"{n}_max_points_by_type"].items())[:8])
+        print(
+            f"  {n} card: {res[f'{n}_distinct_scores']} distinct scores, modal score {res[f'{n}_modal_score']} "
+            f"held by {100 * res[f'{n}_modal_share']:.1f}% of scored persons; most points per record type "
+            f"(sum of the point ranges of the features reading it): {bounds}",
+            flush=True,
+        )
+        eff = res["one_record_effects"][n]
+        wrong = {k: v for k, v in eff.items() if v != 0}
+        print(
+            f"  {n} card, one record on a person with none (points moved): "
+            + ", ".join(f"{k} {v:+d}" for k, v in sorted(wrong.items(), key=lambda kv: kv[1])),
+            flush=True,
+        )
+    return res
 
 
 def main() -> None:
-    out = {"german": part_german(), "large": part_large(), "archive": part_archive()}
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--parts", default="german,large,profiles", help="comma-separated: german, large, profiles")
+    ap.add_argument("--profiles", default="realistic,stress")
+    args = ap.parse_args()
+    parts = {p.strip() for p in args.parts.split(",")}
+    out: dict = {}
+    if "german" in parts:
+        out["german"] = part_german()
+    if "large" in parts:
+        out["large"] = part_large()
+    if "profiles" in parts:
+        out["profiles"] = {p: part_profile(p.strip()) for p in args.profiles.split(",") if p.strip()}
     d = ROOT / "bench" / "out"
     d.mkdir(parents=True, exist_ok=True)
     (d / "points_bench.json").write_text(json.dumps(out, indent=2, default=float))

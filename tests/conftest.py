@@ -98,6 +98,33 @@ def sample_store(tmp_path_factory, sample_dir):
 
 
 @pytest.fixture(scope="session")
+def stress_dir(tmp_path_factory) -> Path:
+    """An archive of the stress profile (many events of every kind), made as the committed sample
+    was before it became realistic: seed 2026, 20,000 persons, 5,000 organisations, mixed formats and
+    planted errors. For tests whose figures need many events (every grade populated, many distinct
+    scores); tests of the committed sample itself use ``sample_dir``."""
+    from scoring.sample.generator import generate_sample
+
+    out = tmp_path_factory.mktemp("stress-sample") / "archive"
+    generate_sample(
+        out, seed=2026, persons=20_000, organisations=5_000, mixed_formats=True, plant_errors=True, profile="stress"
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def stress_store(tmp_path_factory, stress_dir):
+    """The stress archive (``stress_dir``) ingested once per test session (read-only use): (path, result)."""
+    from scoring.archive.ingest import ingest
+    from scoring.archive.store import open_store
+
+    path = tmp_path_factory.mktemp("stress-store") / "store.duckdb"
+    with open_store(path) as st:
+        res = ingest([stress_dir], st)
+    return path, res
+
+
+@pytest.fixture(scope="session")
 def registered(sample_store, tmp_path_factory):
     """The construction grade model and the 信义金 card fitted on the sample, logged and registered
     as champions in a local MLflow store (the workflows the CLI and the main job use):

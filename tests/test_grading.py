@@ -41,7 +41,9 @@ def test_grades_fit_cli_logs_evidence_per_grade(sample_store, tmp_path):
     per = {g["grade"]: g for g in d["per_grade"]}
     assert list(per) == list(GRADES)
     assert sum(g["organisations"] for g in per.values()) == d["rows"]["holdout"]
-    assert per["优秀"]["outcome_rate"] < per["差"]["outcome_rate"]
+    # better grades have fewer outcomes (grades the model gave nobody have no rate)
+    rated = [g for g in per.values() if g["organisations"]]
+    assert len(rated) >= 3 and rated[0]["outcome_rate"] < rated[-1]["outcome_rate"]
     assert all(g["ci_low"] <= g["outcome_rate"] <= g["ci_high"] for g in per.values() if g["organisations"])
     assert d["auc"] > 0.7
     run = MlflowClient(uri).get_run(d["mlflow_run_id"])
@@ -83,3 +85,23 @@ def test_tuning_within_budget_logs_every_trial(sample_store, tmp_path):
     runs = c.search_runs([exp.experiment_id])
     assert len(runs) == 5 and {x.data.tags["xinyi.trial_state"] for x in runs} <= {"COMPLETE", "PRUNED"}
     assert c.get_experiment_by_name("xinyi-grades-food") is not None  # and the chosen model
+
+
+def test_every_sample_industry_fits_even_when_a_baseline_does_not_rank(sample_store):
+    """On the committed (realistic) sample an industry labelled by the rare outcome has a few dozen
+    events: a baseline may then not rank the calibration fold (the unpenalised ordinal logistic
+    regression overfits). That baseline's figures are left empty; the industry's own model still fits."""
+    import math
+
+    from scoring.archive.store import open_store
+    from scoring.grades.grading import fit_industry
+
+    path, _ = sample_store
+    with open_store(path, read_only=True) as s:
+        _, ev = fit_industry(s, "elderly_care")
+    rows = {b["model"]: b for b in ev["baselines"]}
+    assert list(rows) == ["lightgbm", "expert_sheet", "ordinal_logistic"]
+    assert 0.5 < rows["lightgbm"]["auc"] <= 1 and not math.isnan(ev["ece"])
+    for b in rows.values():  # a baseline has all its figures or none
+        figures = [b[k] for k in ("auc", "brier", "ece")]
+        assert all(math.isnan(v) for v in figures) or not any(math.isnan(v) for v in figures), b

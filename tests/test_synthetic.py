@@ -31,18 +31,21 @@ def _auc(score, label):
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     out = tmp_path_factory.mktemp("gen") / "a"
-    res = generate_sample(out, seed=11, persons=3000, organisations=1500, chunk_subjects=1000)
+    # the stress profile: many events of every kind (the grade and outcome checks below need them)
+    res = generate_sample(out, seed=11, persons=3000, organisations=1500, chunk_subjects=1000, profile="stress")
     return out, res
 
 
 @pytest.mark.smoke
 def test_deterministic_by_seed(small, tmp_path):
     out, res = small
-    again = generate_sample(tmp_path / "b", seed=11, persons=3000, organisations=1500, chunk_subjects=1000)
+    again = generate_sample(
+        tmp_path / "b", seed=11, persons=3000, organisations=1500, chunk_subjects=1000, profile="stress"
+    )
     for f in ("subjects.parquet", "records.parquet", "truth/organisations.parquet", "truth/persons.parquet"):
         a, b = pq.read_table(out / f), pq.read_table(tmp_path / "b" / f)
         assert a.equals(b), f
-    generate_sample(tmp_path / "c", seed=12, persons=3000, organisations=1500, chunk_subjects=1000)
+    generate_sample(tmp_path / "c", seed=12, persons=3000, organisations=1500, chunk_subjects=1000, profile="stress")
     assert not pq.read_table(out / "records.parquet").equals(pq.read_table(tmp_path / "c" / "records.parquet"))
     assert again.records == res.records
 
@@ -158,17 +161,34 @@ STRESS_2026 = {
 
 
 def test_stress_profile_reproduces_the_original_generator(tmp_path):
-    assert DEFAULT_PROFILE == "stress"
     generate_sample(
         tmp_path / "plain", seed=2026, persons=2000, organisations=800, chunk_subjects=700, profile="stress"
     )
-    # the default profile is the stress one
     generate_sample(
-        tmp_path / "mixed", seed=2026, persons=2000, organisations=800, mixed_formats=True, plant_errors=True
+        tmp_path / "mixed",
+        seed=2026,
+        persons=2000,
+        organisations=800,
+        mixed_formats=True,
+        plant_errors=True,
+        profile="stress",
     )
     assert _fingerprint(tmp_path / "plain") == STRESS_2026["plain"]
     assert _fingerprint(tmp_path / "mixed") == STRESS_2026["mixed"]
     assert "profile" not in json.loads((tmp_path / "plain" / "manifest.json").read_text())
+
+
+def test_the_default_profile_is_the_realistic_one(tmp_path):
+    """`scoring sample` and generate_sample without a profile make a realistic archive (the committed
+    sample's profile); the stress profile is asked for by name."""
+    assert DEFAULT_PROFILE == "realistic"
+    generate_sample(tmp_path / "default", seed=2026, persons=400, organisations=150)
+    generate_sample(tmp_path / "named", seed=2026, persons=400, organisations=150, profile="realistic")
+    generate_sample(tmp_path / "stress", seed=2026, persons=400, organisations=150, profile="stress")
+    default, named = _fingerprint(tmp_path / "default"), _fingerprint(tmp_path / "named")
+    assert default == named
+    assert default["records.parquet"] != _fingerprint(tmp_path / "stress")["records.parquet"]
+    assert json.loads((tmp_path / "default" / "manifest.json").read_text())["profile"] == "realistic"
 
 
 def test_fingerprint_sees_a_changed_value(tmp_path):

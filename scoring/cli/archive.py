@@ -156,11 +156,12 @@ def sample(
         None,
         "--profile",
         metavar="NAME",
-        help="Generator profile: realistic or stress (configs/sample/<name>.yaml), or a profile file.",
+        help="Generator profile: realistic (the default: a city platform's prevalences) or stress (many events "
+        "of every kind, for tests), i.e. configs/sample/<name>.yaml, or a path to a profile file.",
     ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Generate a synthetic credit archive with a known truth."""
+    """Generate a synthetic credit archive with a known truth (profile realistic unless --profile says otherwise)."""
     from scoring.sample.generator import generate_sample
 
     res = generate_sample(

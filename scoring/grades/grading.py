@@ -17,6 +17,7 @@ evidence: calibrated probabilities -> band table -> new entrant -> upgrade limit
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from scoring.archive.store import Store
 from scoring.core.config import config_dir, load_model
-from scoring.core.errors import ConfigError
+from scoring.core.errors import ConfigError, DataError
 from scoring.evaluation.metrics import reliability, wilson
 from scoring.features.builder import FeatureBuilder
 from scoring.features.industry import GRADES, Bands, Industry, load_industries
@@ -35,6 +36,8 @@ from scoring.features.training import training_set
 from scoring.grades.model import GradeModel
 from scoring.grades.ordinal import OrdinalCalibrator, bad_end, rank_score
 from scoring.grades.supervision import assign_grades
+
+log = logging.getLogger(__name__)
 
 
 class ExpertSheetConfig(BaseModel):
@@ -194,7 +197,24 @@ def compare_baselines(
             calib, raw = m.calibrator_, m.predict_proba(hold[feats], calibrated=False)
         else:
             m.fit(tr[feats], tr["label"])
-            calib, raw = OrdinalCalibrator(k).fit(m.margin(cal[feats]), cal["label"]), m.predict_proba_raw(hold[feats])
+            try:
+                calib = OrdinalCalibrator(k).fit(m.margin(cal[feats]), cal["label"])
+            except DataError as exc:
+                # a baseline that does not rank the calibration fold (e.g. the unpenalised ordinal
+                # logistic regression on a few dozen outcomes) has no figures; it does not fail the
+                # fit of the industry's model, which has its own calibration check
+                log.warning("%s baseline of the grade model: %s; its figures are left empty", name, exc)
+                empty = {q: float("nan") for q in ("auc", "brier", "ece", "brier_before", "ece_before")}
+                rows.append(
+                    {
+                        "model": name,
+                        **empty,
+                        **({"qwk": float("nan")} if k > 2 else {}),
+                        "fit_seconds": time.perf_counter() - t0,
+                    }
+                )
+                continue
+            raw = m.predict_proba_raw(hold[feats])
         seconds = model_fit_seconds if name == "lightgbm" else time.perf_counter() - t0
         eta = m.margin(hold[feats])
         proba = calib.predict_proba(eta)

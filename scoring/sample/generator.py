@@ -8,9 +8,9 @@ every subject has an outcome: a serious violation or new serious dishonesty with
 after the cut-off. The truth is written beside the archive in ``truth/``.
 
 The rates, shares and time spans come from a profile (``configs/sample/<name>.yaml``, see
-:mod:`scoring.sample.profiles`): ``realistic`` (a city platform's prevalences, a per-subject activity
-multiplier with a long tail, the true grades in Zhejiang's shares) or ``stress`` (many events; the
-original profile, whose output for a seed is unchanged).
+:mod:`scoring.sample.profiles`): ``realistic`` (the default: a city platform's prevalences, a
+per-subject activity multiplier with a long tail, the true grades in Zhejiang's shares) or ``stress``
+(many events, for tests that need them; the original profile, whose output for a seed is unchanged).
 
 Deterministic by seed; records stream to Parquet chunk by chunk, so 100 million records fit in
 bounded memory. With ``plant_errors`` a handful of deliberately bad rows of every kind are added
@@ -806,7 +806,7 @@ def generate_sample(
     Excel file, as different source systems would deliver them (small archives only).
     ``plant_errors``: add bad rows of every kind, listed in truth/planted_errors.csv.
     ``profile``: a profile name (``"realistic"``, ``"stress"``: ``configs/sample/<name>.yaml``), a path
-    to a profile file, or a :class:`SampleProfile`; default :data:`DEFAULT_PROFILE`.
+    to a profile file, or a :class:`SampleProfile`; default :data:`DEFAULT_PROFILE` (``"realistic"``).
     """
     t0 = time.perf_counter()
     say = progress or (lambda m: None)

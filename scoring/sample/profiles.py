@@ -3,11 +3,12 @@
 A profile is a YAML file in ``configs/sample/``; :func:`load_profile` takes its name (``realistic``,
 ``stress``) or a path to any profile file. Two ship with xinyi:
 
-* ``realistic`` — prevalences from Jinhua's 2021-2025 plan and its neighbours (严重失信名单主体占比
+* ``realistic`` (the default, and the committed sample's profile) — prevalences from Jinhua's 2021-2025 plan and its neighbours (严重失信名单主体占比
   1.69% in 2020, target under 1.5%; Zhejiang's 2018 enterprise grade shares 2.3 / 76.4 / 20.0 / 1.3 %),
   most persons with few or no records and a long tail of very active ones;
 * ``stress`` — many events of every kind, for tests that need them (the generator's original profile;
-  its output for a given seed is unchanged).
+  its output for a given seed is unchanged). Ask for it by name: ``profile="stress"``,
+  ``scoring sample --profile stress``.
 
 A profile may carry ``targets``: the prevalences it is meant to produce, each with its tolerance band
 and source; :mod:`scoring.sample.prevalence` measures a generated archive against them.
@@ -29,7 +30,7 @@ from scoring.core.errors import ConfigError
 from scoring.features.industry import GRADES, load_industries
 from scoring.sample.prevalence import MEASURES
 
-DEFAULT_PROFILE = "stress"
+DEFAULT_PROFILE = "realistic"
 PROFILE_FOLDER = "sample"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
