@@ -21,7 +21,6 @@ import json
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -127,20 +126,6 @@ def part_large(n=1_000_000, p=30) -> dict:
         flush=True,
     )
     return {"card_seconds": t_ours, "optbinning_seconds": t_ob, "card_auc": auc_ours, "optbinning_auc": auc_ob}
-
-
-#: LightGBM on the card's features: the fixed, lightly regularised configuration of
-#: tests/test_score_properties.py (LIGHTGBM), trained on the card's training rows
-LIGHTGBM: dict[str, Any] = {
-    "n_estimators": 300,
-    "learning_rate": 0.03,
-    "num_leaves": 7,
-    "min_child_samples": 50,
-    "subsample": 0.8,
-    "subsample_freq": 1,
-    "colsample_bytree": 0.8,
-    "reg_lambda": 1.0,
-}
 
 
 def _one_record_effects(cards: dict, catalog) -> dict[str, dict[str, int]]:
@@ -267,12 +252,12 @@ def part_profile(profile: str, seed: int = 2026, persons: int = 20_000, organisa
     LightGBM on the same features and rows; the generator's truth; the points' spread."""
     import tempfile
 
-    from lightgbm import LGBMClassifier
     from sklearn.metrics import roc_auc_score
 
     from scoring.archive.catalog import load_catalog
     from scoring.archive.ingest import ingest
     from scoring.archive.store import open_store
+    from scoring.evaluation.peers import lightgbm_peer
     from scoring.features.training import training_set
     from scoring.points.card import load_expert_card
     from scoring.points.personal import fit_card, load_card_config, score_persons
@@ -310,7 +295,7 @@ def part_profile(profile: str, seed: int = 2026, persons: int = 20_000, organisa
         res[f"{n}_modal_share"] = float(mode.iloc[0] / len(pts))
         res[f"{n}_max_points_by_type"] = _type_bounds(c, catalog)
     res["fitted_auc_model_probability"] = float(ev["auc"])
-    gbm = LGBMClassifier(random_state=0, deterministic=True, n_jobs=2, verbose=-1, **LIGHTGBM)
+    gbm = lightgbm_peer()
     gbm.fit(train[feats], train["label"])
     res["lightgbm_auc"] = float(roc_auc_score(y, np.asarray(gbm.predict_proba(hold[feats]))[:, 1]))
     lat = truth.reindex(hold["subject_id"])

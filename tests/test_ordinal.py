@@ -92,6 +92,24 @@ def test_calibrator_recovers_known_scale_and_thresholds():
     assert rank_score(y, eta) > 0.4 and rank_score((y > 2).astype(int), eta) > 0.8
 
 
-def test_calibrator_refuses_a_fold_without_every_class():
-    with pytest.raises(ValueError, match="every one of the 5 classes"):
-        OrdinalCalibrator(5).fit(np.arange(10.0), np.array([0, 1, 2, 3] * 2 + [0, 1]))
+def test_a_class_absent_from_the_calibration_fold_gets_no_width_and_the_rest_is_unchanged():
+    """A rare grade (差 on a small industry) missing from the fold does not stop the calibration:
+    the fit on the classes present is the same, and the absent class gets no probability."""
+    import numpy as np
+
+    from scoring.grades.ordinal import OrdinalCalibrator
+
+    rng = np.random.default_rng(3)
+    eta = rng.normal(size=900)
+    y = np.clip(np.round(eta + rng.normal(scale=0.7, size=900) + 1.5), 0, 3).astype(int)  # no class 4
+    five = OrdinalCalibrator(5).fit(eta, y)
+    four = OrdinalCalibrator(4).fit(eta, y)
+    assert five.scale_ == pytest.approx(four.scale_) and five.thresholds_[:3] == pytest.approx(four.thresholds_)
+    p = five.predict_proba(eta)
+    assert np.allclose(p.sum(axis=1), 1) and p[:, 4].max() < 1e-9
+    np.testing.assert_allclose(p[:, :4], four.predict_proba(eta), atol=1e-9)
+    inner = np.where(y == 2, 1, y)  # an interior class absent: zero width
+    c = OrdinalCalibrator(5).fit(eta, inner)
+    assert c.thresholds_[1] == c.thresholds_[2] and c.predict_proba(eta)[:, 2].max() == 0
+    with pytest.raises(ValueError, match="at least two"):  # DataError is a ValueError too
+        OrdinalCalibrator(5).fit(eta, np.zeros(900, dtype=int))

@@ -25,7 +25,6 @@ import datetime as dt
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -457,17 +456,6 @@ def test_the_same_input_gives_bit_identical_cards_and_scores(fitted, tmp_path):
 
 
 # -- discrimination ------------------------------------------------------------------------------
-#: LightGBM on the card's features: a fixed, lightly regularised configuration (no tuning on the hold-out)
-LIGHTGBM: dict[str, Any] = {
-    "n_estimators": 300,
-    "learning_rate": 0.03,
-    "num_leaves": 7,
-    "min_child_samples": 50,
-    "subsample": 0.8,
-    "subsample_freq": 1,
-    "colsample_bytree": 0.8,
-    "reg_lambda": 1.0,
-}
 AUC_MARGIN = 0.02
 
 
@@ -475,9 +463,9 @@ def holdout_aucs(store: Path, cards: dict[str, PointsCard]) -> dict[str, float]:
     """Hold-out AUCs on the card config's split (configs/points/card.yaml: trained on ``cutoffs``,
     checked at ``holdout_cutoff``): of each card's points (fewer points = riskier), of the fitted
     card's model probability, and of LightGBM trained on the same rows and the fitted card's features."""
-    from lightgbm import LGBMClassifier
     from sklearn.metrics import roc_auc_score
 
+    from scoring.evaluation.peers import lightgbm_peer
     from scoring.features.training import training_set
 
     cfg = load_card_config()
@@ -492,7 +480,7 @@ def holdout_aucs(store: Path, cards: dict[str, PointsCard]) -> dict[str, float]:
     fitted = cards["fitted"]
     out["fitted card (model probability)"] = float(roc_auc_score(y, fitted.predict_risk(hold[fitted.features_])))
     feats = fitted.features_
-    gbm = LGBMClassifier(random_state=0, deterministic=True, n_jobs=2, verbose=-1, **LIGHTGBM)
+    gbm = lightgbm_peer()
     gbm.fit(train[feats], train["label"])
     out["lightgbm"] = float(roc_auc_score(y, np.asarray(gbm.predict_proba(hold[feats]))[:, 1]))
     return out

@@ -1,4 +1,4 @@
-"""评估 (evaluation): metrics (KS, reliability, Brier/ECE, Wilson intervals) and plots shared by every model."""
+"""评估 (evaluation): metrics (KS, reliability, Brier/ECE, Wilson intervals), plots and the peer models shared by every model."""
 
 from __future__ import annotations
 
@@ -7,15 +7,18 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from scoring.evaluation.metrics import ks_statistic, reliability, wilson
+    from scoring.evaluation.peers import lightgbm_peer
 
 _NAMES = {
     "ks_statistic": "metrics",
     "reliability": "metrics",
     "wilson": "metrics",
+    "lightgbm_peer": "peers",
 }
 
 __all__ = [
     "ks_statistic",
+    "lightgbm_peer",
     "reliability",
     "wilson",
 ]

@@ -119,9 +119,15 @@ def _latent(X: Any, owner: str) -> tuple[np.ndarray, str]:
     return arr, name
 
 
+#: logits between the last fitted boundary and that of a class absent beyond it (probability ~1e-13)
+FAR = 30.0
+
+
 class OrdinalCalibrator(ClassifierMixin, BaseEstimator):
     """Scale and thresholds of the cumulative-logit link, fitted by maximum likelihood on a held-out
-    fold (statsmodels ``OrderedModel``). Learned state: ``scale_``, ``thresholds_``.
+    fold (statsmodels ``OrderedModel``). Learned state: ``scale_``, ``thresholds_``. A class absent
+    from the fold gets zero width (two equal thresholds; beyond the last class present, a boundary
+    ``FAR`` logits out): its calibrated probability is what the fold supports, none.
 
     A scikit-learn classifier of one input, the latent risk score ``eta`` (a 1-D array or one
     column): ``fit(eta, y)`` with class indices ``y`` 0 .. ``n_classes``-1 (``classes_``),
@@ -148,12 +154,17 @@ class OrdinalCalibrator(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"OrdinalCalibrator: n_classes must be at least 2, got {self.n_classes!r}")
         y = check_labels(y, "OrdinalCalibrator", len(eta))
         counts = np.bincount(y, minlength=k) if (y >= 0).all() else np.array([-1])
-        if len(counts) > k or (counts[:k] <= 0).any():
+        present = np.flatnonzero(counts[:k] > 0) if len(counts) == k else np.array([], dtype=int)
+        if len(counts) > k or len(present) < 2:
             raise DataError(
-                f"the calibration fold must hold every one of the {k} classes; counts {counts.tolist()}: "
+                f"the calibration fold must hold at least two of the {k} classes; counts {counts.tolist()}: "
                 "use a larger calibration fold (more organisations or an extra cut-off)"
             )
-        endog = pd.Categorical(y, categories=range(k), ordered=True)
+        # a class absent from the fold (a rare grade such as 差 on a small industry) gets the width the
+        # fold gives it, none: the likelihood is fitted on the classes present and the absent class's
+        # boundary coincides with its neighbour's (beyond the last class present: far out)
+        rank = np.searchsorted(present, y)
+        endog = pd.Categorical(rank, categories=range(len(present)), ordered=True)
         model = OrderedModel(endog, eta[:, None], distr="logit")
         res = model.fit(method="bfgs", disp=False, maxiter=500)
         scale = float(res.params[0])
@@ -162,8 +173,18 @@ class OrdinalCalibrator(ClassifierMixin, BaseEstimator):
                 f"calibration found no positive link between the model's score and the labels (scale {scale:.4g}); "
                 "the model does not rank the calibration fold"
             )
+        fitted = [float(t) for t in model.transform_threshold_params(res.params)[1:-1]]
+        thresholds = []
+        for j in range(k - 1):  # boundary between class j and j + 1: P(y <= j)
+            below = int(np.searchsorted(present, j, side="right")) - 1  # last present class <= j
+            if below < 0:
+                thresholds.append(fitted[0] - FAR)
+            elif below >= len(fitted):
+                thresholds.append(fitted[-1] + FAR)
+            else:
+                thresholds.append(fitted[below])
+        self.thresholds_ = thresholds
         self.scale_ = scale
-        self.thresholds_ = [float(t) for t in model.transform_threshold_params(res.params)[1:-1]]
         self._set_fitted_shape(name)
         return self
 

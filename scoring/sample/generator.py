@@ -245,7 +245,7 @@ def _make_persons(rng: np.random.Generator, n: int, prof: SampleProfile) -> Popu
     # drawn last, and only when the profile asks for it, so profiles without one draw as before
     pop.activity = _activity(rng, prof.activity.person_shape if prof.activity else None, n)
     if prof.activity and prof.activity.positive == "own":
-        pop.engagement = _activity(rng, prof.activity.person_shape, n)
+        pop.engagement = _activity(rng, prof.activity.person_positive_shape or prof.activity.person_shape, n)
     return pop
 
 

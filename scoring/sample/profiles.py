@@ -90,6 +90,8 @@ class Activity(BaseModel):
     person_shape: float | None = Field(default=None, gt=0)
     org_shape: float | None = Field(default=None, gt=0)
     positive: Literal["shared", "own"] = "shared"
+    #: shape of the own engagement multiplier of persons (``positive: own``; None: ``person_shape``)
+    person_positive_shape: float | None = Field(default=None, gt=0)
 
 
 class Target(BaseModel):
