@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         NotFoundError,
         StoreError,
         XinyiError,
+        XinyiWarning,
     )
     from scoring.core.identifiers import check_id_number, check_uscc
     from scoring.core.privacy import mask_id, pseudonym
@@ -29,6 +30,7 @@ _NAMES = {
     "StoreError": "errors",
     "NotFoundError": "errors",
     "NotFittedError": "errors",
+    "XinyiWarning": "errors",
     "load_model": "config",
     "config_dir": "config",
     "configs_dir": "resources",
@@ -42,6 +44,7 @@ _NAMES = {
 }
 
 __all__ = [
+    "XinyiWarning",
     "ConfigError",
     "DataError",
     "InputFileError",

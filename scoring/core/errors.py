@@ -53,3 +53,9 @@ class NotFoundError(XinyiError, LookupError):
 
 class NotFittedError(XinyiError, _SklearnNotFitted):
     """A model was used before it was fitted; call ``fit`` first (or load a saved model)."""
+
+
+class XinyiWarning(UserWarning):
+    """A xinyi warning: the result stands, but something in it deserves a look (e.g. a fitted card
+    whose non-negativity rule zeroed an informative feature). Filter all of them with
+    ``warnings.simplefilter("error", XinyiWarning)`` in a pipeline that must not pass them."""

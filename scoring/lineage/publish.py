@@ -130,7 +130,10 @@ def published_result(store: Store, subject_id: str, as_of: dt.date, publication_
         [subject_id] + args,
     )
     if df.empty:
-        raise NotFoundError(f"no published result for {mask_id(subject_id)} as of {as_of}")
+        raise NotFoundError(
+            f"no published result for {mask_id(subject_id)} as of {as_of}: check the subject and the date, or "
+            "publish first (`scoring points score --publish` / `scoring grades list --publish`)"
+        )
     row = df.iloc[0]
     return {**publication(store, row["publication_id"]), "result": row["result"], "detail": json.loads(row["detail"])}
 

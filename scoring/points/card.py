@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from sklearn.base import BaseEstimator
 from sklearn.utils import Tags
 
-from scoring.core.errors import ConfigError, DataError
+from scoring.core.errors import ConfigError, DataError, XinyiWarning
 from scoring.core.estimator import (
     NO_DIRECTION,
     as_frame,
@@ -241,7 +241,7 @@ def load_expert_card(
     return PointsCard.from_expert(spec, families, record_steps)
 
 
-class PointsCardWarning(UserWarning):
+class PointsCardWarning(XinyiWarning):
     """A xinyi warning about a fitted 信义金 card: an informative feature the non-negativity rule
     zeroed, or a record-family cap raised because too few families carry points."""
 

@@ -49,7 +49,10 @@ def industry_of_subject(store: Store, subject: str) -> str:
     row = store.sql("SELECT industry_code FROM subjects WHERE subject_id = ?", [subject])
     code = industry_of(row["industry_code"].iloc[0], load_industries()) if len(row) else None
     if code is None:
-        raise NotFoundError(f"organisation {subject} is not in the archive or belongs to no configured industry")
+        raise NotFoundError(
+            f"organisation {subject} is not in the archive or belongs to no configured industry: check the "
+            "统一社会信用代码 (a grade list, e.g. `scoring grades list --industry construction`, names the graded ones)"
+        )
     return code
 
 
