@@ -85,16 +85,21 @@ def sample_dir() -> Path:
     return SAMPLE
 
 
-@pytest.fixture(scope="session")
-def sample_store(tmp_path_factory, sample_dir):
-    """The committed sample ingested once per test session (read-only use)."""
+def _ingested(tmp_path_factory, name: str, archive: Path):
+    """``archive`` ingested into a new store in a session folder ``name``: (path, ingest result)."""
     from scoring.archive.ingest import ingest
     from scoring.archive.store import open_store
 
-    path = tmp_path_factory.mktemp("sample") / "store.duckdb"
+    path = tmp_path_factory.mktemp(name) / "store.duckdb"
     with open_store(path) as st:
-        res = ingest([sample_dir], st)
+        res = ingest([archive], st)
     return path, res
+
+
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory, sample_dir):
+    """The committed sample ingested once per test session (read-only use)."""
+    return _ingested(tmp_path_factory, "sample", sample_dir)
 
 
 @pytest.fixture(scope="session")
@@ -115,13 +120,7 @@ def stress_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def stress_store(tmp_path_factory, stress_dir):
     """The stress archive (``stress_dir``) ingested once per test session (read-only use): (path, result)."""
-    from scoring.archive.ingest import ingest
-    from scoring.archive.store import open_store
-
-    path = tmp_path_factory.mktemp("stress-store") / "store.duckdb"
-    with open_store(path) as st:
-        res = ingest([stress_dir], st)
-    return path, res
+    return _ingested(tmp_path_factory, "stress-store", stress_dir)
 
 
 @pytest.fixture(scope="session")

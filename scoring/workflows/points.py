@@ -221,6 +221,11 @@ class PersonExplanation:
         return explanation_text(self.explanation, self.guidance, self.scenes)
 
 
+def _given_or_loaded(ws: Workspace, choice: ModelChoice, card: PointsCard | None) -> PointsCard:
+    """The card a caller passed in (a notebook's fitted card), else the one :func:`load_card` picks."""
+    return card if card is not None else load_card(ws, choice)[0]
+
+
 def explain_person(
     store: Store,
     ws: Workspace,
@@ -240,7 +245,7 @@ def explain_person(
 
     day = check_date(store, as_of)
     sid = resolve_subject(store, subject)
-    c = card if card is not None else load_card(ws, choice)[0]
+    c = _given_or_loaded(ws, choice, card)
     progress("信义金: line items, records and guidance")
     with not_found():
         e = personal.explain_person(store, c, sid, day)
@@ -265,7 +270,7 @@ def guide_person(
 
     day = check_date(store, as_of)
     sid = resolve_subject(store, subject)
-    c = card if card is not None else load_card(ws, choice)[0]
+    c = _given_or_loaded(ws, choice, card)
     with not_found():
         return guidance(store, c, sid, day)
 
@@ -288,7 +293,7 @@ def diff_person(
     if d2 < d1:
         raise DataError(f"--to {d2} is before --from {d1}; give the earlier date first")
     sid = resolve_subject(store, subject)
-    c = card if card is not None else load_card(ws, choice)[0]
+    c = _given_or_loaded(ws, choice, card)
     with not_found():
         return diff.diff_person(store, c, sid, d1, d2)
 
