@@ -57,18 +57,39 @@ class Bands(BaseModel):
     * ``risk``: upper bounds of the calibrated probability of the bad end (the outcome; for a grade
       model, 较差 or 差) for 优秀..较差; higher risk: 差;
     * ``score``: lower bounds of the 0-100 score ``100 * (1 - risk)`` for 优秀..较差;
-    * ``ordinal`` (expert-grade label): the median grade of the calibrated grade probabilities; no bounds.
+    * ``ordinal`` (expert-grade label): the median grade of the calibrated grade probabilities; no bounds;
+    * ``shares``: the platform's target share of every grade (``targets``, summing to 1) among the
+      organisations the band table grades (not vetoed, not new entrants); the risk bounds that give
+      these shares are fitted on a reference period when the model is fitted
+      (:func:`scoring.grades.bands.fit_bands`) and travel with the model as ``risk`` bands.
+
+    ``targets`` may also be given with the other kinds: the shares produced are then reported
+    against them. ``tolerance``: how far (absolute share) a grade's share may fall from its target
+    before the fit and the list's summary flag it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    kind: Literal["risk", "score", "ordinal"]
+    kind: Literal["risk", "score", "ordinal", "shares"]
     bounds: dict[str, float] = Field(default_factory=dict)
+    targets: dict[str, float] = Field(default_factory=dict)
+    tolerance: float = Field(0.02, gt=0, le=0.5)
+    reference: str = ""  # fitted bands: what the bounds were fitted on (e.g. "calibration 2024-06-30")
 
     @model_validator(mode="after")
     def _monotone(self) -> "Bands":
-        if self.kind == "ordinal":
+        if self.targets:
+            if list(self.targets) != list(GRADES):
+                raise ValueError(f"bands.targets must list {', '.join(GRADES)} in this order")
+            if any(not 0 <= v <= 1 for v in self.targets.values()) or abs(sum(self.targets.values()) - 1) > 1e-6:
+                raise ValueError("bands.targets must be shares between 0 and 1 that sum to 1")
+        if self.kind in ("ordinal", "shares"):
             if self.bounds:
-                raise ValueError("bands.bounds: ordinal bands take the model's median grade and have no bounds")
+                raise ValueError(
+                    f"bands.bounds: {self.kind} bands have no bounds "
+                    + ("(the model's median grade)" if self.kind == "ordinal" else "(they are fitted from the targets)")
+                )
+            if self.kind == "shares" and not self.targets:
+                raise ValueError("bands.targets: shares bands need the target share of every grade")
             return self
         need = list(GRADES[:-1])
         if list(self.bounds) != need:
@@ -85,6 +106,11 @@ class Bands(BaseModel):
         """The grade for one model output: risk, score, or (ordinal) the grade index 0 = 优秀 .. 4 = 差."""
         if self.kind == "ordinal":
             return GRADES[int(value)]
+        if self.kind == "shares":
+            raise ConfigError(
+                "shares bands are fitted with the model (scoring.grades.bands.fit_bands); grade with the "
+                "fitted model's bands, or refit the model"
+            )
         for g, b in self.bounds.items():
             if (value <= b) if self.kind == "risk" else (value >= b):
                 return g
