@@ -344,15 +344,18 @@ def shrunk_shifts(
     out: dict[str, GroupShift] = {}
     for name in names:
         m = g == name
-        mle, _ = own[name]
-        if precision == 0.0 and mle is None:
-            raise DataError(
-                f"shrunk_shifts: group {name!r} has all its rows in one end class and there is no other "
-                "group to shrink it towards"
-            )
-        d, info = (mle, own[name][1]) if precision == 0.0 else _mode(eta[m], y[m], theta, scale, precision)
-        weight = 1.0 if precision == 0.0 else info / (info + precision)
-        out[name] = GroupShift(float(d), mle, float(weight), float(info), int(m.sum()))  # type: ignore[arg-type]  # d is a float here
+        mle, info = own[name]
+        if precision == 0.0:
+            if mle is None:
+                raise DataError(
+                    f"shrunk_shifts: group {name!r} has all its rows in one end class and there is no other "
+                    "group to shrink it towards"
+                )
+            d, weight = mle, 1.0
+        else:
+            d, info = _mode(eta[m], y[m], theta, scale, precision)
+            weight = info / (info + precision)
+        out[name] = GroupShift(float(d), mle, float(weight), float(info), int(m.sum()))
     return out, float(prior_sd)
 
 

@@ -275,6 +275,7 @@ def fit_pooled(
         "calibration_shift": own_shift.shift,
         "calibration_shift_own": own_shift.mle,
         "training_offset": own_train.shift,
+        "training_offsets": {str(g): s.shift for g, s in train_shifts.items()},
         "training_offset_weight": own_train.weight if industry_offset else 0.0,
         "training_offset_prior_sd": train_sd,
         "industry_offset": offset,
