@@ -157,21 +157,44 @@ def test_the_pooled_model_saves_and_loads_as_a_grade_model(fitted, configs, tmp_
     assert np.array_equal(back.predict_proba(X), model.predict_proba(X))
 
 
-def test_no_outcome_in_the_calibration_fold_still_calibrates(fitted, configs):
-    """0 outcomes in the industry's own fold: an industry model cannot calibrate; the pooled one does,
-    with a smaller weight on the industry's own fold than when it had its outcomes."""
-    path, cfg, sets, pooled, model = fitted
+def _without_outcomes(sets: dict, pooled: dict, keep_train: int) -> tuple[dict, dict]:
+    """The industry's folds with no outcome in its calibration fold and ``keep_train`` of its
+    training outcomes (the other industries untouched)."""
     cal = sets["calibration"]
-    none = {**sets, "calibration": cal[cal["outcome"] == 0]}
+    tr = pooled["train"]
+    own_pos = tr.index[(tr["industry"] == CODE) & (tr["outcome"] == 1)]
+    drop = own_pos[keep_train:]
+    return {**sets, "calibration": cal[cal["outcome"] == 0]}, {**pooled, "train": tr.drop(index=drop)}
+
+
+def test_few_or_no_outcomes_still_calibrate_with_a_falling_weight(fitted, configs):
+    """Fewer outcomes, then none at all, in the industry's own folds: an industry model cannot
+    calibrate on a fold without outcomes; the pooled one does, and its weight on the industry's own
+    level falls with the outcomes."""
+    path, cfg, sets, pooled, model = fitted
+    n_train = model.info_["industry_outcomes"]
+    assert n_train >= 4
+    fits = [model]
     with open_store(path, read_only=True) as st:
-        m0 = fit_pooled(st, CODE, cfg, none, pooled=pooled)
-    assert m0.info_["industry_calibration_outcomes"] == 0
-    assert 0 <= m0.info_["shrinkage_weight"] < model.info_["shrinkage_weight"]
-    risk = m0.predict_risk(sets["holdout"][m0.features_])
-    assert np.isfinite(risk).all() and ((risk > 0) & (risk < 1)).all()
-    # without its outcomes the industry's level moves down, never below the city's link by much
-    assert m0.info_["industry_offset"] < model.info_["industry_offset"]
-    assert risk.mean() < model.predict_risk(sets["holdout"][model.features_]).mean()
+        for keep in (n_train // 2, 0):
+            s, p = _without_outcomes(sets, pooled, keep)
+            fits.append(fit_pooled(st, CODE, cfg, s, pooled=p))
+    half, none = fits[1].info_, fits[2].info_
+    assert half["industry_outcomes"] == n_train // 2 and none["industry_outcomes"] == 0
+    assert half["industry_calibration_outcomes"] == none["industry_calibration_outcomes"] == 0
+    weights = [m.info_["shrinkage_weight"] for m in fits]
+    assert all(a > b for a, b in zip(weights, weights[1:])), weights
+    assert 0 < weights[-1] and weights[0] < 1
+    hold = sets["holdout"]
+    means = []
+    for m in fits:
+        risk = m.predict_risk(hold[m.features_])
+        assert np.isfinite(risk).all() and ((risk > 0) & (risk < 1)).all()
+        assert roc_auc_score(hold["outcome"], risk) > 0.6
+        means.append(risk.mean())
+    # without its outcomes the industry's level falls, but stays a shrunk estimate near the city's
+    assert means[0] > means[1] > means[2] > means[0] / 5, means
+    assert none["training_offset"] < half["training_offset"] < model.info_["training_offset"]
 
 
 def test_the_shrinkage_weight_falls_as_the_outcomes_fall(fitted):

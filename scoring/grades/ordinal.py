@@ -19,6 +19,7 @@ towards the worse grades (the cumulative probabilities fall): ordered by constru
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -290,18 +291,20 @@ def shrunk_shifts(
     scale: float = 1.0,
     *,
     prior_sd: float | None = None,
+    exclude: Iterable[str] = (),
 ) -> tuple[dict[str, GroupShift], float]:
     """Every group's location shift of the latent score under the link (``thresholds``, ``scale``),
     shrunk towards 0 (the pooled level) by empirical Bayes: P(y <= k) = sigmoid(theta_k - scale *
-    (eta + shift_g)), shift_g ~ N(0, prior_sd²).
+    (eta + shift_g)), shift_g ~ N(0, prior_sd²) (a random intercept per group).
 
     ``prior_sd`` (the spread of the groups' true levels around the pooled one) is estimated, when not
-    given, by maximising the marginal likelihood of the groups' own shifts (normal approximation,
-    groups whose shift has a maximum-likelihood estimate); with one such group it cannot be
-    estimated and the group keeps its own level (weight 1). A group with few outcomes carries little
-    information about its shift, so its weight is small and its level stays near the pooled one; a
-    group with no outcome at all still gets a finite shift. Returns the shifts by group and the prior
-    standard deviation used."""
+    given, by maximising the groups' marginal likelihood (Laplace's approximation of the integral
+    over each group's shift; groups without any outcome count too), leaving out the groups in
+    ``exclude`` (e.g. the industry whose level is being estimated, so its own few outcomes do not
+    also set how far it may move); with fewer than two groups to estimate it from, every group keeps
+    its own level (weight 1). A group with few outcomes carries little information about its shift,
+    so its weight is small and its level stays near the pooled one; a group with no outcome at all
+    still gets a finite shift. Returns the shifts by group and the prior standard deviation used."""
     from scipy.optimize import minimize_scalar
 
     eta = np.asarray(eta, float)
@@ -316,34 +319,35 @@ def shrunk_shifts(
     if not scale > 0:
         raise DataError(f"shrunk_shifts: the link's scale must be positive, got {scale!r}")
     names = sorted(set(g.tolist()))
+    rows = {name: g == name for name in names}
     own: dict[str, tuple[float | None, float]] = {}
-    for name in names:
-        m = g == name
+    for name, m in rows.items():
         yy = y[m]
-        if (yy == 0).all() or (yy == k - 1).all():
-            own[name] = (None, 0.0)
-        else:
-            d, info = _mode(eta[m], yy, theta, scale, 0.0)
-            own[name] = (d, info)
-    est = [(d, 1.0 / info) for d, info in own.values() if d is not None and info > 0]
+        own[name] = (None, 0.0) if (yy == 0).all() or (yy == k - 1).all() else _mode(eta[m], yy, theta, scale, 0.0)
+    left_out = set(exclude)
+    prior = [name for name in names if name not in left_out]
     if prior_sd is None:
-        if len(est) < 2:
+        if len(prior) < 2:
             prior_sd = float("inf")
         else:
-            dd, vv = np.array([e[0] for e in est]), np.array([e[1] for e in est])
 
-            def neg(log_tau2: float) -> float:
-                t = np.exp(log_tau2) + vv
-                return float(0.5 * np.sum(np.log(t) + dd**2 / t))
+            def neg_marginal(log_tau2: float) -> float:
+                tau2 = float(np.exp(log_tau2))
+                total = 0.0
+                for name in prior:
+                    m = rows[name]
+                    d, info = _mode(eta[m], y[m], theta, scale, 1.0 / tau2)
+                    loss = _shift_terms(eta[m], y[m], theta, scale, d)[0]
+                    total += loss + d * d / (2 * tau2) + 0.5 * np.log(tau2) + 0.5 * np.log(info + 1.0 / tau2)
+                return total
 
-            res = minimize_scalar(neg, bounds=(np.log(1e-6), np.log(25.0)), method="bounded")
+            res = minimize_scalar(neg_marginal, bounds=(np.log(1e-6), np.log(25.0)), method="bounded")
             prior_sd = float(np.sqrt(np.exp(res.x)))
     if not prior_sd > 0:
         raise DataError(f"shrunk_shifts: prior_sd must be positive, got {prior_sd!r}")
     precision = 0.0 if np.isinf(prior_sd) else 1.0 / prior_sd**2
     out: dict[str, GroupShift] = {}
-    for name in names:
-        m = g == name
+    for name, m in rows.items():
         mle, info = own[name]
         if precision == 0.0:
             if mle is None:

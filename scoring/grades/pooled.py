@@ -205,8 +205,9 @@ def fit_pooled(
         )
     y_tr = tr["label"].to_numpy(int)
     # the industry's level on the training folds: a log-odds shift per industry, shrunk to the city's
+    # level; how far an industry's level may move is learnt from the other industries
     train_shifts, train_sd = (
-        shrunk_shifts(np.zeros(len(tr)), y_tr, tr["industry"], initial_thresholds(y_tr, k), 1.0)
+        shrunk_shifts(np.zeros(len(tr)), y_tr, tr["industry"], initial_thresholds(y_tr, k), 1.0, exclude=[code])
         if industry_offset
         else ({}, 0.0)
     )
@@ -242,7 +243,7 @@ def fit_pooled(
         link = OrdinalCalibrator(k).fit(eta_cal, y_cal)
     except DataError as exc:
         raise DataError(f"pooled model for {code}: the pooled calibration fold cannot be calibrated: {exc}") from None
-    cal_shifts, cal_sd = shrunk_shifts(eta_cal, y_cal, cal["industry"], link.thresholds_, link.scale_)
+    cal_shifts, cal_sd = shrunk_shifts(eta_cal, y_cal, cal["industry"], link.thresholds_, link.scale_, exclude=[code])
     none = GroupShift(0.0, None, 0.0, 0.0, 0)
     own_train, own_shift = train_shifts.get(code, none), cal_shifts.get(code, none)
     offset = own_train.shift + own_shift.shift
@@ -251,6 +252,7 @@ def fit_pooled(
 
     y_own = own_cal["label"].to_numpy(int)
     n_tr_own = int((tr["industry"] == code).sum())
+    weight = own_train.weight if industry_offset else own_shift.weight
     model.info_ = {
         "industry": code,
         "label": ind.label,
@@ -270,8 +272,9 @@ def fit_pooled(
         "industry_outcomes": _bad(tr.loc[tr["industry"] == code, "label"], k),
         "industry_calibration_rows": int(len(own_cal)),
         "industry_calibration_outcomes": _bad(y_own, k),
-        "shrinkage_weight": own_shift.weight,
-        "shrinkage_prior_sd": cal_sd,
+        "shrinkage_weight": weight,
+        "calibration_weight": own_shift.weight,
+        "calibration_prior_sd": cal_sd,
         "calibration_shift": own_shift.shift,
         "calibration_shift_own": own_shift.mle,
         "training_offset": own_train.shift,
@@ -282,18 +285,19 @@ def fit_pooled(
         "pooled_link": link.to_dict(),
         "selection": (
             f"{ind.name_zh}校准样本{len(own_cal)}家、结果{_bad(y_own, k)}起，采用全市合并模型"
-            f"（全市{len(tr)}条训练样本、{_bad(y_tr, k)}起结果），行业水平按经验贝叶斯权重{own_shift.weight:.2f}"
+            f"（全市{len(tr)}条训练样本、{_bad(y_tr, k)}起结果），行业水平按经验贝叶斯权重{weight:.2f}"
             "向全市水平收缩"
         ),
     }
     log.info(
         "pooled model for %s: %d pooled rows (%d outcomes), industry calibration fold %d rows (%d outcomes), "
-        "shrinkage weight %.3f",
+        "shrinkage weight %.3f (calibration %.3f)",
         code,
         len(tr),
         _bad(y_tr, k),
         len(own_cal),
         _bad(y_own, k),
+        weight,
         own_shift.weight,
     )
     return model
