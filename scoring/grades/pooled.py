@@ -11,19 +11,22 @@ every organisation of the archive:
   archive records for organisations of every industry), on the common organisation feature set
   (configs/features/organisation.yaml) — the features every industry shares;
 * **the industry's level as an offset, not a split**: every industry's outcome level on the
-  training folds enters the boosting as a fixed offset (LightGBM ``init_score``, the industry's
-  log-odds shift shrunk towards the city's by empirical Bayes, :func:`scoring.grades.ordinal.shrunk_shifts`),
-  so the trees learn how the records raise the risk *within* an industry, not which industry has
-  the most outcomes. The offset is a target encoding of the industry, fitted on the training folds
-  only; measured against a one-hot industry indicator and against no industry term in the
-  report of branch h/pooled;
+  training folds enters the boosting as a fixed offset (LightGBM ``init_score``): the industry's
+  log-odds shift from the city's, shrunk towards it by empirical Bayes
+  (:func:`scoring.grades.ordinal.shrunk_shifts`, a random intercept per industry whose spread is
+  learnt from the *other* industries), so the trees learn how the records raise the risk within an
+  industry, not which industry has the most outcomes. It is a target encoding of the industry fitted
+  on the training folds only. On the committed sample and a seed-7 archive it ranks each industry's
+  hold-out as well as a one-hot industry indicator or no industry term at all (AUCs within about
+  0.01 in most industries), and unlike an indicator it needs nothing at grading time;
 * **calibration with shrinkage**: the link (scale and thresholds, :class:`~scoring.grades.ordinal.OrdinalCalibrator`)
-  is fitted on the pooled calibration fold, where every industry's rows carry their offset; the
-  industry's own calibration fold then moves its level by a shift shrunk towards the pooled link
-  with an empirical-Bayes weight (information / (information + 1 / prior variance), the prior
-  variance estimated from the spread of all industries' shifts). An industry with 0-9 outcomes in
-  its calibration fold gets a small weight and calibrated probabilities near the city's link at its
-  training level, never a calibration error.
+  is fitted on the pooled calibration fold, every industry's rows at their training level; the
+  industry's own calibration fold then moves its level by a drift shrunk the same way (prior spread
+  from the other industries' drifts). ``info_["shrinkage_weight"]`` is the weight of the industry's
+  own outcomes in its level (0: the city's level, 1: its own), which falls as its outcomes fall;
+  ``info_["calibration_weight"]`` the weight of its calibration fold's drift. An industry with 0-9
+  outcomes in its calibration fold (or none at all) gets calibrated probabilities near the city's
+  link at its shrunk level, never a calibration error.
 
 The grader is a plain :class:`~scoring.grades.model.GradeModel` (format ``xinyi.grade_model/2``):
 the industry's offsets are folded into the calibrator's thresholds (P(y <= k) = sigmoid(theta_k -
