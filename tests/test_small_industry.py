@@ -21,11 +21,12 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from scoring.archive.store import open_store
+from scoring.core.errors import DataError
 from scoring.features.industry import GRADES, load_industries
 from scoring.grades.grading import _datasets, fit_industry, load_grading_config
 from scoring.grades.lists import grade_list, grade_population, write_grade_list
 from scoring.grades.model import GradeModel
-from scoring.grades.ordinal import bad_end, shrunk_shifts
+from scoring.grades.ordinal import OrdinalCalibrator, bad_end, shrunk_shifts
 from scoring.grades.pooled import CONTENDER, CONTENDER_ZH, fit_pooled, pooled_sets
 
 CODE = "nutrition_food"
@@ -179,6 +180,10 @@ def test_few_or_no_outcomes_still_calibrate_with_a_falling_weight(fitted, config
         for keep in (n_train // 2, 0):
             s, p = _without_outcomes(sets, pooled, keep)
             fits.append(fit_pooled(st, CODE, cfg, s, pooled=p))
+    # the industry's own fold without outcomes cannot calibrate a model of its own
+    s0, _ = _without_outcomes(sets, pooled, 0)
+    with pytest.raises(DataError, match="at least two"):
+        OrdinalCalibrator(2).fit(model.margin(s0["calibration"][model.features_]), s0["calibration"]["label"])
     half, none = fits[1].info_, fits[2].info_
     assert half["industry_outcomes"] == n_train // 2 and none["industry_outcomes"] == 0
     assert half["industry_calibration_outcomes"] == none["industry_calibration_outcomes"] == 0

@@ -17,8 +17,9 @@ every organisation of the archive:
   learnt from the *other* industries), so the trees learn how the records raise the risk within an
   industry, not which industry has the most outcomes. It is a target encoding of the industry fitted
   on the training folds only. On the committed sample and a seed-7 archive it ranks each industry's
-  hold-out as well as a one-hot industry indicator or no industry term at all (AUCs within about
-  0.01 in most industries), and unlike an indicator it needs nothing at grading time;
+  hold-out as well as a one-hot industry indicator or no industry term at all (hold-out AUCs within
+  0.02 of either in 26 of 28 comparisons, neither consistently better), and unlike an indicator it
+  needs nothing at grading time;
 * **calibration with shrinkage**: the link (scale and thresholds, :class:`~scoring.grades.ordinal.OrdinalCalibrator`)
   is fitted on the pooled calibration fold, every industry's rows at their training level; the
   industry's own calibration fold then moves its level by a drift shrunk the same way (prior spread
