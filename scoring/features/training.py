@@ -135,3 +135,36 @@ def training_set(
             df = df[df["label"].notna()].astype({"label": "int8"})
         parts.append(df)
     return pd.concat(parts, ignore_index=True)
+
+
+#: the ``industry`` value of organisations whose GB/T 4754 class belongs to no configured industry
+UNCONFIGURED = "_unconfigured"
+
+
+def pooled_training_set(
+    store: Store,
+    cutoffs: Iterable[dt.date | str],
+    *,
+    label: str = "outcome",
+    include_unconfigured: bool = True,
+    engine: str = "polars",
+    outcome: Outcome | None = None,
+) -> pd.DataFrame:
+    """The pooled training set (全市合并样本): every organisation of the archive at each cut-off, on
+    the common organisation feature set (configs/features/organisation.yaml), with the label of
+    :func:`training_set` and an ``industry`` column: the code of the configured industry its GB/T
+    4754 class belongs to, or :data:`UNCONFIGURED` (left out when ``include_unconfigured`` is
+    False). The frame of the pooled organisation model (:mod:`scoring.grades.pooled`)."""
+    from scoring.features.industry import industry_of, load_industries
+
+    df = training_set(
+        store, cutoffs, subjects="organisations", industry=None, engine=engine, outcome=outcome, label=label
+    )
+    inds = load_industries()
+    classes = store.con.execute("SELECT subject_id, industry_code FROM subjects WHERE subject_type <> 'person'").df()
+    by_class = {c: industry_of(c, inds) or UNCONFIGURED for c in classes["industry_code"].dropna().unique()}
+    code = classes.set_index("subject_id")["industry_code"].map(by_class).fillna(UNCONFIGURED)
+    df.insert(2, "industry", df["subject_id"].map(code).fillna(UNCONFIGURED).astype(str))
+    if not include_unconfigured:
+        df = df[df["industry"] != UNCONFIGURED].reset_index(drop=True)
+    return df

@@ -19,6 +19,8 @@ towards the worse grades (the cumulative probabilities fall): ordered by constru
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +230,143 @@ class OrdinalCalibrator(ClassifierMixin, BaseEstimator):
         if d.get("format") != FORMAT:
             raise DataError(f"{path}: not an ordinal calibrator file (expected format {FORMAT})")
         return cls.from_dict(d)
+
+
+# -- an industry's level shrunk towards the pooled one (全市合并模型的行业水平收缩) ------------------------
+
+
+@dataclass(frozen=True)
+class GroupShift:
+    """One group's (industry's) location shift of the latent score under a fixed link.
+
+    ``shift``: the shrunk shift (the posterior mode under a normal prior N(0, ``prior_sd``²) around the
+    pooled level); ``mle``: the group's own maximum-likelihood shift (None when its rows all sit in
+    the best or all in the worst class, where the likelihood has no maximum); ``weight``: how much
+    the group's own data counts, information / (information + 1 / prior_sd²) at the shrunk shift
+    (0: the pooled level, 1: the group's own); ``information``: the Fisher information of the
+    group's rows about its shift; ``rows``: the group's rows."""
+
+    shift: float
+    mle: float | None
+    weight: float
+    information: float
+    rows: int
+
+
+def _shift_terms(eta: np.ndarray, y: np.ndarray, theta: np.ndarray, scale: float, shift: float):
+    """Loss -log P(y | scale * (eta + shift)), its first and second derivatives in ``shift``."""
+    bounds = np.concatenate([[-np.inf], theta, [np.inf]])
+    z = scale * (eta + shift)
+    hi, lo = expit(bounds[y + 1] - z), expit(bounds[y] - z)
+    p = np.clip(hi - lo, 1e-300, None)
+    grad = scale * float(np.sum(1.0 - hi - lo))
+    hess = scale**2 * float(np.sum(hi * (1 - hi) + lo * (1 - lo)))
+    return float(-np.log(p).sum()), grad, hess
+
+
+def _mode(eta: np.ndarray, y: np.ndarray, theta: np.ndarray, scale: float, precision: float) -> tuple[float, float]:
+    """The shift minimising loss + precision * shift² / 2 (Newton with step halving; the objective
+    is convex) and the information (second derivative of the loss) there."""
+    d = 0.0
+    for _ in range(100):
+        f, g, h = _shift_terms(eta, y, theta, scale, d)
+        f, g, h = f + 0.5 * precision * d * d, g + precision * d, h + precision
+        step = float(np.clip(g / max(h, 1e-12), -5.0, 5.0))
+        t = 1.0
+        while t > 1e-6:
+            if _shift_terms(eta, y, theta, scale, d - t * step)[0] + 0.5 * precision * (d - t * step) ** 2 <= f:
+                break
+            t /= 2
+        d -= t * step
+        if abs(t * step) < 1e-10:
+            break
+    return d, _shift_terms(eta, y, theta, scale, d)[2]
+
+
+def shrunk_shifts(
+    eta: Any,
+    y: Any,
+    groups: Any,
+    thresholds: Any,
+    scale: float = 1.0,
+    *,
+    prior_sd: float | None = None,
+    exclude: Iterable[str] = (),
+) -> tuple[dict[str, GroupShift], float]:
+    """Every group's location shift of the latent score under the link (``thresholds``, ``scale``),
+    shrunk towards 0 (the pooled level) by empirical Bayes: P(y <= k) = sigmoid(theta_k - scale *
+    (eta + shift_g)), shift_g ~ N(0, prior_sd²) (a random intercept per group).
+
+    ``prior_sd`` (the spread of the groups' true levels around the pooled one) is estimated, when not
+    given, by maximising the groups' marginal likelihood (Laplace's approximation of the integral
+    over each group's shift; groups without any outcome count too), leaving out the groups in
+    ``exclude`` (e.g. the industry whose level is being estimated, so its own few outcomes do not
+    also set how far it may move); with fewer than two groups to estimate it from, every group keeps
+    its own level (weight 1). A group with few outcomes carries little information about its shift,
+    so its weight is small and its level stays near the pooled one; a group with no outcome at all
+    still gets a finite shift. Returns the shifts by group and the prior standard deviation used."""
+    from scipy.optimize import minimize_scalar
+
+    eta = np.asarray(eta, float)
+    y = np.asarray(y, int)
+    g = np.asarray(groups).astype(str)
+    theta = np.asarray(thresholds, float)
+    k = len(theta) + 1
+    if not (len(eta) == len(y) == len(g)):
+        raise DataError("shrunk_shifts: eta, y and groups must have the same length")
+    if len(y) and (y.min() < 0 or y.max() >= k):
+        raise DataError(f"shrunk_shifts: labels must be class indices 0 .. {k - 1}")
+    if not scale > 0:
+        raise DataError(f"shrunk_shifts: the link's scale must be positive, got {scale!r}")
+    names = sorted(set(g.tolist()))
+    rows = {name: g == name for name in names}
+    own: dict[str, tuple[float | None, float]] = {}
+    for name, m in rows.items():
+        yy = y[m]
+        own[name] = (None, 0.0) if (yy == 0).all() or (yy == k - 1).all() else _mode(eta[m], yy, theta, scale, 0.0)
+    left_out = set(exclude)
+    prior = [name for name in names if name not in left_out]
+    if prior_sd is None:
+        if len(prior) < 2:
+            prior_sd = float("inf")
+        else:
+
+            def neg_marginal(log_tau2: float) -> float:
+                tau2 = float(np.exp(log_tau2))
+                total = 0.0
+                for name in prior:
+                    m = rows[name]
+                    d, info = _mode(eta[m], y[m], theta, scale, 1.0 / tau2)
+                    loss = _shift_terms(eta[m], y[m], theta, scale, d)[0]
+                    total += loss + d * d / (2 * tau2) + 0.5 * np.log(tau2) + 0.5 * np.log(info + 1.0 / tau2)
+                return total
+
+            res = minimize_scalar(neg_marginal, bounds=(np.log(1e-6), np.log(25.0)), method="bounded")
+            prior_sd = float(np.sqrt(np.exp(res.x)))
+    if not prior_sd > 0:
+        raise DataError(f"shrunk_shifts: prior_sd must be positive, got {prior_sd!r}")
+    precision = 0.0 if np.isinf(prior_sd) else 1.0 / prior_sd**2
+    out: dict[str, GroupShift] = {}
+    for name, m in rows.items():
+        mle, info = own[name]
+        if precision == 0.0:
+            if mle is None:
+                raise DataError(
+                    f"shrunk_shifts: group {name!r} has all its rows in one end class and there is no other "
+                    "group to shrink it towards"
+                )
+            d, weight = mle, 1.0
+        else:
+            d, info = _mode(eta[m], y[m], theta, scale, precision)
+            weight = info / (info + precision)
+        out[name] = GroupShift(float(d), mle, float(weight), float(info), int(m.sum()))
+    return out, float(prior_sd)
+
+
+def shifted(calibrator: OrdinalCalibrator, shift: float) -> OrdinalCalibrator:
+    """The calibrator of the latent score ``eta`` whose link is that of ``calibrator`` at ``eta +
+    shift``: the thresholds move by ``-scale * shift``, the scale stays (the order of subjects too)."""
+    check_fitted(calibrator)
+    c = OrdinalCalibrator.from_dict(calibrator.to_dict())
+    c.thresholds_ = [float(t - calibrator.scale_ * shift) for t in calibrator.thresholds_]
+    return c
