@@ -214,6 +214,59 @@ def _grader(pop: GradedPopulation, model):
     return model
 
 
+class _ReasonTable:
+    """What the reasons of many organisations read, as arrays (one row per organisation of ``index``)."""
+
+    def __init__(
+        self,
+        pop: GradedPopulation,
+        effects: pd.DataFrame,
+        fset: FeatureSet,
+        catalog: Catalog,
+        reference: dict,
+        index: pd.Index,
+    ):
+        feats = [f for f in effects.columns if f not in ("score", "base_score")]
+        known = set(fset.names)
+        self.feats = [f for f in feats if f in known]
+        self.specs = [fset[f] for f in self.feats]
+        self.directions = [pop.industry.monotone.get(f) for f in self.feats]
+        self.refs = [reference.get(f) for f in self.feats]
+        self.catalog = catalog
+        self.effects = effects.loc[index, self.feats].to_numpy(float)
+        self.contrib = pop.contributions.loc[index, self.feats].to_numpy(float)
+        X = pop.X.loc[index]
+        self.values = X.reindex(columns=self.feats).to_numpy(float)
+        self.worse = pop.graded.loc[index, "grade"].isin(GRADES[-2:]).to_numpy()
+        self.skip = np.zeros(self.effects.shape, bool)  # the features of the vetoes that apply
+        for v in pop.industry.vetoes:
+            if v.feature in self.feats and v.feature in X.columns:
+                self.skip[:, self.feats.index(v.feature)] |= X[v.feature].map(v.applies).fillna(False).to_numpy(bool)
+
+    def row(self, i: int, k: int | None) -> list[FeatureReason]:
+        vals = self.effects[i]
+        order = np.argsort(vals if self.worse[i] else -np.abs(vals), kind="stable")
+        out: list[FeatureReason] = []
+        for j in order:
+            if k is not None and len(out) >= k:
+                break
+            if self.skip[i, j] or abs(vals[j]) < 0.04:  # vetoed, or shown as 0.0 points (checked exactly below)
+                continue
+            x = self.values[i, j]
+            r = feature_reason(
+                self.specs[j],
+                None if np.isnan(x) else float(x),
+                self.refs[j],
+                float(self.contrib[i, j]),
+                float(vals[j]),
+                self.catalog,
+                self.directions[j],
+            )
+            if r is not None:
+                out.append(r)
+        return out
+
+
 def organisation_reasons(
     pop: GradedPopulation,
     subject_id: str,
@@ -226,29 +279,8 @@ def organisation_reasons(
     """The feature reasons of one organisation, strongest first (risk-raising first for 较差/差, by size
     otherwise), without zero effects, without facts whose direction contradicts the effect (see
     :func:`scoring.grades.wording.feature_reason`) and without the features of the vetoes that apply
-    (the veto is stated itself); at most ``k``."""
-    row = effects.loc[subject_id]
-    x = pop.X.loc[subject_id]
-    c = pop.contributions.loc[subject_id]
-    feats = [f for f in effects.columns if f not in ("score", "base_score")]
-    worse = pop.graded.loc[subject_id, "grade"] in GRADES[-2:]
-    vals = row[feats].to_numpy(float)
-    order = np.argsort(vals if worse else -np.abs(vals), kind="stable")
-    vetoed = {v.feature for v in pop.industry.vetoes if v.feature in x.index and v.applies(float(x[v.feature]))}
-    known = set(fset.names)
-    out: list[FeatureReason] = []
-    for j in order:
-        f = feats[j]
-        if f in vetoed or f not in known:
-            continue
-        value = float(x[f]) if pd.notna(x[f]) else None
-        direction = pop.industry.monotone.get(f)
-        r = feature_reason(fset[f], value, reference.get(f), float(c[f]), float(vals[j]), catalog, direction)
-        if r is not None:
-            out.append(r)
-            if k is not None and len(out) == k:
-                break
-    return out
+    (the veto is stated itself); at most ``k``. ``effects``: :func:`score_effects` of the population."""
+    return _ReasonTable(pop, effects, fset, catalog, reference, pd.Index([subject_id])).row(0, k)
 
 
 def deciding_veto(pop: GradedPopulation, subject_id: str):
@@ -266,13 +298,16 @@ def top_reasons(pop: GradedPopulation, k: int = 3, model=None) -> pd.DataFrame:
     fset = _feature_set(pop, catalog)
     effects = score_effects(model, pop.contributions)
     reference = pop.reference if pop.reference is not None else industry_reference(model, pop.X)[0]
+    index = pop.contributions.index
+    table = _ReasonTable(pop, effects, fset, catalog, reference, index)
+    vetoes = {v.code: veto_words(v) for v in pop.industry.vetoes}
+    codes = pop.graded["veto"].reindex(index).fillna("").to_numpy()
     rows = []
-    for sid in pop.contributions.index:
-        veto = deciding_veto(pop, sid)
-        texts = [veto_words(veto)] if veto is not None else []
-        texts += [r.text for r in organisation_reasons(pop, sid, effects, fset, catalog, reference, k - len(texts))]
-        rows.append(texts[:k] + [""] * (k - len(texts[:k])))
-    return pd.DataFrame(rows, index=pop.contributions.index, columns=[f"reason_{n + 1}" for n in range(k)])
+    for i in range(len(index)):
+        texts = [vetoes[codes[i]]] if codes[i] in vetoes else []
+        texts += [r.text for r in table.row(i, k - len(texts))]
+        rows.append(texts + [""] * (k - len(texts)))
+    return pd.DataFrame(rows, index=index, columns=[f"reason_{n + 1}" for n in range(k)])
 
 
 def _change(prev, cur) -> str:
