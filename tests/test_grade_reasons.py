@@ -307,7 +307,7 @@ def _check_reason(r, value, reference, agg: str) -> None:
     assert pos == r.position
     if pos:
         if r.compared_with == "state":
-            assert pos == (1 if value >= 0.5 else -1), r.text
+            assert pos == (1 if value > 0 else -1), r.text
         else:
             ref = reference["median"] if r.compared_with == "median" else reference["mean"]
             assert np.sign(value - ref) == pos, (r.text, value, ref)  # true of the fact

@@ -16,7 +16,9 @@ Rules (:func:`feature_reason`):
 
 * the direction word (偏多/偏少, 偏高/偏低, 较远/较近, 高于/低于) is true of the fact: the value
   against the industry median (``median`` of the reference), or, when the value equals the median,
-  against the industry mean (``与行业中位数持平、低于行业平均0.4次``);
+  against the industry mean (``与行业中位数持平、低于行业平均0.4次``; a grade against the mean of the
+  grades' values: ``为B，与行业中位数持平、高于行业平均水平M至B之间``); a list state (当前列入…名单 /
+  当前未列入…) is its own direction, with the share of the industry in it;
 * it agrees with the effect's sign and the feature's declared direction: a risk-raising effect
   (lower score) of a feature that ``increases_risk`` needs a value above the reference, of one that
   ``decreases_risk`` a value below it (and the reverse for a score-raising effect). TreeSHAP effects
@@ -176,16 +178,16 @@ def feature_reason(
         words = value_words(spec, None, catalog)
         return made(words, words, "", "", 0)
     if spec.agg == "active_list":  # a state: listed (above the usual state) or not listed (below)
-        position = 1 if v >= 0.5 else -1
+        position = 1 if v > 0 else -1
         if need and position != need:
             return None
-        state = quantity if v >= 0.5 else value_words(spec, v, catalog)
+        state = quantity if v > 0 else value_words(spec, v, catalog)
         shared = f"行业内有此情形的占{percent(share)}" if share is not None else ""
         return made(f"{state}，{shared}" if shared else state, state, shared, "state", position)
     against, compared, ref_value = (median, "median", median) if median is not None else (None, "", None)
     position = _sign(v - against) if against is not None else 0
     if position == 0:  # equal to the median (or none known): compare with the mean
-        if mean is None or _sign(v - mean) == 0 or spec.agg == "latest_grade":
+        if mean is None or _sign(v - mean) == 0:
             return None
         position, compared, ref_value = _sign(v - mean), "mean", mean
     if need and position != need:
@@ -193,7 +195,7 @@ def feature_reason(
     assert ref_value is not None
     own = reference_words(spec, v, catalog)
     ref_zh = reference_words(spec, ref_value, catalog)
-    if spec.agg == "latest_grade":
+    if spec.agg == "latest_grade" and compared == "median":
         way = "高于" if position > 0 else "低于"
         fact = f"{quantity}为{own}，{way}行业中位数{ref_zh}"
         return made(fact, own, f"行业中位数{ref_zh}", compared, position)
@@ -206,6 +208,9 @@ def feature_reason(
     way = "高于" if position > 0 else "低于"
     state = value_words(spec, v, catalog) if is_none(spec, v) else f"{quantity}为{own}"
     head = f"{state}，" + ("与行业中位数持平、" if median is not None else "")
+    if spec.agg == "latest_grade":  # the mean of grades lies between two letters: 高于行业平均水平M至B之间
+        fact = f"{head}{way}行业平均水平{ref_zh}"
+        return made(fact, own, f"行业平均水平{ref_zh}", compared, position)
     fact = f"{head}{way}行业平均{ref_zh}"
     return made(fact, own, f"行业平均{ref_zh}", compared, position)
 
