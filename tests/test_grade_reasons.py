@@ -237,7 +237,7 @@ def test_a_tax_grade_reads_as_its_letter(world):
     tax = next(r for r in e["reasons"] if r.get("feature") == "tax_grade_latest")
     assert tax["text"].startswith("最近纳税信用等级为D，低于行业中位数B") and tax["effect"] < 0
     assert "(A=5" not in text and "等级为1" not in text
-    assert "纳税信用等级 2025-05-01" in text
+    assert "纳税信用等级 2025-05-01" in text and " 等级D，计至2027-05-01" in text  # the record with its grade
     _check("grade_tax_grade.txt", text)
     _refreshed()
 

@@ -30,7 +30,24 @@ from scoring.grades.wording import records_words, veto_words
 
 
 def _records(store: Store, spec, subject_id: str, as_of: dt.date) -> list[dict]:
-    return records_json(records_behind(store, subject_id, spec, as_of))
+    """The records behind a feature; an evaluation result (纳税信用等级, 行业信用评价结果) with its grade."""
+    recs = records_json(records_behind(store, subject_id, spec, as_of))
+    if spec.agg == "latest_grade" and recs:
+        marks = ", ".join("?" for _ in spec.records)
+        rows = store.sql(
+            "SELECT record_type, event_date, document_no, grade FROM records "
+            f"WHERE subject_id = ? AND record_type IN ({marks}) AND grade IS NOT NULL",
+            [subject_id, *spec.records],
+        )
+        grade = {
+            (r.record_type, pd.Timestamp(r.event_date).date().isoformat(), r.document_no): r.grade
+            for r in rows.itertuples()
+        }
+        for rec in recs:
+            g = grade.get((rec.get("record_type"), rec.get("event_date"), rec.get("document_no")))
+            if g is not None:
+                rec["grade"] = g
+    return recs
 
 
 def explain_organisation(

@@ -221,8 +221,16 @@ def veto_words(veto: Veto) -> str:
 
 
 def records_words(records: Sequence[Mapping[str, Any]], catalog: Catalog) -> list[str]:
-    """The records behind a reason, one line each, by their catalogue names (IDs masked)."""
-    return [record_text(record_entry(r, catalog)) for r in records]
+    """The records behind a reason, one line each, by their catalogue names (IDs masked); an
+    evaluation result with its grade (``纳税信用等级 2025-05-01 … 等级D，计至2027-05-01``)."""
+    out = []
+    for r in records:
+        text = record_text(record_entry(r, catalog))
+        if r.get("grade"):
+            head, sep, tail = text.partition("，计至")
+            text = scrub(f"{head} 等级{r['grade']}{sep}{tail}")
+        out.append(text)
+    return out
 
 
 def _pct(p: float) -> str:
