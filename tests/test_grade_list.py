@@ -65,7 +65,9 @@ def test_list_has_every_column_and_holds_the_rules(fitted):
     # feature reasons: a fact and its effect in points of the grade score, never log-odds or a zero effect
     feature_reasons = pd.concat([lst.loc[lst["veto"] == "", f"reason_{k}"] for k in (1, 2, 3)])
     feature_reasons = feature_reasons[feature_reasons != ""]
-    assert len(feature_reasons) and feature_reasons.str.contains(r"（使信用得分(?:提高|降低)\d+\.\d分，满分100）$").all()
+    assert (
+        len(feature_reasons) and feature_reasons.str.contains(r"（使信用得分(?:提高|降低)\d+\.\d分，满分100）$").all()
+    )
     assert not feature_reasons.str.contains(r"0\.0分|较行业基准|\(A=5").any()
     assert np.allclose(lst["score"], 100 * (1 - lst["risk"]), atol=0.01)
     # the upgrade limit across periods: never more than one grade better than the previous period

@@ -203,8 +203,11 @@ def feature_reason(
         high, low = DIRECTION_WORDS.get(spec.agg, ("偏高", "偏低"))
         word = high if position > 0 else low
         shown = value_words(spec, v, catalog) if spec.agg == "days_since_last" else own
-        fact = f"{quantity}{word}：{shown}，行业中位数{ref_zh}"
-        return made(fact, shown, f"行业中位数{ref_zh}", compared, position)
+        median_zh = (
+            f"行业中位数{ref_zh}" if ref_zh[:1].isdigit() or spec.agg != "days_since_last" else f"行业中位数为{ref_zh}"
+        )
+        fact = f"{quantity}{word}：{shown}，{median_zh}"
+        return made(fact, shown, median_zh, compared, position)
     way = "高于" if position > 0 else "低于"
     state = value_words(spec, v, catalog) if is_none(spec, v) else f"{quantity}为{own}"
     head = f"{state}，" + ("与行业中位数持平、" if median is not None else "")
