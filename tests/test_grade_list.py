@@ -56,7 +56,20 @@ def test_list_has_every_column_and_holds_the_rules(fitted):
     assert (lst["model_version"] == model.version_).all() and (lst["mlflow_run_id"] == "run-under-test").all()
     vetoed = lst[lst["veto"] != ""]
     assert len(vetoed) and vetoed["reason_1"].str.startswith("直接定级").all()
-    assert (lst.loc[lst["veto"] == "", "reason_1"].str.contains("较行业基准")).all()
+    # the veto's Chinese label beside its code; the industry's name beside its code
+    labels = {v.code: v.label_zh for v in pop.industry.vetoes}
+    assert (vetoed["veto_zh"] == vetoed["veto"].map(labels)).all() and (
+        lst.loc[lst["veto"] == "", "veto_zh"] == ""
+    ).all()
+    assert (lst["industry_zh"] == "建筑施工企业").all() and (lst["industry"] == "construction").all()
+    # feature reasons: a fact and its effect in points of the grade score, never log-odds or a zero effect
+    feature_reasons = pd.concat([lst.loc[lst["veto"] == "", f"reason_{k}"] for k in (1, 2, 3)])
+    feature_reasons = feature_reasons[feature_reasons != ""]
+    assert (
+        len(feature_reasons) and feature_reasons.str.contains(r"（使信用得分(?:提高|降低)\d+\.\d分，满分100）$").all()
+    )
+    assert not feature_reasons.str.contains(r"0\.0分|较行业基准|\(A=5").any()
+    assert np.allclose(lst["score"], 100 * (1 - lst["risk"]), atol=0.01)
     # the upgrade limit across periods: never more than one grade better than the previous period
     had = lst[lst["previous_grade"].isin(GRADES)]
     assert (had["grade"].map(GRADE_INDEX) >= had["previous_grade"].map(GRADE_INDEX) - 1).all()
@@ -106,7 +119,8 @@ def test_list_cli_writes_a_workbook_a_spreadsheet_opens(fitted, tmp_path):
         "MLflow运行ID",
     ):
         assert zh in header
-    assert {f"p_{g}" for g in GRADES} <= set(header) and {"主要原因1", "主要原因2", "主要原因3"} <= set(header)
+    assert {f"{g}概率" for g in GRADES} <= set(header) and {"主要原因1", "主要原因2", "主要原因3"} <= set(header)
+    assert {"行业", "行业代码", "直接定级代码", "信用得分（满分100）"} <= set(header)
     assert len(rows) - 1 == d["organisations"]
     mig = list(wb["迁移矩阵"].values)
     assert sum(sum(v for v in row[1:]) for row in mig[1:]) == d["organisations"]

@@ -7,6 +7,13 @@ period's grade) -> vetoes, plus the exact TreeSHAP contributions behind each gra
 previous period, model version and MLflow run), ``summary`` the grade distribution and the
 migration matrix, and ``write_grade_list`` writes .xlsx (one sheet each) or .csv files.
 
+Reasons (:func:`top_reasons`, :mod:`scoring.grades.wording` for the words): the deciding veto first,
+then the features with the largest effects, each stating its fact against the industry reference
+(``model.info_['reference']``: median, mean and share of non-zero values per feature over the model's
+training rows, which fitted models carry) and its effect in points of the grade score
+100 × (1 − risk) (:func:`score_effects`), never in log-odds. Every column of a list has a Chinese
+name (:data:`LIST_COLUMNS_ZH`); codes for machines stay in their own columns (:data:`CODE_COLUMNS`).
+
 The previous period's grade is the same model's grade one period earlier (``period_months``), so
 lists are comparable across periods; the upgrade limit is applied against it.
 """
@@ -16,19 +23,23 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from scoring.archive.catalog import Catalog, load_catalog
 from scoring.archive.store import Store
 from scoring.core.dates import add_months
 from scoring.core.errors import DataError
 from scoring.core.inert import InertWorkbook, write_csv
 from scoring.features.builder import FeatureBuilder
-from scoring.features.definitions import FeatureSet
+from scoring.features.definitions import FeatureSet, feature_set_for
 from scoring.features.industry import GRADE_INDEX, GRADES, Industry, load_industries
 from scoring.grades.grading import grade_organisations
-from scoring.grades.model import GradeModel
+from scoring.grades.model import OUTCOME_CLASSES, GradeModel
+from scoring.grades.ordinal import bad_end
+from scoring.grades.wording import SCORE_MAX, FeatureReason, feature_reason, veto_words
 
 
 @dataclass
@@ -44,6 +55,9 @@ class GradedPopulation:
     subjects: pd.DataFrame
     labels: pd.Series
     feature_set: FeatureSet | None = None  # the industry's FeatureSet (the records behind each feature)
+    grader: Any = None  # the grader that graded it (the grader protocol: contributions, calibrator_)
+    reference: dict | None = None  # the industry reference per feature (:func:`industry_reference`)
+    reference_source: str = ""  # "model" (the grader's info_['reference']) or "population"
 
 
 def _as_date(d) -> dt.date:
@@ -69,17 +83,18 @@ def _this_and_previous(
     industry: str | None,
     period_months: int,
     subject_ids: list[str] | None,
-) -> tuple[Industry, FeatureBuilder, dt.date, pd.DataFrame, pd.DataFrame, pd.Series | None]:
+) -> tuple[Industry, FeatureBuilder, dt.date, pd.DataFrame, pd.DataFrame, pd.Series | None, pd.DataFrame]:
     """What grading needs for one date: the industry, its feature builder, the previous period's
-    date, the features as of ``as_of``, the organisations (name, registration date) and the previous
-    period's grade by the same model (None when nobody was graded then)."""
+    date, the features as of ``as_of``, the organisations (name, registration date), the previous
+    period's grade by the same model (None when nobody was graded then) and the features of the
+    whole industry as of ``as_of`` (before ``subject_ids`` are picked)."""
     ind = model_industry(model, industry)
     builder = FeatureBuilder(store, subjects="organisations", industry=ind.code)
     missing = sorted(set(model.features_) - set(builder.meta["feature"]))
     if missing:
         raise DataError(f"the model needs features the industry's set lacks: {missing}; refit the model")
     prev_date = add_months(as_of, -period_months)
-    X = builder.at(as_of).values
+    X = X_all = builder.at(as_of).values
     Xp = builder.at(prev_date).values
     if subject_ids is not None:
         X = X.loc[X.index.intersection(subject_ids)]
@@ -89,7 +104,7 @@ def _this_and_previous(
     )
     reg = subj["registered_on"]
     prev = grade_organisations(model, ind, Xp, registered_on=reg, as_of=prev_date)["grade"] if len(Xp) else None
-    return ind, builder, prev_date, X, subj, prev
+    return ind, builder, prev_date, X, subj, prev, X_all
 
 
 def grade_population(
@@ -103,7 +118,7 @@ def grade_population(
 ) -> GradedPopulation:
     """Grade the industry's organisations (or ``subject_ids`` among them) as of ``as_of``."""
     as_of = _as_date(as_of)
-    ind, builder, prev_date, X, subj, prev = _this_and_previous(
+    ind, builder, prev_date, X, subj, prev, X_all = _this_and_previous(
         store, model, as_of, industry, period_months, subject_ids
     )
     reg = subj["registered_on"]
@@ -111,44 +126,188 @@ def grade_population(
     graded.insert(0, "previous_grade", prev.reindex(X.index) if prev is not None else np.nan)
     contrib = model.contributions(X[model.features_])
     labels = builder.meta.set_index("feature")["label_zh"]
-    return GradedPopulation(ind, as_of, prev_date, X, graded, contrib, subj.reindex(X.index), labels, builder.fset)
+    reference, source = industry_reference(model, X_all)
+    return GradedPopulation(
+        ind,
+        as_of,
+        prev_date,
+        X,
+        graded,
+        contrib,
+        subj.reindex(X.index),
+        labels,
+        builder.fset,
+        grader=model,
+        reference=reference,
+        reference_source=source,
+    )
 
 
-def _fmt(v: float) -> str:
-    if v != v:
-        return "无"
-    return f"{int(v)}" if float(v).is_integer() else f"{v:.2f}"
+def feature_reference(X: pd.DataFrame) -> dict[str, dict[str, float | None]]:
+    """The industry reference of every column of ``X``: ``{feature: {"median", "mean",
+    "share_nonzero"}}`` over the rows' known values (None when a feature has none). The fit flow
+    stores it over the training rows of the latest training cut-off as ``model.info_['reference']``."""
+    out: dict[str, dict[str, float | None]] = {}
+    for f in X.columns:
+        v = pd.to_numeric(X[f], errors="coerce").to_numpy(float)
+        v = v[np.isfinite(v)]
+        out[str(f)] = {
+            "median": float(np.median(v)) if len(v) else None,
+            "mean": float(np.mean(v)) if len(v) else None,
+            "share_nonzero": float(np.mean(v != 0)) if len(v) else 0.0,
+        }
+    return out
 
 
-def reason_text(label_zh: str, value: float, contribution: float) -> str:
-    """One SHAP reason in Chinese: the feature, its value, and which way it moved the risk."""
-    way = "较行业基准推高风险" if contribution > 0 else "较行业基准降低风险"
-    return f"{label_zh}为{_fmt(value)}，{way}（{contribution:+.2f}）"
+def industry_reference(model, X: pd.DataFrame) -> tuple[dict, str]:
+    """(reference, source) for the reasons' 行业中位数: the grader's ``info_['reference']`` (fitted
+    models carry it: the training rows of its latest cut-off), source ``model``; for a grader without
+    it, the medians of the graded population ``X`` (the whole industry as of the date), source
+    ``population``. A fitted model never uses the fallback, so an explanation re-derived on a
+    one-subject snapshot (``scoring justify``) states the same medians as the published list."""
+    ref = (getattr(model, "info_", None) or {}).get("reference")
+    if isinstance(ref, dict) and ref:
+        return ref, "model"
+    return feature_reference(X[[f for f in model.features_ if f in X.columns]]), "population"
 
 
-def top_reasons(pop: GradedPopulation, k: int = 3) -> pd.DataFrame:
-    """``reason_1..k`` per organisation: the deciding veto first (直接定级), then the features with the
-    largest SHAP contributions towards the grade (risk-raising ones for 较差/差, by size otherwise)."""
-    C = pop.contributions.drop(columns="bias")
-    feats = list(C.columns)
-    vals = C.to_numpy()
-    worse = pop.graded["grade"].map(GRADE_INDEX).to_numpy() >= 3
-    # rank by contribution towards the grade: risk-raising first for poor grades, by size for the rest
-    key = np.where(worse[:, None], vals, np.abs(vals))
-    order = np.argsort(-key, axis=1, kind="stable")[:, :k]
-    X = pop.X[feats].to_numpy(float)
-    rule = pop.graded["reasons"].to_numpy()
-    veto = pop.graded["veto"].to_numpy()
-    rows = []
-    for i in range(len(C)):
-        texts = [rule[i].split("；")[0]] if veto[i] else []
-        for j in order[i]:
-            if len(texts) == k:
+def grade_score(model, eta) -> np.ndarray:
+    """The grade score 100 × (1 − risk) of latent scores ``eta``, through the grader's calibrator
+    (risk: P(较差 or 差), or P(outcome))."""
+    eta = np.asarray(eta, float)
+    return SCORE_MAX * (1.0 - bad_end(model.calibrator_.predict_proba(eta)))
+
+
+def score_effects(model, contributions: pd.DataFrame) -> pd.DataFrame:
+    """Each contribution on the grade-score scale: per row, the contributions ``c_f`` (log-odds, summing
+    to margin − bias) times the secant slope of the grade score between the base margin ``eta0 = bias``
+    and the organisation's margin ``eta`` — ``(s(eta) − s(eta0)) / (eta − eta0)``, the derivative at
+    ``eta0`` when the two are equal. The effects keep their signs (the score falls as the risk
+    score rises) and sum exactly to ``score − base_score``. Columns: the features, ``score`` and
+    ``base_score``."""
+    C = contributions.drop(columns="bias")
+    eta0 = contributions["bias"].to_numpy(float)
+    eta = contributions.sum(axis=1).to_numpy(float)
+    s0, s1 = grade_score(model, eta0), grade_score(model, eta)
+    d = eta - eta0
+    h = 1e-5
+    derivative = (grade_score(model, eta0 + h) - grade_score(model, eta0 - h)) / (2 * h)
+    close = np.abs(d) <= 1e-9
+    slope = np.where(close, derivative, (s1 - s0) / np.where(close, 1.0, d))
+    out = C.mul(slope, axis=0)
+    out["score"], out["base_score"] = s1, s0
+    return out
+
+
+def _feature_set(pop: GradedPopulation, catalog: Catalog) -> FeatureSet:
+    return (
+        pop.feature_set
+        if pop.feature_set is not None
+        else feature_set_for("organisations", pop.industry.code, None, catalog)
+    )
+
+
+def _grader(pop: GradedPopulation, model):
+    model = model if model is not None else pop.grader
+    if model is None:
+        raise DataError("reasons need the grader that graded the population: pass model=")
+    return model
+
+
+class _ReasonTable:
+    """What the reasons of many organisations read, as arrays (one row per organisation of ``index``)."""
+
+    def __init__(
+        self,
+        pop: GradedPopulation,
+        effects: pd.DataFrame,
+        fset: FeatureSet,
+        catalog: Catalog,
+        reference: dict,
+        index: pd.Index,
+    ):
+        feats = [f for f in effects.columns if f not in ("score", "base_score")]
+        known = set(fset.names)
+        self.feats = [f for f in feats if f in known]
+        self.specs = [fset[f] for f in self.feats]
+        self.directions = [pop.industry.monotone.get(f) for f in self.feats]
+        self.refs = [reference.get(f) for f in self.feats]
+        self.catalog = catalog
+        self.effects = effects.loc[index, self.feats].to_numpy(float)
+        self.contrib = pop.contributions.loc[index, self.feats].to_numpy(float)
+        X = pop.X.loc[index]
+        self.values = X.reindex(columns=self.feats).to_numpy(float)
+        self.worse = pop.graded.loc[index, "grade"].isin(GRADES[-2:]).to_numpy()
+        self.skip = np.zeros(self.effects.shape, bool)  # the features of the vetoes that apply
+        for v in pop.industry.vetoes:
+            if v.feature in self.feats and v.feature in X.columns:
+                self.skip[:, self.feats.index(v.feature)] |= X[v.feature].map(v.applies).fillna(False).to_numpy(bool)
+
+    def row(self, i: int, k: int | None) -> list[FeatureReason]:
+        vals = self.effects[i]
+        order = np.argsort(vals if self.worse[i] else -np.abs(vals), kind="stable")
+        out: list[FeatureReason] = []
+        for j in order:
+            if k is not None and len(out) >= k:
                 break
-            if vals[i, j] != 0:
-                texts.append(reason_text(pop.labels.get(feats[j], feats[j]), X[i, j], vals[i, j]))
+            if self.skip[i, j] or abs(vals[j]) < 0.04:  # vetoed, or shown as 0.0 points (checked exactly below)
+                continue
+            x = self.values[i, j]
+            r = feature_reason(
+                self.specs[j],
+                None if np.isnan(x) else float(x),
+                self.refs[j],
+                float(self.contrib[i, j]),
+                float(vals[j]),
+                self.catalog,
+                self.directions[j],
+            )
+            if r is not None:
+                out.append(r)
+        return out
+
+
+def organisation_reasons(
+    pop: GradedPopulation,
+    subject_id: str,
+    effects: pd.DataFrame,
+    fset: FeatureSet,
+    catalog: Catalog,
+    reference: dict,
+    k: int | None = None,
+) -> list[FeatureReason]:
+    """The feature reasons of one organisation, strongest first (risk-raising first for 较差/差, by size
+    otherwise), without zero effects, without facts whose direction contradicts the effect (see
+    :func:`scoring.grades.wording.feature_reason`) and without the features of the vetoes that apply
+    (the veto is stated itself); at most ``k``. ``effects``: :func:`score_effects` of the population."""
+    return _ReasonTable(pop, effects, fset, catalog, reference, pd.Index([subject_id])).row(0, k)
+
+
+def deciding_veto(pop: GradedPopulation, subject_id: str):
+    """The industry's veto (直接定级) that decided the organisation's grade, or None."""
+    code = pop.graded.loc[subject_id, "veto"]
+    return next((v for v in pop.industry.vetoes if v.code == code), None) if code else None
+
+
+def top_reasons(pop: GradedPopulation, k: int = 3, model=None) -> pd.DataFrame:
+    """``reason_1..k`` per organisation: the deciding veto first (直接定级, its Chinese label), then
+    the feature reasons of :func:`organisation_reasons` (facts against the industry reference, effects
+    in points of the grade score). ``model``: the grader (default: the one that graded ``pop``)."""
+    model = _grader(pop, model)
+    catalog = load_catalog()
+    fset = _feature_set(pop, catalog)
+    effects = score_effects(model, pop.contributions)
+    reference = pop.reference if pop.reference is not None else industry_reference(model, pop.X)[0]
+    index = pop.contributions.index
+    table = _ReasonTable(pop, effects, fset, catalog, reference, index)
+    vetoes = {v.code: veto_words(v) for v in pop.industry.vetoes}
+    codes = pop.graded["veto"].reindex(index).fillna("").to_numpy()
+    rows = []
+    for i in range(len(index)):
+        texts = [vetoes[codes[i]]] if codes[i] in vetoes else []
+        texts += [r.text for r in table.row(i, k - len(texts))]
         rows.append(texts + [""] * (k - len(texts)))
-    return pd.DataFrame(rows, index=C.index, columns=[f"reason_{n + 1}" for n in range(k)])
+    return pd.DataFrame(rows, index=index, columns=[f"reason_{n + 1}" for n in range(k)])
 
 
 def _change(prev, cur) -> str:
@@ -159,17 +318,22 @@ def _change(prev, cur) -> str:
 
 
 def grade_list(pop: GradedPopulation, model: GradeModel, k: int = 3) -> pd.DataFrame:
-    """One row per organisation with everything a regulator acts on (column names in Chinese
-    follow in :data:`LIST_COLUMNS_ZH`)."""
+    """One row per organisation with everything a regulator acts on; the column names in Chinese
+    follow in :data:`LIST_COLUMNS_ZH`, codes for machines in their own columns (:data:`CODE_COLUMNS`):
+    ``industry_zh`` 行业 (建筑施工企业) beside ``industry`` 行业代码 (construction), ``veto_zh``
+    直接定级规则 (the veto's Chinese label) beside ``veto`` 直接定级代码."""
     g = pop.graded
     probs = [c for c in g.columns if c.startswith("p_")]
+    labels = {v.code: v.label_zh for v in pop.industry.vetoes}
     out = pd.DataFrame(
         {
             "subject_id": g.index,
             "name": pop.subjects["name"].to_numpy(),
+            "industry_zh": pop.industry.name_zh,
             "industry": pop.industry.code,
             "as_of": pop.as_of.isoformat(),
             "grade": g["grade"].to_numpy(),
+            "score": (SCORE_MAX * (1.0 - g["risk"])).round(2).to_numpy(),
         },
         index=g.index,
     )
@@ -177,7 +341,8 @@ def grade_list(pop: GradedPopulation, model: GradeModel, k: int = 3) -> pd.DataF
         out[c] = g[c].round(6)
     out["model_grade"] = g["model_grade"]
     out["sampling_ratio"], out["frequency"] = g["sampling_ratio"], g["frequency"]
-    out = out.join(top_reasons(pop, k))
+    out = out.join(top_reasons(pop, k, model))
+    out["veto_zh"] = g["veto"].map(lambda c: labels.get(c, c) if c else "")
     out["veto"] = g["veto"]
     out["rules"] = g["reasons"]
     out["previous_as_of"] = pop.previous_as_of.isoformat()
@@ -189,27 +354,35 @@ def grade_list(pop: GradedPopulation, model: GradeModel, k: int = 3) -> pd.DataF
     return out.iloc[np.lexsort((out["subject_id"].to_numpy(), -order.to_numpy()))].reset_index(drop=True)
 
 
+#: Chinese column names of a grade list (``write_grade_list`` renames with it); every column of
+#: :func:`grade_list` has one
 LIST_COLUMNS_ZH = {
     "subject_id": "统一社会信用代码",
     "name": "名称",
-    "industry": "行业",
+    "industry_zh": "行业",
+    "industry": "行业代码",
     "as_of": "评价基准日",
     "grade": "信用等级",
+    "score": "信用得分（满分100）",
+    **{f"p_{c}": f"{c}概率" for c in (*GRADES, *OUTCOME_CLASSES)},
     "risk": "风险概率",
     "model_grade": "模型等级",
     "sampling_ratio": "双随机抽查比例",
     "frequency": "检查频次",
-    "veto": "直接定级规则",
+    **{f"reason_{n}": f"主要原因{n}" for n in range(1, 11)},
+    "veto_zh": "直接定级规则",
+    "veto": "直接定级代码",
     "rules": "定级规则说明",
     "previous_as_of": "上期基准日",
     "previous_grade": "上期等级",
     "change": "等级变化",
     "model_version": "模型版本",
     "mlflow_run_id": "MLflow运行ID",
-    "reason_1": "主要原因1",
-    "reason_2": "主要原因2",
-    "reason_3": "主要原因3",
 }
+#: the columns of a grade list that hold codes for machines (their Chinese names in LIST_COLUMNS_ZH):
+#: the organisation's code, the industry code (configs/industries/<code>.yaml), the veto code
+#: (its ``vetoes[].code``), the model's content hash and its MLflow run
+CODE_COLUMNS = ("subject_id", "industry", "veto", "model_version", "mlflow_run_id")
 
 
 def summary(lst: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -310,7 +483,7 @@ def organisation_inputs(
     (empty for an organisation new to the list), the registration date and the grading date (ISO).
     :func:`grades_from_inputs` turns it into exactly the graded frame of :func:`grade_population`."""
     as_of = _as_date(as_of)
-    ind, _, _, X, subj, prev = _this_and_previous(store, model, as_of, industry, period_months, subject_ids)
+    ind, _, _, X, subj, prev, _ = _this_and_previous(store, model, as_of, industry, period_months, subject_ids)
     reg = subj["registered_on"]
     out = X[input_features(model, ind)].astype("float64")
     out["previous_grade"] = (

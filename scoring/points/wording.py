@@ -355,6 +355,44 @@ def value_words(spec: FeatureSpec, value: float | None, catalog: Catalog) -> str
     return number(value)
 
 
+def quantity_words(spec: FeatureSpec, catalog: Catalog) -> str:
+    """What a feature's value measures, in words, without the label's notes: 近3年合同履约次数,
+    最近纳税信用等级 (not ``(A=5…D=1)``), 最近一次行政处罚距今 (days since the last record)."""
+    if spec.agg == "days_since_last":
+        return f"{_link_zh(spec)}最近一次{_severity_zh(spec)}{record_names(spec.records, catalog)}距今"
+    return _strip_notes(spec.label_zh)
+
+
+def reference_words(spec: FeatureSpec, value: float, catalog: Catalog) -> str:
+    """A number of a feature with its unit, 0 included (0次, 0元, 加权1.5次, 100%, B), as a reference
+    such as an industry median or mean reads; a value between two grades reads ``B至A之间``."""
+    if spec.agg == "count":
+        return f"{number(round(value, 2))}{_count_stem(spec)[1]}"
+    if spec.agg == "weighted_count":
+        return f"加权{number(round(value, 2))}次"
+    if spec.agg in ("sum_amount", "max_amount"):
+        return amount(value, _unit(spec, catalog) or "元")
+    if spec.agg == "hours_diminishing":
+        return f"{number(round(value, 2))}小时"
+    if spec.agg == "ratio":
+        return percent(value)
+    if spec.agg == "days_since_last":
+        return none_words(spec, catalog) if value >= spec.cap_days else f"{number(round(value))}天"
+    if spec.agg == "active_list":
+        return "是" if value >= 0.5 else "否"
+    if spec.agg == "latest_grade":
+        exact = [g for g, v in spec.grade_values.items() if v == value]
+        if exact:
+            return exact[0]
+        by_value = sorted(spec.grade_values.items(), key=lambda kv: kv[1])
+        below = [g for g, v in by_value if v < value]
+        above = [g for g, v in by_value if v > value]
+        if below and above:
+            return f"{below[-1]}至{above[0]}之间"
+        return (above or below)[0] if (above or below) else number(value)
+    return number(round(value, 2))
+
+
 def is_none(spec: FeatureSpec, value: float | None) -> bool:
     """Is ``value`` the state of having no counting record (0 of a count, a missing ratio)?"""
     if value is None or (isinstance(value, float) and math.isnan(value)):
