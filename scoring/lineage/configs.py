@@ -256,13 +256,16 @@ def from_run(tracking_uri: str, run_id: str) -> ConfigBundle:
 _ID_KEYS = ("code", "name", "set", "feature", "type", "record_type", "id", "key")
 
 
-def _identity(items: list) -> str | None:
-    """The key that names each item of a list of mappings (``code``, ``name``, ...), if one does."""
+def _identity(*lists: list) -> str | None:
+    """The key that names each item of lists of mappings (``code``, ``name``, ...), if one does:
+    present in every item, a string or a number, unique within each list."""
+    items = [x for xs in lists for x in xs]
     if not items or not all(isinstance(x, dict) for x in items):
         return None
     for k in _ID_KEYS:
-        vals = [x.get(k) for x in items]
-        if all(isinstance(v, str | int) for v in vals) and len(set(vals)) == len(vals):
+        if not all(isinstance(x.get(k), str | int) for x in items):
+            continue
+        if all(len({x[k] for x in xs}) == len(xs) for xs in lists):
             return k
     return None
 
@@ -281,7 +284,7 @@ def _walk(old: Any, new: Any, where: str, out: list[dict]) -> None:
                 _walk(old[k], new[k], sub, out)
         return
     if isinstance(old, list) and isinstance(new, list):
-        ident = _identity(old + new) if (old or new) else None
+        ident = _identity(old, new)
         if ident is not None:
             a = {x[ident]: x for x in old}
             b = {x[ident]: x for x in new}
