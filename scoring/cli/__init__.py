@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
 import typer
 
 from scoring import __version__
@@ -41,6 +40,7 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
     ),
@@ -63,7 +63,7 @@ def main(
         from scoring.core.resources import using_configs
 
         # in force until the command ends (closed with the command's context)
-        click.get_current_context().with_resource(using_configs(configs))
+        ctx.with_resource(using_configs(configs))
 
 
 for _group in (archive, features, points, grades, lineage, oversight, demo):
