@@ -366,9 +366,9 @@ def test_justify_a_score_after_a_gate_change(published, tmp_path, monkeypatch):
     assert person not in r.stdout and not contains_raw_id(r.stdout)
 
 
-def test_a_publication_from_before_bundles_says_it_uses_todays_configs(published, tmp_path):
+def test_a_publication_from_before_bundles_says_it_uses_todays_configs(published, tmp_path, monkeypatch):
     """A store whose publications predate config bundles (no bundle recorded): justify re-derives
-    with today's configs and says so."""
+    with today's configs and says so, with what changed since the model's fit."""
     d, store, uri, glist, _ = published
     old = tmp_path / "old.duckdb"
     shutil.copy(store, old)
@@ -383,5 +383,16 @@ def test_a_publication_from_before_bundles_says_it_uses_todays_configs(published
         j = justify(st, sid["subject_id"].iloc[0], AS_OF, tracking_uri=uri)
     assert j["match"] and j["configs"]["in_force"] == "today" and j["configs"]["published"] is None
     assert "predates config bundles" in j["configs"]["note"] and "predates config bundles" in to_text(j)
+    assert "fit_to_today" not in j["configs"]  # fitted with today's configs
+
+    def drop_veto(ind: dict) -> None:
+        ind["vetoes"] = [v for v in ind["vetoes"] if v["code"] != "serious_dishonesty"]
+
+    monkeypatch.setenv("XINYI_CONFIGS", str(_edited_configs(tmp_path, "industries/construction.yaml", drop_veto)))
+    with open_store(old, read_only=True) as st:
+        j = justify(st, sid["subject_id"].iloc[0], AS_OF, tracking_uri=uri)
+    [line] = j["configs"]["fit_to_today"]
+    assert line.startswith("industries/construction.yaml: vetoes[serious_dishonesty] removed")
+    assert "changed between the fit and today" in to_text(j)
     with open_store(old) as st:  # opened for writing, it gets the tables (additive schema)
         assert st._has_table("config_files") and st._has_table("publication_configs")

@@ -115,9 +115,10 @@ def show_configs(c: dict) -> None:
         emit_text("Changed since the publication (publication -> today):")
         for line in changes:
             emit_text(f"  {line}")
-    if c.get("fit_to_published"):
-        emit_text("Changed between the fit and the publication:")
-        for line in c["fit_to_published"]:
+    for key, what in (("fit_to_published", "the publication"), ("fit_to_today", "today")):
+        for i, line in enumerate(c.get(key) or []):
+            if i == 0:
+                emit_text(f"Changed between the fit and {what}:")
             emit_text(f"  {line}")
 
 

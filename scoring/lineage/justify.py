@@ -96,17 +96,27 @@ def configs_record(store: Store, pub: dict, *, tracking_uri: str) -> tuple[cfgs.
             "this publication predates config bundles (配置版本未记录): re-derived with today's configs, "
             "which may differ from those it was published with"
         )
-    if fit and published and fit != published:
-        try:
-            fitted = cfgs.from_store(store, fit)
-        except XinyiError:
-            try:
-                fitted = cfgs.from_run(tracking_uri, pub["run_id"])
-            except XinyiError:
-                fitted = None
-        if fitted is not None and bundle is not None:
-            rec["fit_to_published"] = cfgs.difference_lines(cfgs.difference(fitted, bundle))
+    # the fit's configs, when they are not those of the publication: what changed in between (or,
+    # for a publication from before bundles, between the fit and today)
+    against = bundle if published else today
+    if fit and against is not None and fit != against.hash:
+        fitted = _fit_bundle(store, fit, tracking_uri, pub.get("run_id", ""))
+        if fitted is not None:
+            key = "fit_to_published" if published else "fit_to_today"
+            rec[key] = cfgs.difference_lines(cfgs.difference(fitted, against))
     return bundle, rec
+
+
+def _fit_bundle(store: Store, fit: str, tracking_uri: str, run_id: str) -> cfgs.ConfigBundle | None:
+    """The bundle a fit logged: kept in the store when a publication used it too, else from MLflow."""
+    try:
+        return cfgs.from_store(store, fit)
+    except XinyiError:
+        pass
+    try:
+        return cfgs.from_run(tracking_uri, run_id)
+    except XinyiError:
+        return None
 
 
 @contextlib.contextmanager
@@ -252,9 +262,10 @@ def config_lines(c: dict) -> list[str]:
         f"today {short(c.get('today'))} — {c.get('note', '')}"
     ]
     lines += [f"  {x}" for x in c.get("changes", [])]
-    if c.get("fit_to_published"):
-        lines.append("  changed between the fit and the publication:")
-        lines += [f"    {x}" for x in c["fit_to_published"]]
+    for key, what in (("fit_to_published", "the publication"), ("fit_to_today", "today")):
+        if c.get(key):
+            lines.append(f"  changed between the fit and {what}:")
+            lines += [f"    {x}" for x in c[key]]
     return lines
 
 
