@@ -21,7 +21,7 @@ from scoring.core.privacy import contains_raw_id
 from scoring.core.resources import configs_dir, using_configs
 from scoring.features.definitions import load_feature_set
 from scoring.features.industry import load_industries
-from scoring.lineage.configs import capture, difference, difference_lines, from_run, run_bundle_hash
+from scoring.lineage.configs import capture, difference, difference_lines, from_run, read_by, run_bundle_hash
 from scoring.lineage.justify import to_text, verify_publication
 from scoring.lineage.publish import publication
 
@@ -257,3 +257,21 @@ def test_the_fit_run_logs_its_bundle_to_mlflow_without_raw_ids(added_industry, t
     assert len(files) == len(bundle.files) + 1
     for p in files:  # the bundle's artefacts (the model file's LightGBM text is the fit's, not the bundle's)
         assert not contains_raw_id(p.read_text(encoding="utf-8")), p
+
+
+def test_changes_to_files_a_publication_does_not_read_are_marked():
+    assert read_by("grade_list", "industries/construction.yaml") and read_by("grade_list", "grading.yaml")
+    assert read_by("score_snapshot", "points/gate.yaml") and read_by("score_snapshot", "features/person.yaml")
+    assert not read_by("score_snapshot", "industries/construction.yaml")
+    assert not read_by("score_snapshot", "features/construction.yaml")
+    assert not read_by("grade_list", "points/gate.yaml")
+    assert read_by("some_new_kind", "points/gate.yaml")  # unknown: counted as read
+    diff = [
+        {"file": "industries/construction.yaml", "change": "changed", "read": False, "keys": []},
+        {"file": "points/gate.yaml", "change": "removed", "read": True, "keys": []},
+    ]
+    assert difference_lines(diff) == [
+        "industries/construction.yaml: changed (no key differs: comments or layout; or not YAML)"
+        " [not read by this kind of publication]",
+        "points/gate.yaml: file removed",
+    ]

@@ -253,6 +253,36 @@ def from_run(tracking_uri: str, run_id: str) -> ConfigBundle:
 
 
 # -- differences ----------------------------------------------------------------------------
+#: Files a kind of publication never reads (fnmatch patterns): a change to them is listed, marked
+#: as not read (everything else counts as read: a file not named here may change a result).
+NOT_READ = {
+    "score_snapshot": (
+        "industries/*",
+        "features/*",
+        "!features/person.yaml",
+        "grading.yaml",
+        "points/expert_organisation.yaml",
+    ),
+    "grade_list": (
+        "features/person.yaml",
+        "points/card.yaml",
+        "points/gate.yaml",
+        "points/expert_person.yaml",
+        "scenes.yaml",
+    ),
+}
+
+
+def read_by(kind: str, path: str) -> bool:
+    """Whether a publication of ``kind`` reads the config file ``path`` (True unless :data:`NOT_READ` says not)."""
+    import fnmatch
+
+    pats = NOT_READ.get(kind, ())
+    if any(fnmatch.fnmatchcase(path, p[1:]) for p in pats if p.startswith("!")):
+        return True
+    return not any(fnmatch.fnmatchcase(path, p) for p in pats if not p.startswith("!"))
+
+
 _ID_KEYS = ("code", "name", "set", "feature", "type", "record_type", "id", "key")
 
 
@@ -333,18 +363,20 @@ def _short(v: Any, limit: int = 160) -> str:
 
 
 def difference_lines(diff: list[dict]) -> list[str]:
-    """One readable line per change: ``industries/construction.yaml: vetoes[serious_dishonesty] removed``."""
+    """One readable line per change: ``industries/construction.yaml: vetoes[serious_dishonesty] removed``
+    (a file marked ``read: False``, see :func:`read_by`, says that it is not read)."""
     lines = []
     for f in diff:
+        tail = " [not read by this kind of publication]" if f.get("read") is False else ""
         if f["change"] != "changed":
-            lines.append(f"{f['file']}: file {f['change']}")
+            lines.append(f"{f['file']}: file {f['change']}{tail}")
         elif not f["keys"]:
-            lines.append(f"{f['file']}: changed (no key differs: comments or layout; or not YAML)")
+            lines.append(f"{f['file']}: changed (no key differs: comments or layout; or not YAML){tail}")
         for k in f["keys"]:
             if k["change"] == "removed":
-                lines.append(f"{f['file']}: {k['key']} removed (was {_short(k['old'])})")
+                lines.append(f"{f['file']}: {k['key']} removed (was {_short(k['old'])}){tail}")
             elif k["change"] == "added":
-                lines.append(f"{f['file']}: {k['key']} added ({_short(k['new'])})")
+                lines.append(f"{f['file']}: {k['key']} added ({_short(k['new'])}){tail}")
             else:
-                lines.append(f"{f['file']}: {k['key']} changed {_short(k['old'])} -> {_short(k['new'])}")
+                lines.append(f"{f['file']}: {k['key']} changed {_short(k['old'])} -> {_short(k['new'])}{tail}")
     return lines

@@ -77,8 +77,9 @@ def configs_record(store: Store, pub: dict, *, tracking_uri: str) -> tuple[cfgs.
         "in_force": "publication" if published else "today",
     }
     bundle = cfgs.from_store(store, published) if published else None
+    kind = str(pub.get("kind", ""))
     if bundle is not None and today is not None:
-        diff = cfgs.difference(bundle, today)
+        diff = _marked(kind, cfgs.difference(bundle, today))
         rec["same_as_today"] = not diff
         rec["difference"] = _jsonable(diff)
         rec["changes"] = cfgs.difference_lines(diff)
@@ -103,8 +104,13 @@ def configs_record(store: Store, pub: dict, *, tracking_uri: str) -> tuple[cfgs.
         fitted = _fit_bundle(store, fit, tracking_uri, pub.get("run_id", ""))
         if fitted is not None:
             key = "fit_to_published" if published else "fit_to_today"
-            rec[key] = cfgs.difference_lines(cfgs.difference(fitted, against))
+            rec[key] = cfgs.difference_lines(_marked(kind, cfgs.difference(fitted, against)))
     return bundle, rec
+
+
+def _marked(kind: str, diff: list[dict]) -> list[dict]:
+    """Each file of a difference marked ``read``: whether this kind of publication reads it."""
+    return [{**f, "read": cfgs.read_by(kind, f["file"])} for f in diff]
 
 
 def _fit_bundle(store: Store, fit: str, tracking_uri: str, run_id: str) -> cfgs.ConfigBundle | None:
