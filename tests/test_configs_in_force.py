@@ -275,3 +275,30 @@ def test_changes_to_files_a_publication_does_not_read_are_marked():
         " [not read by this kind of publication]",
         "points/gate.yaml: file removed",
     ]
+
+
+def test_the_store_views_follow_the_catalogue_in_force(sample_store, tmp_path):
+    """The publicity periods a store's views were made with follow the catalogue's content: an
+    edited copy that keeps the catalogue's version string is not served the old periods."""
+    from scoring.archive.catalog import load_catalog
+    from scoring.features.builder import prepare_views
+
+    a = _copy(tmp_path, "a")
+    p = a / "catalog.yaml"
+    text = p.read_text(encoding="utf-8")
+    assert text.count("serious: {min: 6m, max: 3y}") >= 1
+    p.write_text(text.replace("serious: {min: 6m, max: 3y}", "serious: {min: 6m, max: 2y}", 1), encoding="utf-8")
+    path, _ = sample_store
+    query = "SELECT * FROM xinyi_periods ORDER BY ALL"
+    with open_store(path, read_only=True) as st:
+        today = load_catalog()
+        prepare_views(st, today)
+        before = st.sql(query)
+        with using_configs(a):
+            edited = load_catalog()
+            assert edited.version == today.version
+            prepare_views(st, edited)
+            during = st.sql(query)
+        prepare_views(st, load_catalog())
+        after = st.sql(query)
+    assert not before.equals(during) and before.equals(after)
