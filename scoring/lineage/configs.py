@@ -244,8 +244,11 @@ def from_run(tracking_uri: str, run_id: str) -> ConfigBundle:
             local = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=ARTIFACT_DIR, dst_path=d))
         except Exception as exc:
             raise NotFoundError(f"MLflow run {run_id}: no config bundle logged ({exc})") from None
-        manifest = json.loads((local / "manifest.json").read_text(encoding="utf-8"))
-        files = {p: (local / p).read_bytes() for p in manifest["files"]}
+        try:
+            manifest = json.loads((local / "manifest.json").read_text(encoding="utf-8"))
+            files = {p: (local / p).read_bytes() for p in manifest["files"]}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise NotFoundError(f"MLflow run {run_id}: the logged config bundle is incomplete ({exc})") from None
     b = ConfigBundle(files, source=f"mlflow run {run_id}")
     if b.hash != manifest["bundle"]:
         raise StoreError(f"MLflow run {run_id}: config bundle does not match its manifest (altered)")
