@@ -114,6 +114,20 @@ DDL = [
         subject_id VARCHAR NOT NULL,
         result VARCHAR,
         detail JSON NOT NULL)""",
+    # The configs in force at each publication (scoring.lineage.configs): every file of a config
+    # bundle with its content, kept once per bundle hash, and the bundle each publication recorded.
+    # Additive: a store made before them gets them on its next opening for writing; read-only
+    # openings of such a store find none (its publications justify with today's configs).
+    """CREATE TABLE IF NOT EXISTS config_files (
+        bundle_hash VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        content BLOB NOT NULL,
+        PRIMARY KEY (bundle_hash, path))""",
+    """CREATE TABLE IF NOT EXISTS publication_configs (
+        publication_id VARCHAR PRIMARY KEY,
+        bundle_hash VARCHAR NOT NULL,
+        recorded_at TIMESTAMP NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS ingest_batches (
         batch_id VARCHAR PRIMARY KEY,
         started_at TIMESTAMP NOT NULL,

@@ -12,6 +12,8 @@ archive-format, sample), :mod:`~scoring.cli.features`, :mod:`~scoring.cli.points
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from scoring import __version__
@@ -38,17 +40,30 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log details to stderr."),
+    configs: Path | None = typer.Option(
+        None,
+        "--configs",
+        metavar="DIR",
+        help="A configs folder to use instead of $XINYI_CONFIGS or the installed configs (a copy of configs/).",
+    ),
 ) -> None:
     """xinyi (信义): credit scoring and grading on public credit platforms.
 
     The store is --store, else $XINYI_STORE, else work/store.duckdb when it exists (after
     `scoring demo --workdir work`); models default to the registry's champion beside the store.
+    The configs are --configs, else $XINYI_CONFIGS, else the installed ones.
     """
     setup_logging(verbose)
+    if configs is not None:
+        from scoring.core.resources import using_configs
+
+        # in force until the command ends (closed with the command's context)
+        ctx.with_resource(using_configs(configs))
 
 
 for _group in (archive, features, points, grades, lineage, oversight, demo):

@@ -75,8 +75,9 @@ def justify(
     as_json: bool = JsonOpt,
 ) -> None:
     """Re-derive a published score or grade exactly: the registered model version that produced it,
-    the archive as known at publication, the reasons with their records, the band evidence, the
-    metrics. Exit code 1 when the re-derived result differs from the publication."""
+    the archive as known at publication, the configs in force at publication (and how today's
+    differ), the reasons with their records, the band evidence, the metrics. Exit code 1 when the
+    re-derived result differs from the publication."""
     from scoring.workflows.lineage import justify_result
 
     ws = Workspace.find(store, tracking_uri)
@@ -88,6 +89,37 @@ def justify(
         show_justification(j)
     if not j["match"]:
         raise typer.Exit(1)
+
+
+def show_configs(c: dict) -> None:
+    """The configs part of a justification: the bundles in force at fit, at publication and today,
+    and every change since the publication (file and key, old and new value)."""
+    if not c:
+        return
+
+    def short(h: str | None) -> str:
+        return h[:16] if h else "not recorded"
+
+    emit_fields(
+        {
+            "re-derived with": "the publication's configs" if c.get("in_force") == "publication" else "today's configs",
+            "published with": short(c.get("published")),
+            "fitted with": short(c.get("fit")),
+            "today": short(c.get("today")),
+        },
+        title="configs (配置版本)",
+    )
+    emit_text(c.get("note", ""))
+    changes = c.get("changes") or []
+    if changes:
+        emit_text("Changed since the publication (publication -> today):")
+        for line in changes:
+            emit_text(f"  {line}")
+    for key, what in (("fit_to_published", "the publication"), ("fit_to_today", "today")):
+        for i, line in enumerate(c.get(key) or []):
+            if i == 0:
+                emit_text(f"Changed between the fit and {what}:")
+            emit_text(f"  {line}")
 
 
 def show_justification(j: dict) -> None:
@@ -105,6 +137,7 @@ def show_justification(j: dict) -> None:
             "data snapshot": f"batch {snap['batch']}, fingerprint {snap['fingerprint'][:16]}",
         }
     )
+    show_configs(j.get("configs") or {})
     if j["kind"] == "grade_list":
         from scoring.cli.grades import show_grade_reasons
 

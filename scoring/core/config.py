@@ -83,13 +83,20 @@ def load_model(model: type[M], path: str | Path, context: dict | None = None) ->
 
 
 def files_signature(*folders: str | Path) -> tuple:
-    """(path, modification time, size) of every YAML file in ``folders``: a cache key that changes
-    whenever a config file does."""
+    """(path, sha256 of the bytes) of every YAML file in ``folders`` (or of a file given instead of a
+    folder): a cache key that changes whenever a config file's content does, also when it is rewritten
+    within the file system's timestamp resolution with the same size, and that differs between folders."""
+    import hashlib
+
     out = []
     for f in folders:
         p = Path(f)
         for q in sorted(p.glob("*.yaml")) if p.is_dir() else [p]:
-            if q.exists():
-                st = q.stat()
-                out.append((str(q.resolve()), st.st_mtime_ns, st.st_size))
+            try:
+                data = q.read_bytes()
+            except (FileNotFoundError, IsADirectoryError):
+                continue
+            except OSError as exc:
+                raise ConfigError(f"{q}: cannot read: {exc.strerror or exc}") from None
+            out.append((str(q.resolve()), hashlib.sha256(data).hexdigest()))
     return tuple(out)

@@ -27,7 +27,7 @@ from scoring.core.errors import ConfigError
 from scoring.core.privacy import mask_id
 from scoring.features import engine_duckdb, engine_polars
 from scoring.features.asof import counts_sql, link_valid_sql, periods_table, timeline_sql
-from scoring.features.definitions import LINK_KEYS, FeatureSet, feature_set_for
+from scoring.features.definitions import LINK_KEYS, FeatureSet, _catalog_key, feature_set_for
 from scoring.features.engine_duckdb import _mask as mask_sql
 from scoring.features.industry import load_industries
 
@@ -46,7 +46,7 @@ TIMELINE_COLUMNS = [
     "s_to",
     "excluded",
 ]
-#: the catalogue version each open store's temporary views were made for (see prepare_views)
+#: the catalogue (its content hash) each open store's temporary views were made for (see prepare_views)
 _VIEWS_FOR: weakref.WeakKeyDictionary[Store, str] = weakref.WeakKeyDictionary()
 
 
@@ -95,8 +95,9 @@ def prepare_views(store: Store, catalog: Catalog) -> None:
 
     The views read the store's tables live, so they stay valid as records arrive; only the
     publicity table depends on the catalogue, so they are created once per connection and
-    catalogue version."""
-    if _VIEWS_FOR.get(store) == catalog.version:
+    catalogue content."""
+    key = _catalog_key(catalog)  # the content: an edited copy of the catalogue keeps its version string
+    if _VIEWS_FOR.get(store) == key:
         return
     con = store.con
     con.register("xinyi_periods_df", periods_table(catalog))
@@ -108,7 +109,7 @@ def prepare_views(store: Store, catalog: Catalog) -> None:
     con.execute(f"""CREATE OR REPLACE TEMP VIEW xinyi_timeline AS
         SELECT *, (opt_out_eligible AND opt_out) AS excluded FROM ({timeline_sql(base, "xinyi_periods")})""")
     con.execute(f"CREATE OR REPLACE TEMP VIEW xinyi_links AS {links_sql(store)}")
-    _VIEWS_FOR[store] = catalog.version
+    _VIEWS_FOR[store] = key
 
 
 class FeatureBuilder:

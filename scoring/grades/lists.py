@@ -414,7 +414,13 @@ NOTES_TEXT = "等级按模型校准概率、新设主体规则、升级限制与
 
 
 def list_notes(
-    pop: GradedPopulation, model: GradeModel, *, registered: str, run_id: str, fingerprint: str
+    pop: GradedPopulation,
+    model: GradeModel,
+    *,
+    registered: str,
+    run_id: str,
+    fingerprint: str,
+    configs: str = "",
 ) -> dict[str, str]:
     """The 说明 (notes) sheet of a grade list: industry, regulator, dates, model and registry
     version, MLflow run, label, data snapshot, and how grades and reasons are decided. The one
@@ -429,6 +435,7 @@ def list_notes(
         "MLflow运行ID": run_id,
         "标签": str(model.info_.get("label", "")),
         "数据快照": fingerprint,
+        **({"配置版本": configs} if configs else {}),  # the config bundle's hash (scoring.lineage.configs)
         "说明": NOTES_TEXT,
     }
 

@@ -2,9 +2,10 @@
 
 Every publication records the registered model (name and version) and its content version, the
 MLflow run, the as-of date, the store's latest ingest batch and fingerprint at publication (the data
-snapshot), a content hash of the results, and the files written. The results themselves (subject,
-result, detail) stay in the store, so raw ID numbers never leave it; ``scoring justify`` re-derives
-any of them later.
+snapshot), a content hash of the results, the files written, and the config bundle in force (配置版本:
+every config file with its content, kept in the store by content hash, :mod:`scoring.lineage.configs`).
+The results themselves (subject, result, detail) stay in the store, so raw ID numbers never leave it;
+``scoring justify`` re-derives any of them later, with the configs that were in force.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from scoring.archive.snapshot import latest_batch
 from scoring.archive.store import Store
 from scoring.core.errors import NotFoundError, StoreError
 from scoring.core.privacy import mask_id
+from scoring.lineage.configs import ConfigBundle, capture, publication_bundle_hash, record_publication
 
 
 def content_hash(kind: str, scope: str, as_of: dt.date, model: str, rows: pd.DataFrame) -> str:
@@ -42,11 +44,15 @@ def publish(
     model_content_version: str,
     run_id: str,
     files: list[Path] | tuple[Path, ...] = (),
+    configs: ConfigBundle | None = None,
 ) -> dict:
-    """Record a publication. ``rows``: subject_id, result, detail (dict). Publishing identical
-    content again returns the existing publication; nothing is ever replaced."""
+    """Record a publication. ``rows``: subject_id, result, detail (dict); ``configs``: the config
+    bundle the results were produced with (default: the configs in force now). Publishing identical
+    content again returns the existing publication (with the bundle it recorded); nothing is ever
+    replaced."""
     if store.read_only:
         raise StoreError(f"{store.path}: publishing needs the store opened for writing")
+    bundle = configs if configs is not None else capture()
     rows = rows[["subject_id", "result", "detail"]].copy()
     rows["detail"] = [json.dumps(d, ensure_ascii=False, sort_keys=True) for d in rows["detail"]]
     digest = content_hash(kind, scope, as_of, f"{model_name}/{model_version}", rows)
@@ -95,11 +101,18 @@ def publish(
             "INSERT INTO published_results SELECT publication_id, subject_id, result, detail FROM pub_rows"
         )
         store.con.unregister("pub_rows")
+        record_publication(store, pub_id, bundle)
         store.con.execute("COMMIT")
     except BaseException:
         store.con.execute("ROLLBACK")
         raise
-    return {**record, "new": True, "store_batch": batch, "store_fingerprint": fingerprint}
+    return {
+        **record,
+        "new": True,
+        "store_batch": batch,
+        "store_fingerprint": fingerprint,
+        "config_bundle": bundle.hash,
+    }
 
 
 def publication(store: Store, publication_id: str) -> dict:
@@ -110,6 +123,7 @@ def publication(store: Store, publication_id: str) -> dict:
     r["as_of"] = pd.Timestamp(r["as_of"]).date().isoformat()
     r["created_at"] = str(r["created_at"])
     r["files"] = json.loads(r["files"])
+    r["config_bundle"] = publication_bundle_hash(store, publication_id)  # None: published before bundles
     return r
 
 

@@ -129,6 +129,7 @@ def fit_and_register_grades(
     next version of ``xinyi-grades-<industry>`` (champion when there is none, else challenger)."""
     from scoring.features.training import training_set
     from scoring.grades.grading import fit_industry, tune_industry
+    from scoring.lineage.configs import log_bundle
     from scoring.lineage.registry import grades_name, register_next
     from scoring.lineage.tracking import log_grade_fit, trial_logger
 
@@ -148,6 +149,7 @@ def fit_and_register_grades(
     model.save(path)
     progress(f"{industry}: log to MLflow and register")
     run_id = log_grade_fit(model, ev, store, tracking_uri=ws.tracking_uri, artifacts=ws.artifacts, model_path=path)
+    log_bundle(ws.tracking_uri, run_id)  # 配置版本: the configs this fit ran with (scoring.lineage.configs)
     model.info_["mlflow_run_id"] = run_id  # the run that holds this model's evidence
     model.save(path)
     example = training_set(store, [ev["holdout_cutoff"]], subjects="organisations", industry=industry)
@@ -214,6 +216,7 @@ def publish_grade_list(
     publication naming the registered version. Published files are never overwritten: an existing
     ``out`` is refused, or with ``keep_existing`` kept as it is (the main job, run again)."""
     from scoring.grades.lists import grade_list, grade_population, list_notes, write_grade_list
+    from scoring.lineage.configs import current_hash
     from scoring.lineage.publish import grade_rows
     from scoring.workflows.lineage import publish_rows
 
@@ -235,7 +238,9 @@ def publish_grade_list(
         files = [path]
     else:
         registered = f"{reg.name} v{reg.version}" if reg else "(model file)"
-        notes = list_notes(pop, model, registered=registered, run_id=run_id, fingerprint=store.fingerprint())
+        notes = list_notes(
+            pop, model, registered=registered, run_id=run_id, fingerprint=store.fingerprint(), configs=current_hash()
+        )
         files = write_grade_list(lst, path, notes)
     pub = None
     if publish and reg is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from scoring.archive.store import Store
+from scoring.lineage.configs import ConfigBundle
 from scoring.lineage.registry import Registered
 from scoring.workflows.workspace import Progress, Workspace, as_date, data_errors, not_found, quiet, resolve_subject
 
@@ -70,9 +71,12 @@ def publish_rows(
     rows: pd.DataFrame,
     content_version: str = "",
     files: list[Path] | None = None,
+    configs: ConfigBundle | None = None,
 ) -> dict:
     """Record results (subject_id, result, detail) as a publication naming the registered version
-    that produced them; publishing identical content again returns the same publication."""
+    that produced them and the config bundle in force (``configs``, default: the configs in force
+    now: :func:`scoring.lineage.configs.capture`); publishing identical content again returns the
+    same publication."""
     from scoring.lineage.publish import publish
 
     return publish(
@@ -86,6 +90,7 @@ def publish_rows(
         model_content_version=content_version,
         run_id=reg.run_id,
         files=files or [],
+        configs=configs,
     )
 
 
@@ -99,7 +104,8 @@ def justify_result(
     progress: Progress = quiet,
 ) -> dict:
     """Re-derive a published score or grade exactly (the registered version that produced it, the
-    archive as known at publication); ``match`` says whether it equals the publication.
+    archive as known at publication, the configs in force at publication); ``match`` says whether it
+    equals the publication, ``configs`` how today's configs differ from those.
     ``subject``: a USCC, an ID number or a person's keyed pseudonym."""
     from scoring.lineage.justify import justify
 

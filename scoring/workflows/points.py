@@ -101,6 +101,7 @@ def fit_and_register_card(
     ``<workspace>/models/points_card.json``) with its evidence; log the run to MLflow and register
     the next version of ``xinyi-points-card`` (``champion`` when there is none, else ``challenger``)."""
     from scoring.features.builder import FeatureBuilder
+    from scoring.lineage.configs import log_bundle
     from scoring.lineage.registry import register_next
     from scoring.lineage.tracking import log_points_fit
     from scoring.points.personal import fit_card, load_card_config
@@ -113,6 +114,7 @@ def fit_and_register_card(
     evidence_path.write_text(json.dumps(ev, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     progress("信义金 card: log to MLflow and register")
     run_id = log_points_fit(card, ev, store, tracking_uri=ws.tracking_uri, artifacts=ws.artifacts)
+    log_bundle(ws.tracking_uri, run_id)  # 配置版本: the configs this fit ran with (scoring.lineage.configs)
     example = FeatureBuilder(store, subjects="persons").at(ev["holdout_cutoff"]).values
     reg = register_next(ws.tracking_uri, POINTS_NAME, path, "card", run_id, example, alias)
     return CardFit(card, ev, path, evidence_path, run_id, reg)
