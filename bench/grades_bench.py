@@ -138,7 +138,7 @@ def share_table_rows(store) -> pd.DataFrame:
     """Per industry and grade: the share among band-graded organisations on the hold-out cut-off
     and in the list at the export date, the target, the tolerance and whether both are within it."""
     from scoring.features.industry import load_industries
-    from scoring.grades.bands import band_graded, share_table
+    from scoring.grades.bands import band_graded, resolve_bands, share_table
     from scoring.grades.grading import fit_industry
     from scoring.grades.lists import grade_population
 
@@ -153,7 +153,7 @@ def share_table_rows(store) -> pd.DataFrame:
         pop = grade_population(store, model, latest)
         eligible = band_graded(pop.graded)
         bands = ev["bands"]
-        listed = share_table(pop.graded["grade"], ind.bands if ind.bands.kind != "shares" else model.bands_, eligible)
+        listed = share_table(pop.graded["model_grade"], resolve_bands(model, ind), eligible)
         for h, lst in zip(ev["shares"], listed.to_dict(orient="records")):
             rows.append(
                 {
@@ -187,13 +187,13 @@ def print_shares(table: pd.DataFrame, where: str) -> None:
             print(f"{code} ({r['kind']}): the fit failed: {r['error']}")
             continue
         print(
-            f"{code} ({r['kind']}, tolerance {r['tolerance']:.3f}): hold-out {r['holdout_graded']} graded by the "
-            f"bands + {r['holdout_vetoed']} vetoed + {r['holdout_new']} new; list {r['list_graded']} + "
-            f"{r['list_vetoed']} vetoed + {r['list_new']} new ({r['list_capped']} upgrade-capped)"
+            f"{code} ({r['kind']}): hold-out {int(r['holdout_graded'])} graded by the "
+            f"bands + {int(r['holdout_vetoed'])} vetoed + {int(r['holdout_new'])} new; list {int(r['list_graded'])} + "
+            f"{int(r['list_vetoed'])} vetoed + {int(r['list_new'])} new ({int(r['list_capped'])} upgrade-capped)"
             + (f"; fitted risk bounds {r['bounds']}" if r["bounds"] else "")
         )
-        show = t[["grade", "target", "holdout_share", "holdout_ok", "list_share", "list_ok"]].copy()
-        for c in ("target", "holdout_share", "list_share"):
+        show = t[["grade", "target", "tolerance", "holdout_share", "holdout_ok", "list_share", "list_ok"]].copy()
+        for c in ("target", "tolerance", "holdout_share", "list_share"):
             show[c] = (100 * show[c]).map("{:.1f}%".format)
         print(show.to_string(index=False))
 

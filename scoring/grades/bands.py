@@ -151,10 +151,10 @@ def share_table(grades, bands: Bands | None, eligible=None) -> pd.DataFrame:
                 "share": share,
                 "target": target,
                 "difference": diff,
-                "tolerance": bands.tolerance if bands is not None and targets else float("nan"),
+                "tolerance": bands.tolerance_of(grade) if bands is not None and targets else float("nan"),
                 # None: no target to compare with
                 "within_tolerance": (
-                    bool(abs(diff) <= bands.tolerance + 1e-12) if bands is not None and diff == diff else None
+                    bool(abs(diff) <= bands.tolerance_of(grade) + 1e-12) if bands is not None and diff == diff else None
                 ),
             }
         )
@@ -185,7 +185,7 @@ def bands_text(bands: Bands) -> str:
     if bands.targets:
         parts.append(
             "目标占比 "
-            + "、".join(f"{g}{100 * v:.1f}%" for g, v in bands.targets.items())
-            + f"（允许偏差±{100 * bands.tolerance:.1f}个百分点；不含直接定级与新设主体）"
+            + "、".join(f"{g}{100 * v:.1f}%±{100 * bands.tolerance_of(g):.1f}" for g, v in bands.targets.items())
+            + "（±为允许偏差，百分点；按分级表定级的主体计，不含直接定级与新设主体）"
         )
     return "；".join(parts)

@@ -376,8 +376,9 @@ def evidence(
     """The model's hold-out evidence; ``quality`` is its row of :func:`compare_baselines`.
 
     Per grade: organisations, outcomes, the outcome rate with its 95% Wilson interval, and the
-    share among the organisations the band table grades (not vetoed, not new entrants: these are
-    counted separately) next to the target share and whether it is within the tolerance
+    share of the band table's grade among the organisations it grades (not vetoed, not new
+    entrants: these are counted separately) next to the target share and whether it is within the
+    tolerance
     (``shares``; ``bands``: the bands applied, with fitted bounds and their reference). New
     entrants are known when ``registered_on`` (subject_id -> registration date) is given."""
     from sklearn.metrics import roc_auc_score
@@ -390,7 +391,7 @@ def evidence(
     bands = resolve_bands(model, ind)
     graded = grade_organisations(model, ind, X, registered_on=registered_on, as_of=cfg.holdout_cutoff)
     eligible = band_graded(graded).to_numpy()
-    shares = share_table(graded["grade"], bands, eligible)
+    shares = share_table(graded["model_grade"], bands, eligible)
     bad = graded["grade"].isin(GRADES[-2:]).to_numpy()
     per_grade = []
     for g, sh in zip(GRADES, shares.to_dict(orient="records")):

@@ -257,8 +257,9 @@ def summary(lst: pd.DataFrame, bands: Bands | None = None) -> tuple[pd.DataFrame
     period's in columns; 新增 for organisations new to the list).
 
     The distribution gives per grade: organisations, of which vetoed (直接定级) and new entrants,
-    their share of the list, expected inspections, and the share among the organisations the band
-    table grades (``band_share``: not vetoed, not new entrants) next to the target share, the
+    their share of the list, expected inspections, and the share of the band table's grade
+    (``model_grade``) among the organisations it grades (``band_share``: not vetoed, not new
+    entrants; the upgrade limit comes after the table) next to the target share, the
     difference, the tolerance and whether it is within it (``bands``: default the list's industry
     config; no targets: those columns are empty)."""
     n = len(lst)
@@ -277,7 +278,8 @@ def summary(lst: pd.DataFrame, bands: Bands | None = None) -> tuple[pd.DataFrame
     dist["share"] = dist["organisations"] / max(n, 1)
     b = bands if bands is not None else _list_bands(lst)
     eligible = (~vetoed & ~new).to_numpy()
-    shares = share_table(lst["grade"].to_numpy(), b, eligible).set_index("grade")
+    table_grade = lst["model_grade"] if "model_grade" in lst.columns else lst["grade"]
+    shares = share_table(table_grade.to_numpy(), b, eligible).set_index("grade")
     dist["band_graded"] = shares["band_graded"]
     dist["band_share"] = shares["share"]
     for c in ("target", "difference", "tolerance", "within_tolerance"):

@@ -263,7 +263,7 @@ def grade_tables(model, ind, graded: pd.DataFrame, outcome) -> tuple[pd.DataFram
 
     bands = resolve_bands(model, ind)
     eligible = band_graded(graded).to_numpy()
-    shares = share_table(graded["grade"], bands, eligible).set_index("grade")
+    shares = share_table(graded["model_grade"], bands, eligible).set_index("grade")
     y = np.asarray(outcome, int)
     rows = []
     for g in GRADES:
@@ -385,9 +385,9 @@ def grade_report(
     if shares["within"] is None:
         shares_summary = ""
     elif shares["within"]:
-        shares_summary = f"各等级占比均在目标占比的允许偏差（±{100 * bands.tolerance:.1f}个百分点）内。"
+        shares_summary = "各等级占比均在目标占比的允许偏差内。"
     else:
-        shares_summary = f"超出允许偏差（±{100 * bands.tolerance:.1f}个百分点）的等级：{'、'.join(shares['missed'])}。"
+        shares_summary = f"占比超出目标占比允许偏差的等级：{'、'.join(shares['missed'])}（见下表）。"
     title = f"行业信用评价模型报告 · {ind.name_zh}（{ind.code}）· {reg.name} v{reg.version}"
     ctx = _context(title, reg, model.version_, info, auc, ks, hold_cut, len(X), float(y.mean()), figs, __version__)
     ctx["header"] += [("分级表", bands_text(bands))]
