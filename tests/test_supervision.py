@@ -35,7 +35,8 @@ def population(draw):
 
 
 def _applied(code: str):
-    """The band table an industry grades with: its own, or share bands fitted on a reference of risks."""
+    """The band table an industry grades with: its own, or share bands fitted on a reference of risks
+    (the same reference for every test)."""
     ind = INDUSTRIES[code]
     return fit_bands(ind.bands, np.linspace(0, 0.3, 301) ** 2, reference="calibration 2024-06-30")
 
@@ -45,8 +46,6 @@ def _applied(code: str):
 def test_vetoes_always_win_and_upgrades_are_limited(data, code):
     ind = INDUSTRIES[code]
     risk, feats, prev = data
-    if ind.bands.kind == "ordinal":
-        risk = (risk * 4).round()  # the median grade index
     out = assign_grades(ind, risk, feats, previous=prev, bands=_applied(code))
     g = out["grade"].map(GRADE_INDEX)
     for v in ind.vetoes:
@@ -65,8 +64,6 @@ def test_vetoes_always_win_and_upgrades_are_limited(data, code):
 def test_higher_risk_never_gets_a_better_grade(a, b, code):
     bands = _applied(code)
     lo, hi = sorted([a, b])
-    if bands.kind == "ordinal":
-        lo, hi = round(4 * lo), round(4 * hi)
     assert GRADE_INDEX[bands.grade(hi)] >= GRADE_INDEX[bands.grade(lo)]
 
 
@@ -93,8 +90,8 @@ def test_every_industry_declares_target_shares_with_a_tolerance():
         b = ind.bands
         assert list(b.targets) == list(GRADES) and sum(b.targets.values()) == pytest.approx(1), code
         assert all(0 < b.tolerance_of(g) <= 0.05 for g in GRADES), code
-        # outcome-labelled industries are graded to the shares; expert-grade ones report against them
-        assert b.kind == ("shares" if ind.label == "outcome" else "ordinal"), code
+        # every industry is graded to the platform's shares (bench/README.md: grade shares)
+        assert b.kind == "shares", code
 
 
 def test_new_entrants_get_the_default_grade_unless_vetoed():
@@ -103,7 +100,9 @@ def test_new_entrants_get_the_default_grade_unless_vetoed():
     feats = pd.DataFrame(dict.fromkeys(VETO_FEATURES, 0.0), index=ids)
     feats.loc["new_vetoed", "serious_dishonesty_active"] = 1
     reg = pd.Series(["2026-03-01", "2010-01-01", "2026-03-01"], index=ids)
-    out = assign_grades(ind, pd.Series(0.01, index=ids), feats, registered_on=reg, as_of=dt.date(2026, 6, 30))
+    out = assign_grades(
+        ind, pd.Series(0.0, index=ids), feats, registered_on=reg, as_of=dt.date(2026, 6, 30), bands=_applied("food")
+    )
     assert out.loc["new", "grade"] == ind.new_entrant_grade and out.loc["new", "new_entrant"]
     assert out.loc["old", "grade"] == "优秀"
     assert out.loc["new_vetoed", "grade"] == "差" and out.loc["new_vetoed", "reasons"].startswith("直接定级")
@@ -134,7 +133,7 @@ def _mutated(tmp_path, mutate):
             "increase",
         ),
         (lambda d: d["bands"].update(bounds={"优秀": 0.2}), "no bounds"),
-        (lambda d: d.update(label="outcome"), "needs label: expert_grade"),
+        (lambda d: (d["bands"].update(kind="ordinal"), d.update(label="outcome")), "needs label: expert_grade"),
         (
             lambda d: d["vetoes"].append({"code": "x", "label_zh": "x", "feature": "religion_flag", "grade": "差"}),
             "not a feature",

@@ -378,9 +378,9 @@ def evidence(
     Per grade: organisations, outcomes, the outcome rate with its 95% Wilson interval, and the
     share of the band table's grade among the organisations it grades (not vetoed, not new
     entrants: these are counted separately) next to the target share and whether it is within the
-    tolerance
-    (``shares``; ``bands``: the bands applied, with fitted bounds and their reference). New
-    entrants are known when ``registered_on`` (subject_id -> registration date) is given."""
+    tolerance (also as ``shares``; ``bands``: the bands applied, with fitted bounds and their
+    reference). New entrants are known when ``registered_on`` (subject_id -> registration date) is
+    given."""
     from sklearn.metrics import roc_auc_score
 
     y, outcome = hold["label"].to_numpy(), hold["outcome"].to_numpy()
