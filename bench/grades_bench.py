@@ -173,7 +173,7 @@ def share_table_rows(store) -> pd.DataFrame:
                     "list_vetoed": int((pop.graded["veto"] != "").sum()),
                     "list_new": int(pop.graded["new_entrant"].sum()),
                     "list_capped": int(pop.graded["upgrade_capped"].sum()),
-                    "bounds": " ".join(f"{v:.4f}" for v in bands["bounds"].values()),
+                    "bounds": " / ".join(f"{v:.3g}" for v in bands["bounds"].values()),
                 }
             )
     return pd.DataFrame(rows)
