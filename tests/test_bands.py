@@ -216,3 +216,25 @@ def test_every_industry_list_is_within_tolerance_of_its_targets(realistic_lists,
     for row in ev["per_grade"]:
         assert row["target"] == ind.bands.targets[row["grade"]] and row["within_tolerance"] is True
     assert ev["band_graded"] + ev["vetoed"] <= ev["rows"]["holdout"] and ev["bands"]["kind"] == "risk"
+
+
+def test_the_list_shows_the_bands_the_grader_and_every_share_against_its_target(realistic_lists, tmp_path):
+    import openpyxl
+
+    from scoring.grades.lists import list_notes, write_grade_list
+
+    model, _, pop, lst = realistic_lists["elderly_care"]
+    model.info_ |= {"contender_zh": "行业模型", "selection": "按留出期AUC选定（示例）"}
+    notes = list_notes(pop, model, registered="(model file)", run_id="", fingerprint="f")
+    assert notes["评价模型"] == "行业模型" and notes["选用依据"].startswith("按留出期AUC")
+    assert "风险概率上限" in notes["分级表"] and "校准期 2024-06-30" in notes["分级表"]
+    assert "优秀2.3%±1.5" in notes["分级表"] and "不含直接定级与新设主体" in notes["分级表"]
+    (path,) = write_grade_list(lst, tmp_path / "list.xlsx", notes)
+    rows = list(openpyxl.load_workbook(path, read_only=True)["等级分布"].values)
+    head = rows[0]
+    for zh in ("信用等级", "主体数", "其中直接定级", "其中新设主体", "占按分级表定级主体比例", "目标占比", "允许偏差"):
+        assert zh in head, zh
+    body = [dict(zip(head, r)) for r in rows[1:]]
+    assert [r["信用等级"] for r in body] == list(GRADES)
+    assert [r["是否在允许偏差内"] for r in body] == ["是"] * 5
+    assert sum(r["其中直接定级"] for r in body) == int((lst["veto"] != "").sum())
