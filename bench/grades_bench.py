@@ -11,8 +11,12 @@ and explaining a city's organisations, all in one run.
 3. SHAP per 100k rows: LightGBM's TreeSHAP (``pred_contrib``) and the shap package's TreeExplainer
    on the same rows, checked to agree.
 4. Grade and explain 1.3M organisations: grades plus exact contributions plus the top-3 reason texts.
+5. Grade shares against the platform's targets, per industry: on the fit's hold-out cut-off and
+   in the grade list at the archive's export date (among the organisations the band table grades:
+   not vetoed, not new entrants; those are counted apart), with the tolerance of every industry.
 
     python bench/grades_bench.py [--rows 1000000] [--city 1300000]
+    python bench/grades_bench.py --shares-only [--store STORE.duckdb]   # section 5 only, any archive
 """
 
 from __future__ import annotations
@@ -130,11 +134,91 @@ def city_time(model, ind, X: pd.DataFrame, labels: pd.Series, n: int) -> dict:
     }
 
 
+def share_table_rows(store) -> pd.DataFrame:
+    """Per industry and grade: the share among band-graded organisations on the hold-out cut-off
+    and in the list at the export date, the target, the tolerance and whether both are within it."""
+    from scoring.features.industry import load_industries
+    from scoring.grades.bands import band_graded, resolve_bands, share_table
+    from scoring.grades.grading import fit_industry
+    from scoring.grades.lists import grade_population
+
+    latest = store.con.execute("SELECT max(export_date) FROM ingest_batches").fetchall()[0][0]
+    rows = []
+    for code, ind in load_industries().items():
+        try:
+            model, ev = fit_industry(store, code)
+        except Exception as exc:  # a fit that fails on this archive is reported, not hidden
+            rows.append({"industry": code, "kind": ind.bands.kind, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        pop = grade_population(store, model, latest)
+        eligible = band_graded(pop.graded)
+        bands = ev["bands"]
+        listed = share_table(pop.graded["model_grade"], resolve_bands(model, ind), eligible)
+        for h, lst in zip(ev["shares"], listed.to_dict(orient="records")):
+            rows.append(
+                {
+                    "industry": code,
+                    "kind": ind.bands.kind,
+                    "grade": h["grade"],
+                    "target": h["target"],
+                    "holdout_share": h["share"],
+                    "list_share": lst["share"],
+                    "tolerance": h["tolerance"],
+                    "holdout_ok": h["within_tolerance"],
+                    "list_ok": lst["within_tolerance"],
+                    "holdout_graded": ev["band_graded"],
+                    "holdout_vetoed": ev["vetoed"],
+                    "holdout_new": ev["new_entrants"],
+                    "list_graded": int(eligible.sum()),
+                    "list_vetoed": int((pop.graded["veto"] != "").sum()),
+                    "list_new": int(pop.graded["new_entrant"].sum()),
+                    "list_capped": int(pop.graded["upgrade_capped"].sum()),
+                    "bounds": " / ".join(f"{v:.3g}" for v in bands["bounds"].values()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def print_shares(table: pd.DataFrame, where: str) -> None:
+    print(f"== 5. grade shares vs targets ({where}; shares among band-graded organisations) ==")
+    for code, t in table.groupby("industry", sort=False):
+        r = t.iloc[0]
+        if isinstance(r.get("error"), str):
+            print(f"{code} ({r['kind']}): the fit failed: {r['error']}")
+            continue
+        print(
+            f"{code} ({r['kind']}): hold-out {int(r['holdout_graded'])} graded by the "
+            f"bands + {int(r['holdout_vetoed'])} vetoed + {int(r['holdout_new'])} new; list {int(r['list_graded'])} + "
+            f"{int(r['list_vetoed'])} vetoed + {int(r['list_new'])} new ({int(r['list_capped'])} upgrade-capped)"
+            + (f"; fitted risk bounds {r['bounds']}" if r["bounds"] else "")
+        )
+        show = t[["grade", "target", "tolerance", "holdout_share", "holdout_ok", "list_share", "list_ok"]].copy()
+        for c in ("target", "tolerance", "holdout_share", "list_share"):
+            show[c] = (100 * show[c]).map("{:.1f}%".format)
+        print(show.to_string(index=False))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--city", type=int, default=1_300_000)
+    ap.add_argument("--shares-only", action="store_true", help="only section 5 (grade shares vs targets)")
+    ap.add_argument("--store", type=Path, default=None, help="an ingested store (default: data/sample ingested)")
     a = ap.parse_args()
+    if a.shares_only:
+        from scoring.archive.ingest import ingest
+        from scoring.archive.store import open_store
+
+        with tempfile.TemporaryDirectory() as d:
+            if a.store is None:
+                with open_store(Path(d) / "s.duckdb") as st:
+                    ingest([ROOT / "data" / "sample"], st)
+            path = a.store or Path(d) / "s.duckdb"
+            with open_store(path, read_only=True) as st:
+                table = share_table_rows(st)
+        pd.set_option("display.width", 200)
+        print_shares(table, str(a.store) if a.store else "data/sample")
+        return
 
     from scoring.archive.ingest import ingest
     from scoring.archive.store import open_store

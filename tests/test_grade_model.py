@@ -14,6 +14,7 @@ from scoring.archive.store import open_store
 from scoring.features.builder import FeatureBuilder
 from scoring.features.industry import GRADE_INDEX, GRADES, load_industries
 from scoring.features.training import training_set
+from scoring.grades.bands import fit_bands
 from scoring.grades.model import GradeModel
 from scoring.grades.supervision import assign_grades
 
@@ -48,6 +49,7 @@ def graded(sample_store):
     model = GradeModel(directions=meta["direction"].to_dict(), n_classes=5).fit(
         tr[feats], tr["label"], X_cal=cal[feats], y_cal=cal["label"]
     )
+    model.bands_ = fit_bands(load_industries()["construction"].bands, model.predict_risk(cal[feats]))  # h/bands
     return model, feats, te
 
 
@@ -117,14 +119,15 @@ def test_shap_sums_to_the_margin_on_every_row(data):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(row=st.integers(0, 10_000), bump=st.integers(1, 5))
 def test_a_penalty_never_improves_the_grade(data, row, bump):
-    model, meta, feats, _, _, te = data
+    model, meta, feats, _, cal, te = data
     ind = load_industries()["construction"]
+    bands = fit_bands(ind.bands, model.predict_risk(cal[feats]))  # h/bands: construction grades to target shares
     x = te[feats].iloc[[row % len(te)]].copy()
     worse = _with_penalty(x, bump)
     r0, r1 = model.predict_risk(x)[0], model.predict_risk(worse)[0]
     assert model.margin(worse)[0] >= model.margin(x)[0] - 1e-12 and r1 >= r0 - 1e-12
-    g0 = assign_grades(ind, pd.Series([r0], index=["o"]), x.set_axis(["o"]))["grade"].iloc[0]
-    g1 = assign_grades(ind, pd.Series([r1], index=["o"]), worse.set_axis(["o"]))["grade"].iloc[0]
+    g0 = assign_grades(ind, pd.Series([r0], index=["o"]), x.set_axis(["o"]), bands=bands)["grade"].iloc[0]
+    g1 = assign_grades(ind, pd.Series([r1], index=["o"]), worse.set_axis(["o"]), bands=bands)["grade"].iloc[0]
     assert GRADE_INDEX[g1] >= GRADE_INDEX[g0]
 
 

@@ -102,7 +102,9 @@ def test_monitor_grades_between_two_snapshots(models):
     assert 0 <= r["psi"] < 0.25 and r["psi_table"].loc["Totals", "Count E"] == r["rows"]["reference"]
     assert int(r["migration"].to_numpy().sum()) == r["migration_summary"]["subjects"] > 1000
     cal = r["calibration"]
-    assert list(cal["group"]) == ["优秀", "良好", "中等", "较差", "差"] and cal["predicted"].is_monotonic_increasing
+    # h/bands: 差 comes from the vetoes (its target share is 0), whatever the model's risk, so the
+    # predicted risk rises over the grades the band table gives: 优秀..较差
+    assert list(cal["group"]) == ["优秀", "良好", "中等", "较差", "差"] and cal["predicted"][:4].is_monotonic_increasing
     assert later["calibration"] is None and later["psi"] == 0  # outcomes after 2026-06-30 are not in the archive
     assert any(x["what"] == "score PSI" and x["level"] == "alert" for x in strict["alerts"])
     assert sum(x["what"].startswith("CSI") for x in strict["alerts"]) > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 from scoring.core.errors import ConfigError
 from scoring.core.resources import configs_dir
 from scoring.features.industry import GRADE_INDEX, GRADES, load_industries, load_industry
-from scoring.grades.supervision import assign_grades
+from scoring.grades.bands import band_graded, fit_bands
+from scoring.grades.supervision import assign_grades, graded_by_bands
 
 INDUSTRIES = load_industries()
 VETO_FEATURES = sorted({v.feature for ind in INDUSTRIES.values() for v in ind.vetoes})
@@ -32,12 +34,19 @@ def population(draw):
     return risk, feats, prev.dropna()
 
 
+def _applied(code: str):
+    """The band table an industry grades with: its own, or share bands fitted on a reference of risks
+    (the same reference for every test)."""
+    ind = INDUSTRIES[code]
+    return fit_bands(ind.bands, np.linspace(0, 0.3, 301) ** 2, reference="calibration 2024-06-30")
+
+
 @settings(max_examples=100, deadline=None)
 @given(data=population(), code=st.sampled_from(sorted(INDUSTRIES)))
 def test_vetoes_always_win_and_upgrades_are_limited(data, code):
     ind = INDUSTRIES[code]
     risk, feats, prev = data
-    out = assign_grades(ind, risk, feats, previous=prev)
+    out = assign_grades(ind, risk, feats, previous=prev, bands=_applied(code))
     g = out["grade"].map(GRADE_INDEX)
     for v in ind.vetoes:
         hit = feats[v.feature].map(v.applies)
@@ -53,9 +62,36 @@ def test_vetoes_always_win_and_upgrades_are_limited(data, code):
 @settings(max_examples=100, deadline=None)
 @given(a=st.floats(0, 1), b=st.floats(0, 1), code=st.sampled_from(sorted(INDUSTRIES)))
 def test_higher_risk_never_gets_a_better_grade(a, b, code):
-    bands = INDUSTRIES[code].bands
+    bands = _applied(code)
     lo, hi = sorted([a, b])
     assert GRADE_INDEX[bands.grade(hi)] >= GRADE_INDEX[bands.grade(lo)]
+
+
+def test_share_bands_grade_only_once_fitted_and_vetoes_and_new_entrants_stay_apart():
+    code = next(c for c, i in INDUSTRIES.items() if i.bands.kind == "shares")
+    ind = INDUSTRIES[code]
+    ids = ["a", "b", "vetoed", "new"]
+    feats = pd.DataFrame(dict.fromkeys(VETO_FEATURES, 0.0), index=ids)
+    feats.loc["vetoed", "serious_dishonesty_active"] = 1
+    reg = pd.Series(["2010-01-01", "2010-01-01", "2010-01-01", "2026-03-01"], index=ids)
+    risk = pd.Series([0.001, 0.5, 0.001, 0.001], index=ids)
+    with pytest.raises(ConfigError, match="refit"):
+        assign_grades(ind, risk, feats)  # shares bands have no bounds of their own
+    fitted = _applied(code)
+    out = assign_grades(ind, risk, feats, registered_on=reg, as_of=dt.date(2026, 6, 30), bands=fitted)
+    assert out.loc["a", "grade"] == fitted.grade(0.001) and out.loc["b", "grade"] == fitted.grade(0.5)
+    assert out.loc["vetoed", "grade"] == "差" and out.loc["new", "grade"] == ind.new_entrant_grade
+    assert graded_by_bands(ind, feats, reg, dt.date(2026, 6, 30)).tolist() == [True, True, False, False]
+    assert band_graded(out).tolist() == [True, True, False, False]
+
+
+def test_every_industry_declares_target_shares_with_a_tolerance():
+    for code, ind in INDUSTRIES.items():
+        b = ind.bands
+        assert list(b.targets) == list(GRADES) and sum(b.targets.values()) == pytest.approx(1), code
+        assert all(0 < b.tolerance_of(g) <= 0.05 for g in GRADES), code
+        # every industry is graded to the platform's shares (bench/README.md: grade shares)
+        assert b.kind == "shares", code
 
 
 def test_new_entrants_get_the_default_grade_unless_vetoed():
@@ -64,7 +100,9 @@ def test_new_entrants_get_the_default_grade_unless_vetoed():
     feats = pd.DataFrame(dict.fromkeys(VETO_FEATURES, 0.0), index=ids)
     feats.loc["new_vetoed", "serious_dishonesty_active"] = 1
     reg = pd.Series(["2026-03-01", "2010-01-01", "2026-03-01"], index=ids)
-    out = assign_grades(ind, pd.Series(0.01, index=ids), feats, registered_on=reg, as_of=dt.date(2026, 6, 30))
+    out = assign_grades(
+        ind, pd.Series(0.0, index=ids), feats, registered_on=reg, as_of=dt.date(2026, 6, 30), bands=_applied("food")
+    )
     assert out.loc["new", "grade"] == ind.new_entrant_grade and out.loc["new", "new_entrant"]
     assert out.loc["old", "grade"] == "优秀"
     assert out.loc["new_vetoed", "grade"] == "差" and out.loc["new_vetoed", "reasons"].startswith("直接定级")
@@ -95,7 +133,7 @@ def _mutated(tmp_path, mutate):
             "increase",
         ),
         (lambda d: d["bands"].update(bounds={"优秀": 0.2}), "no bounds"),
-        (lambda d: d.update(label="outcome"), "needs label: expert_grade"),
+        (lambda d: (d["bands"].update(kind="ordinal"), d.update(label="outcome")), "needs label: expert_grade"),
         (
             lambda d: d["vetoes"].append({"code": "x", "label_zh": "x", "feature": "religion_flag", "grade": "差"}),
             "not a feature",
@@ -107,6 +145,9 @@ def _mutated(tmp_path, mutate):
             "exactly one",
         ),
         (lambda d: d.update(new_entrant_grade="A"), "new_entrant_grade"),
+        (lambda d: d["bands"].update(kind="shares", targets={"优秀": 0.5, "良好": 0.6}), "targets must list"),
+        (lambda d: d["bands"].update(tolerance={"优秀": 0.01}), "tolerance per grade"),
+        (lambda d: d["bands"].update(tolerance=0), "tolerance must be"),
     ],
 )
 def test_invalid_industry_configs_fail_precisely(tmp_path, mutate, needle):

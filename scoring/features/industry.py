@@ -65,18 +65,28 @@ class Bands(BaseModel):
 
     ``targets`` may also be given with the other kinds: the shares produced are then reported
     against them. ``tolerance``: how far (absolute share) a grade's share may fall from its target
-    before the fit and the list's summary flag it.
+    before the fit and the list's summary flag it: one number for every grade, or one per grade
+    (优秀..差, e.g. tighter for the small grades).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["risk", "score", "ordinal", "shares"]
     bounds: dict[str, float] = Field(default_factory=dict)
     targets: dict[str, float] = Field(default_factory=dict)
-    tolerance: float = Field(0.02, gt=0, le=0.5)
+    tolerance: float | dict[str, float] = 0.02
     reference: str = ""  # fitted bands: what the bounds were fitted on (e.g. "calibration 2024-06-30")
+
+    def tolerance_of(self, grade: str) -> float:
+        """The tolerance of one grade's share (absolute)."""
+        return self.tolerance[grade] if isinstance(self.tolerance, dict) else self.tolerance
 
     @model_validator(mode="after")
     def _monotone(self) -> "Bands":
+        tol = self.tolerance if isinstance(self.tolerance, dict) else {"": self.tolerance}
+        if isinstance(self.tolerance, dict) and list(self.tolerance) != list(GRADES):
+            raise ValueError(f"bands.tolerance per grade must list {', '.join(GRADES)} in this order")
+        if any(not 0 < v <= 0.5 for v in tol.values()):
+            raise ValueError("bands.tolerance must be an absolute share greater than 0 and at most 0.5")
         if self.targets:
             if list(self.targets) != list(GRADES):
                 raise ValueError(f"bands.targets must list {', '.join(GRADES)} in this order")

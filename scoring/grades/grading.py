@@ -33,9 +33,10 @@ from scoring.evaluation.metrics import reliability, wilson
 from scoring.features.builder import FeatureBuilder
 from scoring.features.industry import GRADES, Bands, Industry, load_industries
 from scoring.features.training import training_set
+from scoring.grades.bands import band_graded, fit_bands, resolve_bands, share_table
 from scoring.grades.model import GradeModel
 from scoring.grades.ordinal import OrdinalCalibrator, bad_end, rank_score
-from scoring.grades.supervision import assign_grades
+from scoring.grades.supervision import assign_grades, graded_by_bands
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +97,15 @@ def n_classes(ind: Industry) -> int:
     return len(GRADES) if ind.label == "expert_grade" else 2
 
 
-def model_output(model, ind: Industry, X: pd.DataFrame) -> np.ndarray:
-    """What the industry's band table reads: risk, the 0-100 score, or the median grade index."""
-    if ind.bands.kind == "ordinal":
+def model_output(model, ind: Industry, X: pd.DataFrame, bands: Bands | None = None) -> np.ndarray:
+    """What the band table reads: risk, the 0-100 score, or the median grade index. ``bands``: the
+    bands applied (default :func:`scoring.grades.bands.resolve_bands`: for target shares, the
+    model's fitted risk bands)."""
+    kind = (bands if bands is not None else resolve_bands(model, ind)).kind
+    if kind == "ordinal":
         return model.predict_class(X)
     risk = model.predict_risk(X)
-    return 100.0 * (1.0 - risk) if ind.bands.kind == "score" else risk
+    return 100.0 * (1.0 - risk) if kind == "score" else risk
 
 
 def grade_organisations(
@@ -114,13 +118,16 @@ def grade_organisations(
     as_of: dt.date | None = None,
 ) -> pd.DataFrame:
     """Calibrated probabilities (``p_<class>``), ``risk`` and the rules' grade per organisation
-    (``X`` indexed by subject_id), in the columns of :func:`scoring.grades.supervision.assign_grades`."""
+    (``X`` indexed by subject_id), in the columns of :func:`scoring.grades.supervision.assign_grades`.
+    The band table is :func:`scoring.grades.bands.resolve_bands`'s (an industry with target shares
+    is graded with the bounds fitted with the model; a model without them is a ConfigError: refit)."""
+    bands = resolve_bands(model, ind)
     feats = model.features_
     proba = model.predict_proba(X[feats])
     probs = pd.DataFrame(proba, index=X.index, columns=[f"p_{c}" for c in model.class_names_])
     probs["risk"] = bad_end(proba)
-    out = pd.Series(model_output(model, ind, X[feats]), index=X.index)
-    graded = assign_grades(ind, out, X, previous=previous, registered_on=registered_on, as_of=as_of)
+    out = pd.Series(model_output(model, ind, X[feats], bands), index=X.index)
+    graded = assign_grades(ind, out, X, previous=previous, registered_on=registered_on, as_of=as_of, bands=bands)
     return pd.concat([probs, graded], axis=1)
 
 
@@ -324,6 +331,20 @@ def fit_industry(
         y_cal=sets["calibration"]["label"],
     )
     seconds = time.perf_counter() - t0
+    # h/bands: target shares -> risk bounds fitted on the calibration fold's band-graded organisations
+    reg = store.sql("SELECT subject_id, registered_on FROM subjects WHERE subject_type <> 'person'")
+    reg = reg.set_index("subject_id")["registered_on"]
+    cal = sets["calibration"].set_index("subject_id")
+    model.bands_ = (
+        fit_bands(
+            ind.bands,
+            model.predict_risk(cal[feats]),
+            graded_by_bands(ind, cal, reg, cfg.calibration_cutoff).to_numpy(),
+            reference=f"calibration {cfg.calibration_cutoff.isoformat()}",
+        )
+        if ind.bands.kind == "shares"
+        else None
+    )
     model.info_ = {
         "industry": code,
         "label": ind.label,
@@ -333,7 +354,7 @@ def fit_industry(
         "store_fingerprint": store.fingerprint(),
     }
     baselines = compare_baselines(model, cfg, feats, sets, n_classes(ind), predictions, seconds)
-    ev = evidence(model, ind, sets["holdout"], feats, cfg, sets, baselines[0])
+    ev = evidence(model, ind, sets["holdout"], feats, cfg, sets, baselines[0], registered_on=reg)
     ev["fit_seconds"] = seconds
     ev["baselines"] = baselines
     if predictions is not None:
@@ -349,19 +370,31 @@ def evidence(
     cfg: GradingConfig,
     sets: dict,
     quality: dict,
+    *,
+    registered_on: pd.Series | None = None,
 ) -> dict:
-    """The model's hold-out evidence; ``quality`` is its row of :func:`compare_baselines`."""
+    """The model's hold-out evidence; ``quality`` is its row of :func:`compare_baselines`.
+
+    Per grade: organisations, outcomes, the outcome rate with its 95% Wilson interval, and the
+    share of the band table's grade among the organisations it grades (not vetoed, not new
+    entrants: these are counted separately) next to the target share and whether it is within the
+    tolerance (also as ``shares``; ``bands``: the bands applied, with fitted bounds and their
+    reference). New entrants are known when ``registered_on`` (subject_id -> registration date) is
+    given."""
     from sklearn.metrics import roc_auc_score
 
     y, outcome = hold["label"].to_numpy(), hold["outcome"].to_numpy()
-    X = hold.set_index("subject_id")[feats]
-    proba_raw, proba = model.predict_proba(X, calibrated=False), model.predict_proba(X)
+    X = hold.set_index("subject_id")
+    proba_raw, proba = model.predict_proba(X[feats], calibrated=False), model.predict_proba(X[feats])
     before, _ = class_calibration(y, proba_raw, model.class_names_)
     after, tables = class_calibration(y, proba, model.class_names_)
-    graded = grade_organisations(model, ind, X)
+    bands = resolve_bands(model, ind)
+    graded = grade_organisations(model, ind, X, registered_on=registered_on, as_of=cfg.holdout_cutoff)
+    eligible = band_graded(graded).to_numpy()
+    shares = share_table(graded["model_grade"], bands, eligible)
     bad = graded["grade"].isin(GRADES[-2:]).to_numpy()
     per_grade = []
-    for g in GRADES:
+    for g, sh in zip(GRADES, shares.to_dict(orient="records")):
         m = (graded["grade"] == g).to_numpy()
         n, k = int(m.sum()), int(outcome[m].sum())
         lo, hi = wilson(k, n)
@@ -375,8 +408,15 @@ def evidence(
                 "ci_high": hi,
                 "mean_risk": float(graded.loc[m, "risk"].mean()) if n else float("nan"),
                 "sampling_ratio": ind.supervision[g].sampling_ratio,
+                "vetoed": int((m & (graded["veto"] != "").to_numpy()).sum()),
+                "new_entrants": int((m & graded["new_entrant"].to_numpy(bool)).sum()),
+                "band_graded": sh["band_graded"],
+                "share": sh["share"],
+                "target": sh["target"],
+                "within_tolerance": sh["within_tolerance"],
             }
         )
+    checked = [r["within_tolerance"] for r in per_grade if r["within_tolerance"] is not None]
     out = {
         "industry": ind.code,
         "label": ind.label,
@@ -401,6 +441,12 @@ def evidence(
         "reliability": tables,
         "per_grade": per_grade,
         "vetoed": int((graded["veto"] != "").sum()),
+        "new_entrants": int(graded["new_entrant"].sum()),
+        "band_graded": int(eligible.sum()),
+        "bands": bands.model_dump(mode="json"),
+        "shares": shares.to_dict(orient="records"),
+        # None: the industry declares no target shares
+        "shares_within_tolerance": all(checked) if checked else None,
     }
     if "qwk" in quality:
         out["qwk_expert_grade"] = quality["qwk"]

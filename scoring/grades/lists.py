@@ -35,7 +35,8 @@ from scoring.core.errors import DataError
 from scoring.core.inert import InertWorkbook, write_csv
 from scoring.features.builder import FeatureBuilder
 from scoring.features.definitions import FeatureSet, feature_set_for
-from scoring.features.industry import GRADE_INDEX, GRADES, Industry, load_industries
+from scoring.features.industry import GRADE_INDEX, GRADES, Bands, Industry, load_industries
+from scoring.grades.bands import bands_text, resolve_bands, share_table
 from scoring.grades.grading import grade_organisations
 from scoring.grades.model import OUTCOME_CLASSES, GradeModel
 from scoring.grades.ordinal import bad_end
@@ -344,6 +345,7 @@ def grade_list(pop: GradedPopulation, model: GradeModel, k: int = 3) -> pd.DataF
     out = out.join(top_reasons(pop, k, model))
     out["veto_zh"] = g["veto"].map(lambda c: labels.get(c, c) if c else "")
     out["veto"] = g["veto"]
+    out["new_entrant"] = g["new_entrant"].to_numpy(bool)  # h/bands: new entrants counted apart in the summary
     out["rules"] = g["reasons"]
     out["previous_as_of"] = pop.previous_as_of.isoformat()
     out["previous_grade"] = g["previous_grade"]
@@ -372,6 +374,7 @@ LIST_COLUMNS_ZH = {
     **{f"reason_{n}": f"主要原因{n}" for n in range(1, 11)},
     "veto_zh": "直接定级规则",
     "veto": "直接定级代码",
+    "new_entrant": "新设主体",
     "rules": "定级规则说明",
     "previous_as_of": "上期基准日",
     "previous_grade": "上期等级",
@@ -385,17 +388,76 @@ LIST_COLUMNS_ZH = {
 CODE_COLUMNS = ("subject_id", "industry", "veto", "model_version", "mlflow_run_id")
 
 
-def summary(lst: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The grade distribution (with expected inspections) and the migration matrix (previous
-    period's grade in rows, this period's in columns; 新增 for organisations new to the list)."""
+DIST_COLUMNS_ZH = {
+    "grade": "信用等级",
+    "organisations": "主体数",
+    "vetoed": "其中直接定级",
+    "new_entrants": "其中新设主体",
+    "share": "占全部主体比例",
+    "band_graded": "按分级表定级主体数",
+    "band_share": "占按分级表定级主体比例",
+    "target": "目标占比",
+    "difference": "与目标之差",
+    "tolerance": "允许偏差",
+    "within_tolerance": "是否在允许偏差内",
+    "mean_risk": "平均风险概率",
+    "sampling_ratio": "双随机抽查比例",
+    "expected_inspections": "预计抽查主体数",
+}
+
+
+def _new_entrant(lst: pd.DataFrame) -> pd.Series:
+    """New entrants of a list: its ``new_entrant`` column, else the new-entrant rule in ``rules``."""
+    if "new_entrant" in lst.columns:
+        return lst["new_entrant"].fillna(False).astype(bool)
+    if "rules" in lst.columns:
+        return lst["rules"].fillna("").astype(str).str.contains("新设立主体", regex=False)
+    return pd.Series(False, index=lst.index)
+
+
+def _list_bands(lst: pd.DataFrame) -> Bands | None:
+    """The bands' targets and tolerance of the list's industry (its config; a model fitted for other
+    target shares cannot grade it: :func:`scoring.grades.bands.resolve_bands`)."""
+    if "industry" not in lst.columns or not len(lst):
+        return None
+    inds = load_industries()
+    code = str(lst["industry"].iloc[0])
+    return inds[code].bands if code in inds else None
+
+
+def summary(lst: pd.DataFrame, bands: Bands | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The grade distribution and the migration matrix (previous period's grade in rows, this
+    period's in columns; 新增 for organisations new to the list).
+
+    The distribution gives per grade: organisations, of which vetoed (直接定级) and new entrants,
+    their share of the list, expected inspections, and the share of the band table's grade
+    (``model_grade``) among the organisations it grades (``band_share``: not vetoed, not new
+    entrants; the upgrade limit comes after the table) next to the target share, the
+    difference, the tolerance and whether it is within it (``bands``: default the list's industry
+    config; no targets: those columns are empty)."""
     n = len(lst)
-    dist = lst.groupby("grade", observed=False).agg(
-        organisations=("subject_id", "size"),
-        vetoed=("veto", lambda v: int((v != "").sum())),
+    new = _new_entrant(lst)
+    vetoed = lst["veto"].fillna("").astype(str) != ""
+    frame = pd.DataFrame({"grade": lst["grade"], "vetoed": vetoed, "new_entrant": new, "risk": lst["risk"]})
+    dist = frame.groupby("grade", observed=False).agg(
+        organisations=("grade", "size"),
+        vetoed=("vetoed", "sum"),
+        new_entrants=("new_entrant", "sum"),
         mean_risk=("risk", "mean"),
     )
-    dist = dist.reindex(GRADES).fillna({"organisations": 0, "vetoed": 0})
+    dist = dist.reindex(GRADES).fillna({"organisations": 0, "vetoed": 0, "new_entrants": 0})
+    for c in ("organisations", "vetoed", "new_entrants"):
+        dist[c] = dist[c].astype(int)
     dist["share"] = dist["organisations"] / max(n, 1)
+    b = bands if bands is not None else _list_bands(lst)
+    eligible = (~vetoed & ~new).to_numpy()
+    table_grade = lst["model_grade"] if "model_grade" in lst.columns else lst["grade"]
+    shares = share_table(table_grade.to_numpy(), b, eligible).set_index("grade")
+    dist["band_graded"] = shares["band_graded"]
+    dist["band_share"] = shares["share"]
+    for c in ("target", "difference", "tolerance", "within_tolerance"):
+        dist[c] = shares[c]
+    dist["mean_risk"] = dist.pop("mean_risk")
     ratio = lst.groupby("grade")["sampling_ratio"].first().reindex(GRADES)
     dist["sampling_ratio"] = ratio
     dist["expected_inspections"] = (dist["organisations"] * ratio.fillna(0)).round(1)
@@ -410,7 +472,17 @@ def summary(lst: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return dist, mig
 
 
-NOTES_TEXT = "等级按模型校准概率、新设主体规则、升级限制与直接定级规则依次确定；原因为SHAP贡献最大的特征"
+def distribution_zh(dist: pd.DataFrame) -> pd.DataFrame:
+    """The distribution of :func:`summary` as officials read it: Chinese columns, 是/否."""
+    out = dist.copy()
+    out["within_tolerance"] = out["within_tolerance"].map({True: "是", False: "否"}).fillna("")
+    return out.rename(columns=DIST_COLUMNS_ZH)
+
+
+NOTES_TEXT = (
+    "等级按模型校准概率经分级表、新设主体规则、升级限制与直接定级规则依次确定；"
+    "目标占比按分级表定级的主体计算（不含直接定级与新设主体，二者另计）；原因为SHAP贡献最大的特征"
+)
 
 
 def list_notes(
@@ -423,30 +495,44 @@ def list_notes(
     configs: str = "",
 ) -> dict[str, str]:
     """The 说明 (notes) sheet of a grade list: industry, regulator, dates, model and registry
-    version, MLflow run, label, data snapshot, and how grades and reasons are decided. The one
-    builder for every list (CLI, main job, notebooks)."""
-    return {
+    version, the grader and why it grades the industry (when the fit recorded it), MLflow run,
+    label, data snapshot, the bands used (fitted bounds with their reference, target shares,
+    tolerance), and how grades and reasons are decided. The one builder for every list (CLI, main
+    job, notebooks)."""
+    notes = {
         "行业": f"{pop.industry.name_zh} ({pop.industry.code})",
         "监管部门": pop.industry.regulator,
         "评价基准日": pop.as_of.isoformat(),
         "上期基准日": pop.previous_as_of.isoformat(),
         "模型版本": model.version_,
         "注册模型": registered,
+    }
+    info = getattr(model, "info_", {}) or {}
+    if info.get("contender_zh"):
+        notes["评价模型"] = str(info["contender_zh"])
+    if info.get("selection"):
+        notes["选用依据"] = str(info["selection"])
+    notes |= {
         "MLflow运行ID": run_id,
-        "标签": str(model.info_.get("label", "")),
+        "标签": str(info.get("label", "")),
         "数据快照": fingerprint,
         **({"配置版本": configs} if configs else {}),  # the config bundle's hash (scoring.lineage.configs)
+        "分级表": bands_text(resolve_bands(model, pop.industry)),
         "说明": NOTES_TEXT,
     }
+    return notes
 
 
 def write_grade_list(lst: pd.DataFrame, path: str | Path, info: dict | None = None) -> list[Path]:
     """Write the list: .xlsx (sheets 等级名单, 等级分布, 迁移矩阵, 说明) or .csv (the list, plus
     ``<stem>.summary.csv`` and ``<stem>.migration.csv``; UTF-8 with BOM so spreadsheets read Chinese).
-    Every text cell is inert (no formula: :mod:`scoring.core.inert`)."""
+    The 等级分布 sheet shows every grade's share against the target share and its tolerance, the
+    vetoed organisations and new entrants apart. Every text cell is inert (no formula:
+    :mod:`scoring.core.inert`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     dist, mig = summary(lst)
+    dist = distribution_zh(dist)
     shown = lst.rename(columns=LIST_COLUMNS_ZH)
     if path.suffix.lower() == ".xlsx":
         with InertWorkbook(path) as wb:

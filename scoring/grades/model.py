@@ -38,7 +38,7 @@ from scoring.core.estimator import (
     require_columns,
     require_numeric,
 )
-from scoring.features.industry import GRADES
+from scoring.features.industry import GRADES, Bands
 from scoring.grades.ordinal import (
     OrdinalCalibrator,
     bad_end,
@@ -215,6 +215,7 @@ class GradeModel(ClassifierMixin, BaseEstimator):
             self.booster_ = lgb.train(params, data, num_boost_round=self.n_estimators)
         self.calibrator_ = OrdinalCalibrator(k).fit(self.margin(X_cal), y_cal)
         self.info_: dict[str, Any] = {}
+        self.bands_: Bands | None = None  # h/bands: fitted share bands (set by the fit flow)
         self.version_ = self._content_hash()
         return self
 
@@ -313,6 +314,7 @@ class GradeModel(ClassifierMixin, BaseEstimator):
             "calibration": self.calibrator_.to_dict(),
             "version": self.version_,
             "info": self.info_,
+            "bands": None if (b := getattr(self, "bands_", None)) is None else b.model_dump(mode="json"),
             "booster": self.booster_.model_to_string(),
         }
         p.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
@@ -334,6 +336,7 @@ class GradeModel(ClassifierMixin, BaseEstimator):
         m.calibrator_ = OrdinalCalibrator.from_dict(d["calibration"])
         m.booster_ = lgb.Booster(model_str=d["booster"])
         m.info_ = d.get("info", {})
+        m.bands_ = Bands.model_validate(d["bands"]) if d.get("bands") else None
         m.version_ = m._content_hash()
         if m.version_ != d["version"]:
             raise DataError(f"{path}: the model's content does not match its version {d['version']} (file altered?)")
