@@ -115,7 +115,7 @@ def explain_organisation(
         "reasons": reasons,
         "reference_source": pop.reference_source,
         "score": {
-            "what": "信用得分 = 100 × (1 − 风险概率)，满分100；各项影响之和等于信用得分与行业基准得分之差",
+            "what": "信用得分 = 100 × (1 − 期望等级 ÷ (等级数 − 1))，满分100（两类时即100 × (1 − 风险概率)）；各项影响之和等于信用得分与行业基准得分之差",
             "score": float(e["score"]),
             "base": float(e["base_score"]),
             "difference": float(e["score"] - e["base_score"]),

@@ -11,7 +11,7 @@ Reasons (:func:`top_reasons`, :mod:`scoring.grades.wording` for the words): the 
 then the features with the largest effects, each stating its fact against the industry reference
 (``model.info_['reference']``: median, mean and share of non-zero values per feature over the model's
 training rows, which fitted models carry) and its effect in points of the grade score
-100 × (1 − risk) (:func:`score_effects`), never in log-odds. Every column of a list has a Chinese
+(:func:`score_of_probabilities`, :func:`score_effects`), never in log-odds. Every column of a list has a Chinese
 name (:data:`LIST_COLUMNS_ZH`); codes for machines stay in their own columns (:data:`CODE_COLUMNS`).
 
 The previous period's grade is the same model's grade one period earlier (``period_months``), so
@@ -39,7 +39,6 @@ from scoring.features.industry import GRADE_INDEX, GRADES, Bands, Industry, load
 from scoring.grades.bands import bands_text, resolve_bands, share_table
 from scoring.grades.grading import grade_organisations
 from scoring.grades.model import OUTCOME_CLASSES, GradeModel
-from scoring.grades.ordinal import bad_end
 from scoring.grades.wording import SCORE_MAX, FeatureReason, feature_reason, veto_words
 
 
@@ -172,11 +171,21 @@ def industry_reference(model, X: pd.DataFrame) -> tuple[dict, str]:
     return feature_reference(X[[f for f in model.features_ if f in X.columns]]), "population"
 
 
+def score_of_probabilities(proba) -> np.ndarray:
+    """The grade score of calibrated class probabilities (n, K): 100 × (1 − E[class] / (K − 1)),
+    the expected grade on a 0-100 scale (100: surely the best class). With two classes it is
+    100 × (1 − P(outcome)); with five grades it separates the middle grades, where the risk of
+    较差 or 差 is small for nearly every organisation."""
+    proba = np.asarray(proba, float)
+    k = proba.shape[1]
+    return SCORE_MAX * (1.0 - proba @ np.arange(k) / (k - 1))
+
+
 def grade_score(model, eta) -> np.ndarray:
-    """The grade score 100 × (1 − risk) of latent scores ``eta``, through the grader's calibrator
-    (risk: P(较差 or 差), or P(outcome))."""
+    """The grade score (:func:`score_of_probabilities`) of latent scores ``eta``, through the
+    grader's calibrator; it falls as ``eta`` rises."""
     eta = np.asarray(eta, float)
-    return SCORE_MAX * (1.0 - bad_end(model.calibrator_.predict_proba(eta)))
+    return score_of_probabilities(model.calibrator_.predict_proba(eta))
 
 
 def score_effects(model, contributions: pd.DataFrame) -> pd.DataFrame:
@@ -334,7 +343,7 @@ def grade_list(pop: GradedPopulation, model: GradeModel, k: int = 3) -> pd.DataF
             "industry": pop.industry.code,
             "as_of": pop.as_of.isoformat(),
             "grade": g["grade"].to_numpy(),
-            "score": (SCORE_MAX * (1.0 - g["risk"])).round(2).to_numpy(),
+            "score": score_of_probabilities(g[probs].to_numpy(float)).round(2),
         },
         index=g.index,
     )

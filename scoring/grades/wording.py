@@ -5,7 +5,8 @@ personal score (:mod:`scoring.points.wording`: values, references, record types,
 feature reads the same to a citizen and to a regulator.
 
 A **reason** states a fact and its direction against the industry reference, then its effect on the
-grade score (信用得分 = 100 × (1 − 风险概率), 满分100)::
+grade score (信用得分 = 100 × (1 − 期望等级 / (等级数 − 1)), 满分100; for an outcome label
+100 × (1 − 风险概率); :func:`scoring.grades.lists.score_of_probabilities`)::
 
     近3年合同履约次数偏少：1次，行业中位数4次（使信用得分降低3.2分，满分100）
     近1年行政处罚次数偏多：3次，行业中位数0次（使信用得分降低5.1分，满分100）
