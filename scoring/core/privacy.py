@@ -93,6 +93,12 @@ def _id_spans(probe: str) -> list[tuple[int, int]]:
         groups = [(g.start(), g.end()) for g in _GROUP.finditer(probe, run.start(), run.end())]
         n = sum(e - s_ for s_, e in groups)
         if n in (15, 18) and len(groups) <= 5 and all(e - s_ >= 2 for s_, e in groups):
+            widths = [e - s_ for s_, e in groups]
+            # a 15-character number has no check character: only a run that keeps the 6-digit
+            # region code together (or split 3 + 3) reads as one; a row of counts in a model file
+            # ("1355 1234 1110 121") does not
+            if n == 15 and not (widths[0] >= 6 or widths[:2] == [3, 3]):
+                continue
             digits = _digits(probe[run.start() : run.end()])
             if _plausible(digits) and not _is_org_code(digits):
                 spans.append((run.start(), run.end()))
