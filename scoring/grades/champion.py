@@ -51,16 +51,25 @@ class ChampionConfig(BaseModel):
     """configs/grading.yaml ``champion``: the rule that picks the grader of an industry."""
 
     model_config = ConfigDict(extra="forbid")
-    metric: dict[Literal["outcome", "expert_grade"], Literal["auc", "qwk"]] = Field(
-        default_factory=lambda: {"outcome": "auc", "expert_grade": "qwk"}
-    )
-    margin: float = Field(0.01, ge=0)
+    metric: dict[str, str] = Field(default_factory=lambda: {"outcome": "auc", "expert_grade": "qwk"})
+    margin: float = Field(default=0.01, ge=0)
     order: list[str] = Field(
         default_factory=lambda: ["expert_sheet", "ordinal_logistic", "lightgbm", "pooled_lightgbm"]
     )
-    min_outcomes: int = Field(10, ge=1)
+    min_outcomes: int = Field(default=10, ge=1)
     fallback: list[str] = Field(default_factory=lambda: ["lightgbm", "pooled_lightgbm", "expert_sheet"])
-    challengers: int = Field(1, ge=0)  # registered besides the champion (the first with alias challenger)
+    challengers: int = Field(default=1, ge=0)  # registered besides the champion (the first with alias challenger)
+
+    @field_validator("metric")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - {"outcome", "expert_grade"})
+        if unknown:
+            raise ValueError(f"metric: unknown labels {unknown}; the labels are outcome and expert_grade")
+        bad = sorted(m for m in v.values() if m not in METRICS_ZH)
+        if bad:
+            raise ValueError(f"metric: unknown metrics {bad}; choose auc or qwk")
+        return v
 
     @field_validator("order", "fallback")
     @classmethod
@@ -73,7 +82,7 @@ class ChampionConfig(BaseModel):
         return v
 
     def metric_for(self, label: str) -> str:
-        return self.metric.get(label, "auc")  # type: ignore[call-overload]  # label is checked by Industry
+        return self.metric.get(label, "auc")
 
 
 @dataclass

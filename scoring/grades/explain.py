@@ -18,7 +18,7 @@ from scoring.archive.store import Store
 from scoring.core.errors import NotFoundError
 from scoring.features.builder import prepare_views, records_behind, records_json
 from scoring.grades.lists import grade_population, reason_text
-from scoring.grades.model import GradeModel
+from scoring.grades.model import Grader as GradeModel  # any grader of the protocol (h/champion)
 
 
 def _records(store: Store, spec, subject_id: str, as_of: dt.date) -> list[dict]:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from scoring.archive.store import Store
 from scoring.core.config import config_dir, load_model
@@ -74,8 +74,8 @@ class GradingConfig(BaseModel):
     reg_lambda: float = 1.0
     seed: int = 0
     expert_sheet: ExpertSheetConfig | None = None
-    ordinal_logistic: OrdinalLogisticConfig = OrdinalLogisticConfig()
-    champion: ChampionConfig = ChampionConfig()
+    ordinal_logistic: OrdinalLogisticConfig = Field(default_factory=OrdinalLogisticConfig)
+    champion: ChampionConfig = Field(default_factory=ChampionConfig)
 
 
 def load_grading_config(path: str | Path | None = None) -> GradingConfig:
@@ -396,10 +396,9 @@ def run_championship(
             continue
         if c.name != INCUMBENT:
             prepare(c)
-        if not c.excluded:
-            why = sign_check(c.grader, folds)
-            if why:
-                c.exclude(why, code, "方向检查未通过：排序劣于随机")
+        why = sign_check(c.grader, folds)  # also when it could not be calibrated: the sign is the cause to name
+        if why:
+            c.exclude(why + (f" (and {c.excluded})" if c.excluded else ""), code, "方向检查未通过：排序劣于随机")
     metric = cfg.champion.metric_for(ind.label)
     holdout_events = holdout_evidence(hold, metric)
     rows: dict[str, dict] = {}

@@ -28,7 +28,7 @@ from scoring.features.builder import FeatureBuilder
 from scoring.features.definitions import FeatureSet
 from scoring.features.industry import GRADE_INDEX, GRADES, Industry, load_industries
 from scoring.grades.grading import grade_organisations
-from scoring.grades.model import GradeModel
+from scoring.grades.model import Grader as GradeModel  # any grader of the protocol (h/champion)
 
 
 @dataclass

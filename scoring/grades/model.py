@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import Tags
+from typing_extensions import TypeIs
 
 from scoring.core.errors import ConfigError, DataError
 from scoring.core.estimator import (
@@ -391,7 +392,7 @@ class Grader(Protocol):
     def refresh_version(self) -> str: ...
 
 
-def is_grader(obj: object) -> bool:
+def is_grader(obj: object) -> TypeIs[Grader]:
     """Whether ``obj`` is a fitted grader of the protocol (not, e.g., a 信义金 points card)."""
     return isinstance(obj, Grader) and hasattr(obj, "calibrator_")
 
