@@ -255,10 +255,13 @@ def test_the_expert_sheet_is_champion_when_it_is_better_and_grades_a_list_end_to
     from scoring.workflows.grades import explain_organisation, fit_and_register_grades, publish_grade_list
     from scoring.workflows.points import ModelChoice
 
-    path, _ = sample_store
+    import shutil
+
+    path = tmp_path / "store.duckdb"  # publishing writes to the store: a copy of the session's sample
+    shutil.copy(sample_store[0], path)
     ws = Workspace(path, f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path)
     code = "property_services"
-    with open_store(path, read_only=True) as st:
+    with open_store(path) as st:
         fit = fit_and_register_grades(st, ws, code, params=CRIPPLED, out=tmp_path / "m.json")
         ev = fit.evidence
         v = ev["champion"]["values"]
