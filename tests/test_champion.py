@@ -247,6 +247,8 @@ def test_the_expert_sheet_is_champion_when_it_is_better_and_grades_a_list_end_to
     """The issue's "Done when": with LightGBM honestly worse (one tree of two leaves), the expert
     sheet wins on the hold-out; its registered champion alias resolves to the expert-sheet grader,
     which grades a list, explains and serves through the pyfunc like any grader."""
+    import shutil
+
     from scoring.grades.lists import grade_population
     from scoring.lineage.publish import grade_rows
     from scoring.lineage.registry import grades_name, load_pyfunc, load_registered
@@ -254,8 +256,6 @@ def test_the_expert_sheet_is_champion_when_it_is_better_and_grades_a_list_end_to
     from scoring.workflows import Workspace
     from scoring.workflows.grades import explain_organisation, fit_and_register_grades, publish_grade_list
     from scoring.workflows.points import ModelChoice
-
-    import shutil
 
     path = tmp_path / "store.duckdb"  # publishing writes to the store: a copy of the session's sample
     shutil.copy(sample_store[0], path)
