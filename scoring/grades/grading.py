@@ -264,7 +264,12 @@ def _fit_lightgbm(cfg: GradingConfig, ind: Industry, feats, dirs, sets, params: 
     model = GradeModel(directions=dirs, n_classes=n_classes(ind), seed=cfg.seed, **hp)
     if tr["label"].nunique() < 2:
         raise DataError(f"the training fold has a single {ind.label} class: nothing to learn")
-    return model.fit(tr[feats], tr["label"], X_cal=cal[feats], y_cal=cal["label"])
+    from lightgbm.basic import LightGBMError
+
+    try:
+        return model.fit(tr[feats], tr["label"], X_cal=cal[feats], y_cal=cal["label"])
+    except LightGBMError as exc:  # e.g. no feature can be split with min_child_samples rows per leaf
+        raise DataError(f"LightGBM could not train on the training fold ({len(tr)} rows): {exc}") from None
 
 
 def _fit_contenders(

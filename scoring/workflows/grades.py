@@ -227,7 +227,11 @@ def fit_and_register_grades(
         reg = new_version(winner, path, first, "challenger" if blocked else "champion")
     challengers: list[Registered] = []
     if alias is None and not blocked:
-        for i, c in enumerate(ch.challengers()[: cfg.champion.challengers]):
+        # a contender identical to the champion or to the registered champion (same content hash) is
+        # not registered again
+        same = {winner.grader.version_, *((current[0].version_,) if current else ())}
+        picks = [c for c in ch.challengers() if c.name == INCUMBENT or c.grader.version_ not in same]
+        for i, c in enumerate(picks[: cfg.champion.challengers]):
             aliases = ("challenger",) if i == 0 else ()
             if c.name == INCUMBENT:  # the beaten champion stays registered: it becomes the challenger
                 assert current is not None
