@@ -288,3 +288,23 @@ def test_the_expert_sheet_is_champion_when_it_is_better_and_grades_a_list_end_to
     assert again.registered.version == fit.registered.version and "现任冠军" in again.evidence["selection"]
     _, reg = load_registered(ws.tracking_uri, grades_name(code), alias="champion")
     assert reg.version == fit.registered.version
+
+
+def test_the_expert_sheet_grades_by_its_own_bands_as_the_last_resort(sample_store, folds):
+    """Too few hold-out outcomes to judge, and no contender of the fallback chain available (here:
+    the chain names only the pooled model, which is not built on this branch): the expert sheet grades
+    by its own score bands, declared in the selection, with evidence per grade like any grader."""
+    path, _ = sample_store
+    cfg = load_grading_config()
+    cfg = cfg.model_copy(
+        update={"champion": cfg.champion.model_copy(update={"min_outcomes": 10_000, "fallback": ["pooled_lightgbm"]})}
+    )
+    with open_store(path, read_only=True) as s:
+        ch = run_championship(s, "property_services", cfg)
+    sel, g = ch.selection, ch.champion.grader
+    assert sel.rule == "last_resort" and sel.champion == "expert_sheet" and isinstance(g, ExpertSheetGrader)
+    assert g.link_ == SHEET_BANDS_LINK and "自身分数段" in g.info_["selection"] and "少于10000例" in sel.sentence
+    per_grade = ch.evidence["per_grade"]
+    assert sum(r["organisations"] for r in per_grade) == ch.evidence["rows"]["holdout"]
+    X = folds[2]["holdout"][g.features_]  # two classes: the outcome is the sheet's 较差 or 差
+    assert np.array_equal(g.predict_class(X), (g.sheet_.grade_index(X) >= 3).astype(int))
