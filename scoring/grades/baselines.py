@@ -534,6 +534,12 @@ class ExpertSheetGrader(_BaselineGrader, ClassifierMixin, BaseEstimator):
         self.version_ = self._content_hash()
         return self
 
+    @property
+    def directions(self) -> dict[str, str]:
+        """No declared feature directions: the sheet's points table is its own (for code that reads a
+        grader's ``directions``, as LightGBM's and the logit's parameters)."""
+        return {}
+
     def points(self, X: Any) -> pd.Series:
         check_fitted(self)
         return self.sheet_.points(X)

@@ -519,9 +519,9 @@ def tune_industry(
 
         state, value = "COMPLETE", float("nan")
         try:
-            m = GradeModel(directions=dirs, n_classes=n_classes(ind), seed=cfg.seed, **p).fit(
-                tr[feats], tr["label"], X_cal=cal[feats], y_cal=cal["label"], callbacks=[prune]
-            )
+            m = GradeModel(
+                directions=dirs, n_classes=n_classes(ind), seed=cfg.seed, reg_lambda=cfg.reg_lambda, **p
+            ).fit(tr[feats], tr["label"], X_cal=cal[feats], y_cal=cal["label"], callbacks=[prune])
             value = rank_score(cal["label"], m.margin(cal[feats]))
             return value
         except optuna.TrialPruned:
