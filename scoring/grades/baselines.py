@@ -463,7 +463,7 @@ class _BaselineGrader:
 
 class ExpertSheetGrader(_BaselineGrader, ClassifierMixin, BaseEstimator):
     """The expert sheet (专家评分表) as a calibrated grader: ``margin`` = minus the sheet's points,
-    ``contributions`` = minus the points of every item (``bias`` 0), the ordinal link fitted on the
+    ``contributions`` = minus the points of every item (features off the sheet and ``bias``: 0), the ordinal link fitted on the
     calibration fold (:class:`~scoring.grades.ordinal.OrdinalCalibrator`) gives its probabilities.
 
     **Last resort.** When no calibration fold can calibrate the sheet (a single class, or no positive
@@ -512,9 +512,12 @@ class ExpertSheetGrader(_BaselineGrader, ClassifierMixin, BaseEstimator):
         ``fallback`` is set, the sheet's own score bands (:meth:`sheet_link`)."""
         from scoring.grades.ordinal import OrdinalCalibrator
 
+        X = as_frame(X, "ExpertSheetGrader")
         self.sheet_ = ExpertSheet(self.card, self.bands, self.n_classes).fit(X)
         self._set_classes(int(self.n_classes))
-        self.features_ = list(self.sheet_.card_.features_)
+        # every feature it is given, as LightGBM: the list's and the vetoes' inputs; the sheet's items
+        # carry its points, the others contribute 0
+        self.features_ = [str(c) for c in X.columns]
         self.feature_names_in_ = np.asarray(self.features_, dtype=object)
         self.n_features_in_ = len(self.features_)
         self.info_: dict[str, Any] = {}
@@ -555,9 +558,9 @@ class ExpertSheetGrader(_BaselineGrader, ClassifierMixin, BaseEstimator):
         """Minus the points of every item, plus ``bias`` (0): each row sums exactly to :meth:`margin`."""
         check_fitted(self)
         X = as_frame(X, "ExpertSheetGrader")
-        out = -self.sheet_.card_.items(X).astype(float)
-        out = out[self.features_]
-        out["bias"] = 0.0
+        items = -self.sheet_.card_.items(X).astype(float)
+        out = pd.DataFrame(0.0, index=X.index, columns=[*self.features_, "bias"])
+        out[list(items.columns)] = items
         return out
 
     def build_table(self) -> pd.DataFrame:
@@ -616,9 +619,12 @@ class OrdinalLogitGrader(_BaselineGrader, ClassifierMixin, BaseEstimator):
 
         if (X_cal is None) != (y_cal is None) or X_cal is None:
             raise DataError("OrdinalLogitGrader: pass the calibration fold X_cal, y_cal")
+        X = as_frame(X, "OrdinalLogitGrader")
         self.logit_ = OrdinalLogit(self.n_classes, self.maxiter, self.alpha, self.directions).fit(X, y)
         self._set_classes(int(self.n_classes))
-        self.features_ = list(self.logit_.features_)
+        # every feature it is given, as LightGBM (the list's and the vetoes' inputs); a column constant
+        # in training has no coefficient and contributes 0
+        self.features_ = [str(c) for c in X.columns]
         self.feature_names_in_ = np.asarray(self.features_, dtype=object)
         self.n_features_in_ = len(self.features_)
         self.info_: dict[str, Any] = {}
@@ -640,8 +646,8 @@ class OrdinalLogitGrader(_BaselineGrader, ClassifierMixin, BaseEstimator):
         check_fitted(self)
         X = as_frame(X, "OrdinalLogitGrader")
         Z = self.logit_._design(X)
-        out = pd.DataFrame(Z * self.logit_.coef_[None, :], index=X.index, columns=self.features_)
-        out["bias"] = 0.0
+        out = pd.DataFrame(0.0, index=X.index, columns=[*self.features_, "bias"])
+        out[list(self.logit_.features_)] = Z * self.logit_.coef_[None, :]
         return out
 
     def build_table(self) -> pd.DataFrame:
