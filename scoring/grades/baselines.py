@@ -656,7 +656,7 @@ class OrdinalLogitGrader(_BaselineGrader, ClassifierMixin, BaseEstimator):
         t = self.logit_.build_table()
         extra = pd.DataFrame(
             {
-                "feature": self.features_,
+                "feature": self.logit_.features_,
                 "sign": self.logit_.signs_,
                 "center": self.logit_.center_.to_numpy(),
                 "scale": self.logit_.scale_.to_numpy(),
