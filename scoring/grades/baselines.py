@@ -539,9 +539,19 @@ class ExpertSheetGrader(_BaselineGrader, ClassifierMixin, BaseEstimator):
 
     @property
     def directions(self) -> dict[str, str]:
-        """No declared feature directions: the sheet's points table is its own (for code that reads a
-        grader's ``directions``, as LightGBM's and the logit's parameters)."""
-        return {}
+        """The feature directions the sheet's points table implies (for code that reads a grader's
+        ``directions``, as LightGBM's and the logit's): fewer points for higher values is
+        ``increases_risk``, more points ``decreases_risk``; a non-monotone item has none."""
+        check_fitted(self)
+        out = {}
+        for f in self.sheet_.card_.features_:
+            table = self.sheet_.card_.points_[f]
+            pts = np.diff([table[i] for i in sorted(i for i in table if i >= 0)])
+            if len(pts) and (pts <= 0).all():
+                out[f] = "increases_risk"
+            elif len(pts) and (pts >= 0).all():
+                out[f] = "decreases_risk"
+        return out
 
     def points(self, X: Any) -> pd.Series:
         check_fitted(self)
