@@ -194,7 +194,8 @@ def _quality(y, outcome, proba_raw: np.ndarray | None, proba: np.ndarray, classe
 
 def reference_profile(train: pd.DataFrame, feats: list[str]) -> dict[str, dict[str, float | None]]:
     """Per feature over the training rows of the latest training cut-off: median, mean (None when
-    every value is missing) and the share of rows with a non-zero value (行业基准, info_['reference'])."""
+    every value is missing) and the share of rows with a non-zero value (行业基准, info_['reference']),
+    to six significant digits."""
     latest = train["cutoff"].max() if "cutoff" in train.columns and len(train) else None
     rows = train[train["cutoff"] == latest] if latest is not None else train
     out: dict[str, dict[str, float | None]] = {}
@@ -202,11 +203,17 @@ def reference_profile(train: pd.DataFrame, feats: list[str]) -> dict[str, dict[s
         v = pd.to_numeric(rows[f], errors="coerce")
         known = v.dropna()
         out[f] = {
-            "median": float(known.median()) if len(known) else None,
-            "mean": float(known.mean()) if len(known) else None,
-            "share_nonzero": float((known != 0).sum() / len(v)) if len(v) else 0.0,
+            "median": _short(float(known.median())) if len(known) else None,
+            "mean": _short(float(known.mean())) if len(known) else None,
+            "share_nonzero": _short(float((known != 0).sum() / len(v))) if len(v) else 0.0,
         }
     return out
+
+
+def _short(x: float) -> float:
+    """Six significant digits: what a reader needs, and no long digit run in a model file (a run of
+    15 or 18 digits reads as an ID number to the privacy scan, scoring.core.privacy)."""
+    return float(f"{x:.6g}")
 
 
 def band_reference(store: Store, ind: Industry, fold: pd.DataFrame, as_of: dt.date) -> np.ndarray:
