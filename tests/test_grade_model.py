@@ -147,3 +147,46 @@ def test_calibrated_discriminating_and_deterministic(data, tmp_path):
     assert "pickle" not in (tmp_path / "m.json").read_text(encoding="utf-8")[:200]
     t = model.build_table()
     assert set(t["monotone"]) <= {-1, 0, 1} and len(t) == len(feats)
+
+
+def test_fitted_bands_travel_with_the_model_and_enter_its_version_only_when_set(data, tmp_path):
+    """``bands_`` (share bands fitted on the calibration period) is saved and is part of the content
+    hash; a model without fitted bands keeps the version it had before bands existed."""
+    import hashlib
+
+    from scoring.features.industry import Bands
+    from scoring.grades.model import is_grader, load_grader
+
+    model, _, feats, _, _, te = data
+    assert model.bands_ is None
+    legacy = json.dumps(  # the content hash as computed before bands_ existed
+        {
+            "booster": model.booster_.model_to_string(),
+            "calibration": model.calibrator_.to_dict(),
+            "features": model.features_,
+            "impute": model.impute_,
+            "classes": model.class_names_,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    assert model.version_ == hashlib.sha256(legacy.encode("utf-8")).hexdigest()[:12]
+    before = model.version_
+    plain = model.save(tmp_path / "plain.json")
+    assert "bands" not in json.loads(plain.read_text(encoding="utf-8"))
+    model.bands_ = Bands(
+        kind="risk", bounds={"优秀": 0.02, "良好": 0.05, "中等": 0.1, "较差": 0.3}, reference="calibration 2024-06-30"
+    )
+    try:
+        assert model.refresh_version() != before
+        back = load_grader(model.save(tmp_path / "banded.json"))
+        assert isinstance(back, GradeModel) and is_grader(back)
+        assert back.bands_ == model.bands_ and back.version_ == model.version_
+        assert np.array_equal(back.predict_proba(te[feats]), model.predict_proba(te[feats]))
+    finally:
+        model.bands_ = None
+        model.refresh_version()
+    assert model.version_ == before and load_grader(plain).version_ == before
+    (tmp_path / "card.json").write_text(json.dumps({"format": "xinyi.points_card/1"}), encoding="utf-8")
+    with pytest.raises(ValueError, match="not a grader file"):
+        load_grader(tmp_path / "card.json")

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from scoring.archive.store import open_store
 from scoring.cli import app
 from scoring.core.privacy import contains_raw_id
-from scoring.grades.model import GradeModel
+from scoring.grades.model import load_grader  # any grader: the champion may be any contender
 from scoring.lineage.publish import grade_rows, score_rows
 from scoring.lineage.registry import (
     POINTS_NAME,
@@ -54,7 +54,7 @@ def _register_both(work: Path, card_file: Path, grade_file: Path, store: Path, *
     uri = f"sqlite:///{work / 'mlflow.db'}"
     art = work / "mlartifacts"
     with open_store(store, read_only=True) as st:
-        card, model = PointsCard.load(card_file), GradeModel.load(grade_file)
+        card, model = PointsCard.load(card_file), load_grader(grade_file)
         for name, path, kind, obj in ((POINTS_NAME, card_file, "card", card), (GRADES, grade_file, "grade", model)):
             rid = log_run(
                 uri, name, f"{kind}-test", tags={}, params={}, metrics={}, texts={"note.txt": kind}, artifacts=art
@@ -357,7 +357,7 @@ def test_a_moved_work_folder_loads_its_own_models(registered, tmp_path):
     shutil.rmtree(old)
     uri = f"sqlite:///{new / 'mlflow.db'}"
     model, reg = load_registered(uri, GRADES)
-    assert reg.version == "1" and model.version_ == GradeModel.load(fitted / f"{INDUSTRY}.json").version_
+    assert reg.version == "1" and model.version_ == load_grader(fitted / f"{INDUSTRY}.json").version_
     card, _ = load_registered(uri, POINTS_NAME)
     assert card.to_dict() == PointsCard.load(fitted / "card.json").to_dict()
     with open_store(store_src, read_only=True) as st:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from scoring.archive.store import open_store
 from scoring.cli import app
-from scoring.grades.grading import fit_industry
+from scoring.grades.grading import run_championship
 from scoring.oversight.monitoring import (
     MonitoringConfig,
     Thresholds,
@@ -77,8 +77,13 @@ def models(stress_store):
     calibration-by-grade figures below exist for all five grades."""
     path, _ = stress_store
     with open_store(path, read_only=True) as s:
-        a, _ = fit_industry(s, "construction")
-        b, _ = fit_industry(s, "construction", params={"n_estimators": 60, "num_leaves": 7})
+        # two LightGBM versions (fit_industry returns the champion by evidence, which may be any contender)
+        a = run_championship(s, "construction").contenders["lightgbm"].grader
+        b = (
+            run_championship(s, "construction", params={"n_estimators": 60, "num_leaves": 7})
+            .contenders["lightgbm"]
+            .grader
+        )
         card, _ = fit_card(s)
     a.info_["label"] = b.info_["label"] = "expert_grade"
     return path, a, b, card

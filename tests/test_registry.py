@@ -15,7 +15,7 @@ import pytest
 
 from scoring.archive.store import open_store
 from scoring.features.builder import FeatureBuilder
-from scoring.grades.grading import fit_industry
+from scoring.grades.grading import fit_industry, run_championship
 from scoring.grades.lists import grade_population
 from scoring.lineage.publish import grade_rows
 from scoring.lineage.registry import grades_name, load_registered, register, resolve, set_alias
@@ -87,9 +87,12 @@ def test_registry_round_trip_on_a_real_server(mlflow_server, sample_store, tmp_p
         run_id = log_grade_fit(model, ev, st, tracking_uri=mlflow_server, model_path=f)
     name = grades_name("food")
     v1 = register(mlflow_server, name=name, model_path=f, kind="grade", run_id=run_id, example=X, aliases=("champion",))
-    # a second, different version becomes the challenger
+    # a second, different version becomes the challenger: another contender of the same fit
+    # (the champion may be any grader of the protocol; LightGBM with other parameters differs from it)
     with open_store(path, read_only=True) as st:
-        other, _ = fit_industry(st, "food", params={"n_estimators": 60, "num_leaves": 7})
+        ch = run_championship(st, "food", params={"n_estimators": 60, "num_leaves": 7})
+    other = ch.contenders["lightgbm"].grader
+    assert other is not None and other.version_ != model.version_
     f2 = other.save(tmp_path / "food2.json")
     v2 = register(
         mlflow_server, name=name, model_path=f2, kind="grade", run_id=run_id, example=X, aliases=("challenger",)

@@ -77,8 +77,9 @@ def grades_fit(
     alias: str | None = FitAliasOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Fit an industry's grade model (optionally tuned with Optuna) against its baselines, check it on
-    the hold-out cut-off, log every trial and the chosen model to MLflow, register it."""
+    """Fit an industry's contenders (LightGBM optionally tuned with Optuna, the pooled model, the
+    expert sheet, ordinal logistic regression), compare them with the registered champion on the
+    hold-out cut-off, log every trial and the decision to MLflow, register the champion and challenger."""
     from scoring.workflows.grades import fit_and_register_grades
 
     ws = Workspace.find(store, tracking_uri)
@@ -94,7 +95,11 @@ def grades_fit(
         pd.DataFrame(ev["per_grade"]).round(4),
         title=f"{industry}: hold-out {ev['holdout_cutoff']}, outcome rate per grade",
     )
-    emit_frame(pd.DataFrame(ev["baselines"]).round(4), title="LightGBM against the baselines on the same hold-out")
+    emit_frame(
+        pd.DataFrame(ev["baselines"]).round(4),
+        title="the contenders on the same hold-out (champion by evidence, configs/grading.yaml champion)",
+    )
+    emit_text(f"冠军：{ev.get('contender_zh', '')}。{ev.get('selection', '')}")
     d = fit.to_dict()
     tuning = d.pop("tuning")
     emit_fields(

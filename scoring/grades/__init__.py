@@ -1,4 +1,4 @@
-"""行业信用评价 (grades): the ordinal grade model (LightGBM under a cumulative-logit loss, calibrated), baselines, fitting with evidence, vetoes and supervision rules (分级分类监管), grade lists and explanations."""
+"""行业信用评价 (grades): the ordinal grade model (LightGBM under a cumulative-logit loss, calibrated), calibrated baseline graders, the champion by evidence, fitting with evidence, vetoes and supervision rules (分级分类监管), grade lists and explanations."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scoring.grades.baselines import ExpertSheet, OrdinalLogit
+    from scoring.grades.baselines import ExpertSheet, ExpertSheetGrader, OrdinalLogit, OrdinalLogitGrader
+    from scoring.grades.champion import ChampionConfig, choose
     from scoring.grades.explain import explain_organisation
-    from scoring.grades.grading import fit_industry, grade_organisations, tune_industry
+    from scoring.grades.grading import fit_industry, grade_organisations, run_championship, tune_industry
     from scoring.grades.lists import grade_list, grade_population, write_grade_list
-    from scoring.grades.model import GradeModel
+    from scoring.grades.model import GradeModel, Grader, load_grader
     from scoring.grades.ordinal import OrdinalCalibrator
 
 _NAMES = {
@@ -18,6 +19,13 @@ _NAMES = {
     "GradeModel": "model",
     "ExpertSheet": "baselines",
     "OrdinalLogit": "baselines",
+    "ExpertSheetGrader": "baselines",
+    "OrdinalLogitGrader": "baselines",
+    "Grader": "model",
+    "load_grader": "model",
+    "ChampionConfig": "champion",
+    "choose": "champion",
+    "run_championship": "grading",
     "fit_industry": "grading",
     "tune_industry": "grading",
     "grade_organisations": "grading",
@@ -28,15 +36,22 @@ _NAMES = {
 }
 
 __all__ = [
+    "ChampionConfig",
     "ExpertSheet",
+    "ExpertSheetGrader",
     "GradeModel",
+    "Grader",
     "OrdinalCalibrator",
     "OrdinalLogit",
+    "OrdinalLogitGrader",
+    "choose",
     "explain_organisation",
     "fit_industry",
     "grade_list",
     "grade_organisations",
     "grade_population",
+    "load_grader",
+    "run_championship",
     "tune_industry",
     "write_grade_list",
 ]

@@ -1,14 +1,20 @@
-"""Fitting an industry's grade model (行业信用评价) from the store, with the evidence behind every band.
+"""Fitting an industry's grader (行业信用评价) from the store: contenders, champion, evidence per band.
 
-``fit_industry`` trains :class:`~scoring.grades.model.GradeModel` on the industry's organisations at
-rolling cut-offs (configs/grading.yaml) with the industry's label (the outcome, or the next expert
-grade), calibrates it on a later cut-off and checks it on a hold-out cut-off:
+:func:`run_championship` (and :func:`fit_industry`, which returns its champion and evidence) fits
+every contender on the industry's organisations at rolling cut-offs (configs/grading.yaml) with the
+industry's label (the outcome, or the next expert grade): LightGBM (the industry model,
+:class:`~scoring.grades.model.GradeModel`), the pooled organisation model
+(:func:`scoring.grades.pooled.fit_pooled`), the expert sheet and ordinal logistic regression
+(:mod:`scoring.grades.baselines`); each is calibrated on a later cut-off with the same ordinal link,
+checked (fitted, calibrated, ranks its folds better than random) and compared on the SAME
+hold-out cut-off; the champion is chosen by the rule of :mod:`scoring.grades.champion`. The
+evidence holds, for the champion and for every contender:
 
 * AUC of the risk (P(outcome), or P(较差 or 差)) and of the final grade 较差/差 on the outcome;
 * per class: Brier and ECE before and after calibration, with reliability tables;
 * quadratic weighted kappa against the expert grade (expert-grade label);
 * per final grade: organisations, observed outcome rate and its 95% Wilson interval;
-* the same figures for the baselines (expert sheet, ordinal logistic regression) on the same rows.
+* the decision: metric, values per contender, margin, rule, outcome, exclusions and their reasons.
 
 ``grade_organisations`` is the one path from features to grades used by lists, explanations and
 evidence: calibrated probabilities -> band table -> new entrant -> upgrade limit -> vetoes.
@@ -19,12 +25,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from scoring.archive.store import Store
 from scoring.core.config import config_dir, load_model
@@ -33,9 +40,10 @@ from scoring.evaluation.metrics import reliability, wilson
 from scoring.features.builder import FeatureBuilder
 from scoring.features.industry import GRADES, Bands, Industry, load_industries
 from scoring.features.training import training_set
-from scoring.grades.bands import band_graded, fit_bands, resolve_bands, share_table
-from scoring.grades.model import GradeModel
-from scoring.grades.ordinal import OrdinalCalibrator, bad_end, rank_score
+from scoring.grades.bands import band_graded, resolve_bands, share_table
+from scoring.grades.champion import INCUMBENT, ChampionConfig, Contender, Selection, choose, sign_check
+from scoring.grades.model import CONTENDERS_ZH, GradeModel, Grader
+from scoring.grades.ordinal import bad_end, median_class, rank_score
 from scoring.grades.supervision import assign_grades, graded_by_bands
 
 log = logging.getLogger(__name__)
@@ -45,6 +53,14 @@ class ExpertSheetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     card: str  # path under configs/
     bands: Bands
+    # the last resort's declared link: logits per point around the sheet's own band bounds
+    # (scoring.grades.baselines.ExpertSheetGrader.sheet_link)
+    link_scale: float = 0.3
+
+
+class OrdinalLogisticConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    alpha: float = 10.0  # L2 penalty on the standardised coefficients (signs from the feature directions)
 
 
 class GradingConfig(BaseModel):
@@ -56,8 +72,11 @@ class GradingConfig(BaseModel):
     learning_rate: float = 0.05
     num_leaves: int = 15
     min_child_samples: int = 20
+    reg_lambda: float = 1.0
     seed: int = 0
     expert_sheet: ExpertSheetConfig | None = None
+    ordinal_logistic: OrdinalLogisticConfig = Field(default_factory=OrdinalLogisticConfig)
+    champion: ChampionConfig = Field(default_factory=ChampionConfig)
 
 
 def load_grading_config(path: str | Path | None = None) -> GradingConfig:
@@ -73,6 +92,9 @@ SEARCH_SPACE: dict[str, tuple[Any, Any]] = {  # (low, high): floats for the rate
 
 
 def _datasets(store: Store, code: str, cfg: GradingConfig):
+    """The industry, its features and directions, and the labelled folds (train, calibration,
+    hold-out). A fold with a single class is kept: the contenders that cannot use it are excluded
+    with their reason (:mod:`scoring.grades.champion`), and the expert sheet still grades."""
     inds = load_industries()
     if code not in inds:
         raise ConfigError(f"unknown industry {code!r}; known: {', '.join(sorted(inds))}")
@@ -87,8 +109,11 @@ def _datasets(store: Store, code: str, cfg: GradingConfig):
         ("holdout", [cfg.holdout_cutoff]),
     ):
         sets[name] = training_set(store, cuts, subjects="organisations", industry=code, label=ind.label)
-        if sets[name]["label"].nunique() < 2:
-            raise ValueError(f"industry {code}: the {name} set has a single {ind.label} class; more data is needed")
+        if len(sets[name]) == 0:
+            raise DataError(
+                f"industry {code}: the {name} fold ({', '.join(str(c) for c in cuts)}) has no organisation "
+                f"with a {ind.label} label; check the store (scoring info) and configs/grading.yaml cut-offs"
+            )
     return ind, feats, {f: directions[f] for f in feats}, sets
 
 
@@ -174,68 +199,300 @@ def _quality(y, outcome, proba_raw: np.ndarray | None, proba: np.ndarray, classe
     return q
 
 
-def compare_baselines(
-    model,
-    cfg: GradingConfig,
-    feats: list[str],
-    sets: dict,
-    k: int,
-    predictions: dict | None = None,
-    model_fit_seconds: float = float("nan"),
-) -> list[dict]:
-    """LightGBM (``model``, already fitted in ``model_fit_seconds``), the expert sheet and ordinal
-    logistic regression on the same folds: each is calibrated with the same ordinal link on the
-    calibration fold and checked on the hold-out. When a dict is passed as ``predictions`` it
-    receives each model's hold-out probabilities and grade index."""
+def reference_profile(train: pd.DataFrame, feats: list[str]) -> dict[str, dict[str, float | None]]:
+    """Per feature over the training rows of the latest training cut-off: median, mean (None when
+    every value is missing) and the share of rows with a non-zero value (行业基准, info_['reference']),
+    to six significant digits."""
+    latest = train["cutoff"].max() if "cutoff" in train.columns and len(train) else None
+    rows = train[train["cutoff"] == latest] if latest is not None else train
+    out: dict[str, dict[str, float | None]] = {}
+    for f in feats:
+        v = pd.to_numeric(rows[f], errors="coerce")
+        known = v.dropna()
+        out[f] = {
+            "median": _short(float(known.median())) if len(known) else None,
+            "mean": _short(float(known.mean())) if len(known) else None,
+            "share_nonzero": _short(float((known != 0).sum() / len(v))) if len(v) else 0.0,
+        }
+    return out
+
+
+def _short(x: float) -> float:
+    """Six significant digits: what a reader needs, and no long digit run in a model file (a run of
+    15 or 18 digits reads as an ID number to the privacy scan, scoring.core.privacy)."""
+    return float(f"{x:.6g}")
+
+
+def registration_dates(store: Store) -> pd.Series:
+    """subject_id -> registration date of every organisation (the new-entrant rule reads it)."""
+    subj = store.sql("SELECT subject_id, registered_on FROM subjects WHERE subject_type <> 'person'")
+    return subj.set_index("subject_id")["registered_on"]
+
+
+def band_reference(store: Store, ind: Industry, fold: pd.DataFrame, as_of: dt.date) -> np.ndarray:
+    """Which rows of ``fold`` (a labelled fold at ``as_of``) the band table grades: not vetoed and
+    not new entrants (the reference period of share bands, :func:`scoring.grades.bands.fit_bands`)."""
+    X = fold.set_index("subject_id")
+    return graded_by_bands(ind, X, registration_dates(store), as_of).to_numpy(bool)
+
+
+def holdout_evidence(hold: pd.DataFrame, metric: str) -> int:
+    """How much the hold-out can tell contenders apart: its outcomes (AUC), or (QWK) its
+    organisations outside the most common expert grade (the rows a ranking must place)."""
+    if metric == "auc":
+        return int(hold["outcome"].sum())
+    counts = hold["label"].value_counts()
+    return int(len(hold) - counts.max()) if len(counts) else 0
+
+
+@dataclass
+class Championship:
+    """An industry's contenders, checked and compared on the same hold-out, and the decision."""
+
+    industry: str
+    contenders: dict[str, Contender]
+    selection: Selection
+    evidence: dict
+
+    @property
+    def champion(self) -> Contender:
+        return self.contenders[self.selection.champion]
+
+    def challengers(self) -> list[Contender]:
+        """The contenders that passed their checks, best first after the champion."""
+        return [self.contenders[c] for c in self.selection.ranking[1:] if c in self.contenders]
+
+
+def _fit_lightgbm(cfg: GradingConfig, ind: Industry, feats, dirs, sets, params: dict | None) -> GradeModel:
+    tr, cal = sets["train"], sets["calibration"]
+    hp: dict[str, Any] = {
+        "n_estimators": cfg.n_estimators,
+        "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "min_child_samples": cfg.min_child_samples,
+        "reg_lambda": cfg.reg_lambda,
+    } | dict(params or {})
+    model = GradeModel(directions=dirs, n_classes=n_classes(ind), seed=cfg.seed, **hp)
+    if tr["label"].nunique() < 2:
+        raise DataError(f"the training fold has a single {ind.label} class: nothing to learn")
+    from lightgbm.basic import LightGBMError
+
+    try:
+        return model.fit(tr[feats], tr["label"], X_cal=cal[feats], y_cal=cal["label"])
+    except LightGBMError as exc:  # e.g. no feature can be split with min_child_samples rows per leaf
+        raise DataError(f"LightGBM could not train on the training fold ({len(tr)} rows): {exc}") from None
+
+
+def _fit_contenders(
+    store: Store, code: str, cfg: GradingConfig, ind: Industry, feats, dirs, sets, params: dict | None
+) -> dict[str, Contender]:
+    """Every contender fitted and calibrated (or excluded with the reason it could not be)."""
     import time
 
-    from scoring.grades.baselines import ExpertSheet, OrdinalLogit
-    from scoring.grades.ordinal import median_class
+    from scoring.grades.baselines import ExpertSheetGrader, OrdinalLogitGrader
+    from scoring.grades.pooled import fit_pooled
 
-    tr, cal, hold = sets["train"], sets["calibration"], sets["holdout"]
-    contenders = {"lightgbm": model}
+    k = n_classes(ind)
+    tr, cal = sets["train"], sets["calibration"]
+    fits: dict[str, Callable[[], Any]] = {"lightgbm": lambda: _fit_lightgbm(cfg, ind, feats, dirs, sets, params)}
+    fits["pooled_lightgbm"] = lambda: fit_pooled(store, code, cfg, sets)
     if cfg.expert_sheet is not None:
-        contenders["expert_sheet"] = ExpertSheet(config_dir() / cfg.expert_sheet.card, cfg.expert_sheet.bands, k)
-    contenders["ordinal_logistic"] = OrdinalLogit(k)
-    rows = []
-    for name, m in contenders.items():
+        es = cfg.expert_sheet
+        fits["expert_sheet"] = lambda: ExpertSheetGrader(config_dir() / es.card, es.bands, k, es.link_scale).fit(
+            tr[feats], X_cal=cal[feats], y_cal=cal["label"], fallback=True
+        )
+    fits["ordinal_logistic"] = lambda: OrdinalLogitGrader(k, cfg.ordinal_logistic.alpha, dirs).fit(
+        tr[feats], tr["label"], X_cal=cal[feats], y_cal=cal["label"]
+    )
+    out: dict[str, Contender] = {}
+    for name, fit in fits.items():
+        c = out[name] = Contender(name, name)
         t0 = time.perf_counter()
-        if name == "lightgbm":
-            calib, raw = m.calibrator_, m.predict_proba(hold[feats], calibrated=False)
-        else:
-            m.fit(tr[feats], tr["label"])
-            try:
-                calib = OrdinalCalibrator(k).fit(m.margin(cal[feats]), cal["label"])
-            except DataError as exc:
-                # a baseline that does not rank the calibration fold (e.g. the unpenalised ordinal
-                # logistic regression on a few dozen outcomes) has no figures; it does not fail the
-                # fit of the industry's model, which has its own calibration check
-                log.warning("%s baseline of the grade model: %s; its figures are left empty", name, exc)
-                empty = {q: float("nan") for q in ("auc", "brier", "ece", "brier_before", "ece_before")}
-                rows.append(
-                    {
-                        "model": name,
-                        **empty,
-                        **({"qwk": float("nan")} if k > 2 else {}),
-                        "fit_seconds": time.perf_counter() - t0,
-                    }
-                )
-                continue
-            raw = m.predict_proba_raw(hold[feats])
-        seconds = model_fit_seconds if name == "lightgbm" else time.perf_counter() - t0
-        eta = m.margin(hold[feats])
-        proba = calib.predict_proba(eta)
-        gi = median_class(eta, calib.thresholds_, calib.scale_)
+        try:
+            c.grader = fit()
+        except NotImplementedError as exc:
+            c.exclude(f"not available: {exc}", code, "暂不可用")
+        except (DataError, ValueError) as exc:  # a fold it cannot learn from or be calibrated on
+            c.exclude(f"could not be fitted or calibrated: {exc}", code, "未能拟合或校准")
+        c.fit_seconds = time.perf_counter() - t0
+        err = getattr(c.grader, "calibration_error_", "")
+        if c.grader is not None and err:
+            c.exclude(
+                f"could not be calibrated on the calibration fold ({err}); kept as the last resort",
+                code,
+                "校准期无法校准",
+            )
+    return out
+
+
+def _incumbent(code: str, ind: Industry, cfg: GradingConfig, feats: list[str], grader: Any) -> Contender:
+    """The registered champion of an earlier fit as a contender (excluded when it cannot be compared)."""
+    c = Contender(INCUMBENT, str(grader.info_.get("contender", "lightgbm")), grader)
+    info = grader.info_
+    seen = [
+        dt.date.fromisoformat(str(d)) for d in [*info.get("train_cutoffs", []), info.get("calibration_cutoff")] if d
+    ]
+    if info.get("industry") not in (None, code):
+        c.exclude(f"it grades industry {info.get('industry')!r}, not {code!r}", code, "行业不同")
+    elif info.get("label") not in (None, ind.label):
+        c.exclude(
+            f"it was fitted on the {info.get('label')} label, the industry now uses {ind.label}", code, "标签不同"
+        )
+    elif missing := sorted(set(grader.features_) - set(feats)):
+        c.exclude(f"it reads features the industry's set no longer has: {missing}", code, "所需特征已不在特征集中")
+    elif seen and max(seen) > cfg.calibration_cutoff:
+        c.exclude(f"its folds (up to {max(seen)}) overlap this fit's hold-out labels", code, "其训练期与本次留出期重叠")
+    return c
+
+
+def _holdout_row(c: Contender, hold: pd.DataFrame, feats: list[str], k: int) -> tuple[dict, dict]:
+    """The contender's hold-out figures (the row of ``evidence['baselines']``) and predictions."""
+    g = c.grader
+    Xh = hold[feats]
+    eta = g.margin(Xh)
+    proba, raw = g.calibrator_.predict_proba(eta), g.predict_proba(Xh, calibrated=False)
+    gi = median_class(eta, g.calibrator_.thresholds_, g.calibrator_.scale_)
+    q = _quality(hold["label"], hold["outcome"], raw, proba, list(g.class_names_), gi)
+    return q, {"proba": proba, "proba_raw": raw, "grade_index": gi}
+
+
+def _empty_row(k: int) -> dict:
+    keys = ("auc", "brier", "ece", "brier_before", "ece_before") + (("qwk",) if k > 2 else ())
+    return {q: float("nan") for q in keys}
+
+
+def run_championship(
+    store: Store,
+    code: str,
+    config: GradingConfig | None = None,
+    params: dict | None = None,
+    predictions: dict | None = None,
+    incumbent: Any = None,
+) -> Championship:
+    """Fit every contender of industry ``code`` (LightGBM with the config's hyper-parameters or
+    ``params``, the pooled model, the expert sheet, ordinal logistic regression; ``incumbent``: the
+    registered champion of an earlier fit), check them (fitted, calibrated, sign), compare them on
+    the same hold-out and choose the champion by the config's rule (:mod:`scoring.grades.champion`).
+    Every grader gets its ``info_`` (industry, folds, contender, selection, reference) and, with
+    share bands, its own fitted ``bands_``. ``predictions``, if given, receives the hold-out rows
+    (``holdout``) and every checked contender's hold-out probabilities and grade index."""
+    from scoring.grades.bands import fit_bands
+
+    cfg = config or load_grading_config()
+    ind, feats, dirs, sets = _datasets(store, code, cfg)
+    k = n_classes(ind)
+    tr, cal, hold = sets["train"], sets["calibration"], sets["holdout"]
+    contenders = _fit_contenders(store, code, cfg, ind, feats, dirs, sets, params)
+    if incumbent is not None:
+        contenders[INCUMBENT] = _incumbent(code, ind, cfg, feats, incumbent)
+    reference = reference_profile(tr, feats)
+    eligible = band_reference(store, ind, cal, cfg.calibration_cutoff)
+    common = {
+        "industry": code,
+        "label": ind.label,
+        "train_cutoffs": [c.isoformat() for c in cfg.cutoffs],
+        "calibration_cutoff": cfg.calibration_cutoff.isoformat(),
+        "holdout_cutoff": cfg.holdout_cutoff.isoformat(),
+        "store_fingerprint": store.fingerprint(),
+    }
+
+    def prepare(c: Contender) -> None:
+        """info_ and fitted bands of a new contender's grader (an incumbent keeps its own)."""
+        g = c.grader
+        g.info_ = {**common, **{k_: v for k_, v in g.info_.items() if k_ not in common}}
+        g.info_.update({"contender": c.kind, "contender_zh": CONTENDERS_ZH[c.kind], "reference": reference})
+        if ind.bands.kind == "shares":
+            ref = f"calibration {cfg.calibration_cutoff.isoformat()}"
+            g.bands_ = fit_bands(ind.bands, g.predict_risk(cal[feats]), eligible, reference=ref)
+        g.refresh_version()
+
+    folds = {"training": (tr[feats], tr["label"]), "calibration": (cal[feats], cal["label"])}
+    for c in contenders.values():
+        if c.grader is None:
+            continue
+        if c.name != INCUMBENT:
+            prepare(c)
+        why = sign_check(c.grader, folds)  # also when it could not be calibrated: the sign is the cause to name
+        if why:
+            c.exclude(why + (f" (and {c.excluded})" if c.excluded else ""), code, "方向检查未通过：排序劣于随机")
+    metric = cfg.champion.metric_for(ind.label)
+    holdout_events = holdout_evidence(hold, metric)
+    rows: dict[str, dict] = {}
+    for name, c in contenders.items():
+        if c.grader is not None and not c.excluded:
+            c.figures, pred = _holdout_row(c, hold, feats, k)
+            if predictions is not None:
+                predictions[name] = pred
+        rows[name] = c.figures or _empty_row(k)
+    values = {n: float(rows[n].get(metric, float("nan"))) for n, c in contenders.items() if not c.excluded}
+    excluded = {n: c.excluded for n, c in contenders.items() if c.excluded}
+    sel = choose(
+        values,
+        cfg.champion,
+        metric=metric,
+        holdout_events=holdout_events,
+        excluded={n: c.excluded_zh for n, c in contenders.items() if c.excluded},
+        names_zh={n: c.zh for n, c in contenders.items()},
+        incumbent=INCUMBENT in contenders,
+    )
+    if sel.rule == "last_resort":
+        sheet = contenders.get("expert_sheet")
+        if sheet is None or sheet.grader is None:
+            raise DataError(
+                f"industry {code}: no contender could grade ("
+                + "; ".join(f"{n}: {r}" for n, r in excluded.items())
+                + ") and no expert sheet is configured (configs/grading.yaml expert_sheet) as the last resort"
+            )
+        from scoring.grades.baselines import SHEET_BANDS_LINK
+
+        g = sheet.grader
+        g.calibrator_, g.link_ = g.sheet_link(), SHEET_BANDS_LINK
+        prepare(sheet)
+        sheet.figures, pred = _holdout_row(sheet, hold, feats, k)
+        rows["expert_sheet"] = sheet.figures
         if predictions is not None:
-            predictions[name] = {"proba": proba, "proba_raw": raw, "grade_index": gi}
-        rows.append(
+            predictions["expert_sheet"] = pred
+    champ = contenders[sel.champion]
+    position = {n: i for i, n in enumerate(sel.ranking)}
+    for n, c in contenders.items():
+        if c.grader is None or n == INCUMBENT:
+            continue
+        if n == sel.champion:
+            c.grader.info_["selection"] = sel.sentence
+        elif n in position:
+            c.grader.info_["selection"] = f"挑战者（第{position[n]}名）：{sel.sentence}"
+        else:
+            c.grader.info_["selection"] = f"未参赛（{c.excluded}）"
+    table = []
+    for n, c in contenders.items():
+        status = "champion" if n == sel.champion else "challenger" if n in position else "excluded"
+        table.append(
             {
-                "model": name,
-                **_quality(hold["label"], hold["outcome"], raw, proba, model.class_names_, gi),
-                "fit_seconds": seconds,
+                "model": n,
+                "contender": c.kind,
+                "contender_zh": c.zh,
+                "status": status,
+                "excluded": "" if status != "excluded" else c.excluded,
+                **rows[n],
+                "fit_seconds": c.fit_seconds,
             }
         )
-    return rows
+    hold_rows = hold
+    reg = registration_dates(store)
+    ev = evidence(champ.grader, ind, hold_rows, feats, cfg, sets, rows[sel.champion], registered_on=reg)
+    ev["fit_seconds"] = champ.fit_seconds
+    ev["baselines"] = table
+    ev["champion"] = sel.to_dict()
+    ev["contender"], ev["contender_zh"], ev["selection"] = champ.kind, champ.zh, sel.sentence
+    ev["contenders"] = {}
+    for n in sel.ranking:
+        c = contenders[n]
+        if c.grader is not None and n != sel.champion:
+            e = evidence(c.grader, ind, hold_rows, feats, cfg, sets, rows[n], registered_on=reg)
+            ev["contenders"][n] = {key: e[key] for key in ("model_version", "per_grade", "vetoed", "auc_bad_grades")}
+    if predictions is not None:
+        predictions["holdout"] = hold
+    return Championship(code, contenders, sel, ev)
 
 
 def tune_industry(
@@ -274,9 +531,9 @@ def tune_industry(
 
         state, value = "COMPLETE", float("nan")
         try:
-            m = GradeModel(directions=dirs, n_classes=n_classes(ind), seed=cfg.seed, **p).fit(
-                tr[feats], tr["label"], X_cal=cal[feats], y_cal=cal["label"], callbacks=[prune]
-            )
+            m = GradeModel(
+                directions=dirs, n_classes=n_classes(ind), seed=cfg.seed, reg_lambda=cfg.reg_lambda, **p
+            ).fit(tr[feats], tr["label"], X_cal=cal[feats], y_cal=cal["label"], callbacks=[prune])
             value = rank_score(cal["label"], m.margin(cal[feats]))
             return value
         except optuna.TrialPruned:
@@ -308,58 +565,12 @@ def fit_industry(
     config: GradingConfig | None = None,
     params: dict | None = None,
     predictions: dict | None = None,
-) -> tuple[GradeModel, dict]:
-    """Fit with the config's hyper-parameters, or ``params`` (e.g. :func:`tune_industry`'s best);
-    returns the model and its hold-out evidence (with the baselines). ``predictions``, if given,
-    receives the hold-out rows (``holdout``) and every model's predictions (see :func:`compare_baselines`)."""
-    import time
-
-    cfg = config or load_grading_config()
-    ind, feats, dirs, sets = _datasets(store, code, cfg)
-    hp: dict[str, Any] = {
-        "n_estimators": cfg.n_estimators,
-        "learning_rate": cfg.learning_rate,
-        "num_leaves": cfg.num_leaves,
-        "min_child_samples": cfg.min_child_samples,
-    } | dict(params or {})
-    model = GradeModel(directions=dirs, n_classes=n_classes(ind), seed=cfg.seed, **hp)
-    t0 = time.perf_counter()
-    model.fit(
-        sets["train"][feats],
-        sets["train"]["label"],
-        X_cal=sets["calibration"][feats],
-        y_cal=sets["calibration"]["label"],
-    )
-    seconds = time.perf_counter() - t0
-    # h/bands: target shares -> risk bounds fitted on the calibration fold's band-graded organisations
-    reg = store.sql("SELECT subject_id, registered_on FROM subjects WHERE subject_type <> 'person'")
-    reg = reg.set_index("subject_id")["registered_on"]
-    cal = sets["calibration"].set_index("subject_id")
-    model.bands_ = (
-        fit_bands(
-            ind.bands,
-            model.predict_risk(cal[feats]),
-            graded_by_bands(ind, cal, reg, cfg.calibration_cutoff).to_numpy(),
-            reference=f"calibration {cfg.calibration_cutoff.isoformat()}",
-        )
-        if ind.bands.kind == "shares"
-        else None
-    )
-    model.info_ = {
-        "industry": code,
-        "label": ind.label,
-        "train_cutoffs": [c.isoformat() for c in cfg.cutoffs],
-        "calibration_cutoff": cfg.calibration_cutoff.isoformat(),
-        "holdout_cutoff": cfg.holdout_cutoff.isoformat(),
-        "store_fingerprint": store.fingerprint(),
-    }
-    baselines = compare_baselines(model, cfg, feats, sets, n_classes(ind), predictions, seconds)
-    ev = evidence(model, ind, sets["holdout"], feats, cfg, sets, baselines[0], registered_on=reg)
-    ev["fit_seconds"] = seconds
-    ev["baselines"] = baselines
-    if predictions is not None:
-        predictions["holdout"] = sets["holdout"]
-    return model, ev
+    incumbent: Any = None,
+) -> tuple[Grader, dict]:
+    """The champion grader of industry ``code`` and its hold-out evidence (every contender's figures
+    in ``baselines``, the decision in ``champion``); see :func:`run_championship`."""
+    ch = run_championship(store, code, config, params, predictions, incumbent)
+    return ch.champion.grader, ch.evidence
 
 
 def evidence(

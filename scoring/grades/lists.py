@@ -38,7 +38,8 @@ from scoring.features.definitions import FeatureSet, feature_set_for
 from scoring.features.industry import GRADE_INDEX, GRADES, Bands, Industry, load_industries
 from scoring.grades.bands import bands_text, resolve_bands, share_table
 from scoring.grades.grading import grade_organisations
-from scoring.grades.model import OUTCOME_CLASSES, GradeModel
+from scoring.grades.model import OUTCOME_CLASSES
+from scoring.grades.model import Grader as GradeModel  # any grader of the protocol
 from scoring.grades.wording import SCORE_MAX, FeatureReason, feature_reason, veto_words
 
 

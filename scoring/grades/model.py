@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import Tags
+from typing_extensions import TypeIs
 
 from scoring.core.errors import ConfigError, DataError
 from scoring.core.estimator import (
@@ -215,26 +216,32 @@ class GradeModel(ClassifierMixin, BaseEstimator):
             self.booster_ = lgb.train(params, data, num_boost_round=self.n_estimators)
         self.calibrator_ = OrdinalCalibrator(k).fit(self.margin(X_cal), y_cal)
         self.info_: dict[str, Any] = {}
-        self.bands_: Bands | None = None  # h/bands: fitted share bands (set by the fit flow)
+        self.bands_: Bands | None = None
         self.version_ = self._content_hash()
         return self
 
     def _content_hash(self) -> str:
-        """The model version: a hash of everything that decides its output (trees, link, imputation)."""
+        """The model version: a hash of everything that decides its output (trees, link, imputation,
+        and the fitted bands when there are any: a model without them keeps its version)."""
         import hashlib
 
-        body = json.dumps(
-            {
-                "booster": self.booster_.model_to_string(),
-                "calibration": self.calibrator_.to_dict(),
-                "features": self.features_,
-                "impute": self.impute_,
-                "classes": self.class_names_,
-            },
-            sort_keys=True,
-            ensure_ascii=False,
-        )
+        content: dict[str, Any] = {
+            "booster": self.booster_.model_to_string(),
+            "calibration": self.calibrator_.to_dict(),
+            "features": self.features_,
+            "impute": self.impute_,
+            "classes": self.class_names_,
+        }
+        bands = getattr(self, "bands_", None)
+        if bands is not None:
+            content["bands"] = bands.model_dump(mode="json")
+        body = json.dumps(content, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(body.encode("utf-8")).hexdigest()[:12]
+
+    def refresh_version(self) -> str:
+        """Recompute ``version_`` (after the fit flow set ``bands_``)."""
+        self.version_ = self._content_hash()
+        return self.version_
 
     # -- prediction ----------------------------------------------------------------------------
     def _matrix(self, X: Any) -> np.ndarray:
@@ -314,9 +321,10 @@ class GradeModel(ClassifierMixin, BaseEstimator):
             "calibration": self.calibrator_.to_dict(),
             "version": self.version_,
             "info": self.info_,
-            "bands": None if (b := getattr(self, "bands_", None)) is None else b.model_dump(mode="json"),
             "booster": self.booster_.model_to_string(),
         }
+        if self.bands_ is not None:
+            meta["bands"] = self.bands_.model_dump(mode="json")
         p.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         return p
 
@@ -336,8 +344,82 @@ class GradeModel(ClassifierMixin, BaseEstimator):
         m.calibrator_ = OrdinalCalibrator.from_dict(d["calibration"])
         m.booster_ = lgb.Booster(model_str=d["booster"])
         m.info_ = d.get("info", {})
-        m.bands_ = Bands.model_validate(d["bands"]) if d.get("bands") else None
+        m.bands_ = Bands.model_validate(d["bands"]) if d.get("bands") is not None else None
         m.version_ = m._content_hash()
         if m.version_ != d["version"]:
             raise DataError(f"{path}: the model's content does not match its version {d['version']} (file altered?)")
         return m
+
+
+#: the contenders of the championship (scoring.grades.champion) and their Chinese names
+CONTENDERS_ZH = {
+    "lightgbm": "行业模型",
+    "pooled_lightgbm": "全市合并模型",
+    "expert_sheet": "专家评分表",
+    "ordinal_logistic": "有序逻辑回归",
+}
+
+
+@runtime_checkable
+class Grader(Protocol):
+    """The grader protocol: what lists, explanations, the registry, serving, justify, monitoring
+    and reports use of any grader (:class:`GradeModel`, the pooled model, or the calibrated
+    baselines :class:`~scoring.grades.baselines.ExpertSheetGrader` and
+    :class:`~scoring.grades.baselines.OrdinalLogitGrader`)."""
+
+    features_: list[str]
+    class_names_: list
+    n_classes_: int
+    calibrator_: OrdinalCalibrator
+    version_: str
+    info_: dict[str, Any]
+    bands_: Bands | None
+
+    def margin(self, X: Any) -> np.ndarray: ...
+
+    def predict_proba(self, X: Any, calibrated: bool = True) -> np.ndarray: ...
+
+    def predict_risk(self, X: Any, calibrated: bool = True) -> np.ndarray: ...
+
+    def predict_class(self, X: Any) -> np.ndarray: ...
+
+    def contributions(self, X: Any) -> pd.DataFrame: ...
+
+    def build_table(self) -> pd.DataFrame: ...
+
+    def save(self, path: str | Path) -> Path: ...
+
+    def refresh_version(self) -> str: ...
+
+
+def is_grader(obj: object) -> TypeIs[Grader]:
+    """Whether ``obj`` is a fitted grader of the protocol (not, e.g., a 信义金 points card)."""
+    return isinstance(obj, Grader) and hasattr(obj, "calibrator_")
+
+
+def grader_formats() -> dict[str, Any]:
+    """File format -> the grader class that loads it."""
+    from scoring.grades.baselines import ExpertSheetGrader, OrdinalLogitGrader
+
+    return {
+        FORMAT: GradeModel,
+        ExpertSheetGrader.FORMAT: ExpertSheetGrader,
+        OrdinalLogitGrader.FORMAT: OrdinalLogitGrader,
+    }
+
+
+def load_grader(path: str | Path) -> Grader:
+    """Any grader from its file, by the file's ``format`` (a DataError naming the file otherwise)."""
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable grader file ({exc})") from None
+    fmt = d.get("format") if isinstance(d, dict) else None
+    kinds = grader_formats()
+    if fmt not in kinds:
+        raise DataError(
+            f"{path}: not a grader file (format {fmt!r}; expected one of {', '.join(sorted(kinds))}); "
+            "fit one with `scoring grades fit`"
+        )
+    grader: Grader = kinds[fmt].load(path)
+    return grader

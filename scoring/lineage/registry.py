@@ -65,6 +65,7 @@ __all__ = [
     "relocate",
     "resolve",
     "set_alias",
+    "set_version_tags",
 ]
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ MODEL_FILE = "model.json"
 INDUSTRY_FILE = "industry.json"
 ARTIFACT_PATH_TAG = "xinyi.artifact_path"
 KIND_TAG = "xinyi.kind"
+CONTENDER_TAG = "xinyi.contender"
+ROLE_TAG = "xinyi.role"
 
 # What the shipped ``scoring`` package imports when a registered model is loaded and scores
 # (tests/test_model_serving.py checks the list against a fresh process).
@@ -126,11 +129,11 @@ def _package_copy(into: Path) -> Path:
 
 
 def _load_model_file(kind: str, model_path: Path):
-    from scoring.grades.model import GradeModel
+    from scoring.grades.model import load_grader
     from scoring.points.card import PointsCard
 
     if kind == "grade":
-        return GradeModel.load(model_path)
+        return load_grader(model_path)
     if kind == "card":
         return PointsCard.load(model_path)
     raise DataError(f"kind must be 'grade' or 'card', got {kind!r}")
@@ -170,12 +173,15 @@ def register(
     example: pd.DataFrame,
     aliases: tuple[str, ...] = (),
     industry: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> Registered:
     """Log the model file as an MLflow pyfunc model from code inside run ``run_id`` (the published
     output; see the module docstring), register it as a new version of ``name`` and set ``aliases``
     on that version. ``example``: a frame with the model's features (e.g. the feature table at a
     cut-off, or :func:`scoring.lineage.serving.model_input`); three rows become the input example.
-    ``industry``: a grade model's industry (default: the one it was fitted for)."""
+    ``industry``: a grade model's industry (default: the one it was fitted for). ``tags``: extra
+    model version tags; a grader's contender (``xinyi.contender``, e.g. ``expert_sheet``) is always
+    tagged."""
     import mlflow
 
     from scoring.grades.lists import model_industry
@@ -215,6 +221,9 @@ def register(
             client.set_registered_model_alias(name, a, version_)
         client.set_model_version_tag(name, version_, "xinyi.model_file_version", str(getattr(obj, "version_", "")))
         client.set_model_version_tag(name, version_, KIND_TAG, kind)
+        contender = getattr(obj, "info_", {}).get("contender") if kind == "grade" else None
+        for key, value in {**({CONTENDER_TAG: str(contender)} if contender else {}), **(tags or {})}.items():
+            client.set_model_version_tag(name, version_, key, str(value))
         rel = _relative_location(tracking_uri, client.get_model_version_download_uri(name, version_))
         if rel is not None:
             client.set_model_version_tag(name, version_, ARTIFACT_PATH_TAG, rel)
@@ -231,6 +240,7 @@ def register_next(
     alias: str | None = None,
     *,
     industry: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> Registered:
     """Register a fitted model as the next version with ``alias``; by default ``champion`` when the
     name has none yet, else ``challenger`` (a new version never replaces the champion by itself)."""
@@ -249,6 +259,7 @@ def register_next(
         example=example,
         aliases=(alias,),
         industry=industry,
+        tags=tags,
     )
 
 
@@ -257,6 +268,16 @@ def set_alias(tracking_uri: str, name: str, alias: str, version: str | int) -> N
 
     with quiet():
         MlflowClient(tracking_uri).set_registered_model_alias(name, alias, str(version))
+
+
+def set_version_tags(tracking_uri: str, name: str, version: str | int, tags: dict[str, str]) -> None:
+    """Tag a registered version (e.g. the decision that kept a champion: ``xinyi.selection``)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    with quiet():
+        for key, value in tags.items():
+            client.set_model_version_tag(name, str(version), key, str(value))
 
 
 def _model_version(tracking_uri: str, name: str, alias: str | None, version: str | int | None):
@@ -334,23 +355,24 @@ def load_pyfunc(tracking_uri: str, name: str, *, alias: str | None = "champion",
 
 
 def load_registered(tracking_uri: str, name: str, *, alias: str | None = "champion", version: str | int | None = None):
-    """The xinyi object (GradeModel or PointsCard) of a registered version, and its :class:`Registered`."""
+    """The xinyi object (a grader of the protocol, or a PointsCard) of a registered version, and its
+    :class:`Registered`."""
     import mlflow
 
-    from scoring.grades.model import GradeModel
+    from scoring.grades.model import load_grader
     from scoring.points.card import PointsCard
 
     reg = resolve(tracking_uri, name, alias=None if version is not None else alias, version=version)
-    kind = GradeModel if name.startswith("xinyi-grades-") else PointsCard
+    load: Any = load_grader if name.startswith("xinyi-grades-") else PointsCard.load
     where = model_path(tracking_uri, name, version=reg.version)
     if not where.startswith("models:/"):
         f = Path(where) / "artifacts" / MODEL_FILE
         if f.exists():
-            return kind.load(f), reg
+            return load(f), reg
     with tempfile.TemporaryDirectory() as d, quiet(), using_tracking_uri(tracking_uri):
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=where, dst_path=d))
         files = sorted((local / "artifacts").glob("*.json")) or sorted(local.rglob("*.json"))
         if not files:
             raise NotFoundError(f"{name} v{reg.version}: the logged model has no model file")
         path = next((f for f in files if f.name == MODEL_FILE), files[0])
-        return kind.load(path), reg
+        return load(path), reg

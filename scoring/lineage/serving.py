@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from scoring.archive.store import Store
     from scoring.features.industry import Industry
-    from scoring.grades.model import GradeModel
+    from scoring.grades.model import Grader
     from scoring.points.card import PointsCard
 
 MODEL_ARTIFACT = "model"
@@ -44,7 +44,7 @@ KINDS = ("card", "grade")
 POINTS_OUTPUT = ("status", "points", "reason", "suspended_until")
 
 
-def grade_output_columns(model: GradeModel) -> list[str]:
+def grade_output_columns(model: Grader) -> list[str]:
     return [
         "previous_grade",
         *(f"p_{c}" for c in model.class_names_),
@@ -62,7 +62,7 @@ def grade_output_columns(model: GradeModel) -> list[str]:
 
 def model_input(
     store: Store,
-    model: PointsCard | GradeModel,
+    model: PointsCard | Grader,
     as_of: dt.date | str,
     *,
     industry: str | None = None,
@@ -72,10 +72,10 @@ def model_input(
     """The exact pyfunc input of ``model`` (a card or a grade model) for ``store`` as of ``as_of``:
     one row per person (card) or per organisation of the industry (grade model), index subject_id."""
     from scoring.grades.lists import organisation_inputs
-    from scoring.grades.model import GradeModel
+    from scoring.grades.model import is_grader
     from scoring.points.personal import person_inputs
 
-    if isinstance(model, GradeModel):
+    if is_grader(model):
         return organisation_inputs(
             store, model, as_of, industry=industry, period_months=period_months, subject_ids=subject_ids
         )
@@ -83,11 +83,11 @@ def model_input(
     return X if subject_ids is None else X.loc[X.index.intersection(subject_ids)]
 
 
-def predict(model: PointsCard | GradeModel, inputs: pd.DataFrame, industry: Industry | None = None) -> pd.DataFrame:
+def predict(model: PointsCard | Grader, inputs: pd.DataFrame, industry: Industry | None = None) -> pd.DataFrame:
     """What the registered model gives for ``inputs`` (computed here, in process)."""
-    from scoring.grades.model import GradeModel
+    from scoring.grades.model import is_grader
 
-    if isinstance(model, GradeModel):
+    if is_grader(model):
         from scoring.grades.lists import grades_from_inputs, model_industry
 
         ind = industry or model_industry(model, None)
@@ -97,18 +97,18 @@ def predict(model: PointsCard | GradeModel, inputs: pd.DataFrame, industry: Indu
     return gated_scores(model, inputs)[list(POINTS_OUTPUT)]
 
 
-def signature(model: PointsCard | GradeModel, industry: Industry | None = None) -> ModelSignature:
+def signature(model: PointsCard | Grader, industry: Industry | None = None) -> ModelSignature:
     """The model's signature: the columns of :func:`model_input` in, of :func:`predict` out."""
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ColSpec, Schema
 
     from scoring.grades.lists import input_features, model_industry
-    from scoring.grades.model import GradeModel
+    from scoring.grades.model import is_grader
 
     def cols(spec: list[tuple[str, str, bool]]) -> Schema:
         return Schema([ColSpec(t, n, required=r) for n, t, r in spec])
 
-    if isinstance(model, GradeModel):
+    if is_grader(model):
         ind = industry or model_industry(model, None)
         inputs = [(f, "double", True) for f in input_features(model, ind)]
         inputs += [("previous_grade", "string", False), ("registered_on", "string", False), ("as_of", "string", True)]
@@ -148,9 +148,9 @@ def load_scorer(
         return lambda X: predict(card, X)
     if kind == "grade":
         from scoring.features.industry import Industry
-        from scoring.grades.model import GradeModel
+        from scoring.grades.model import load_grader
 
-        model = GradeModel.load(artifacts[MODEL_ARTIFACT])
+        model = load_grader(artifacts[MODEL_ARTIFACT])
         ind = Industry.model_validate(json.loads(Path(artifacts[INDUSTRY_ARTIFACT]).read_text(encoding="utf-8")))
         return lambda X: predict(model, X, ind)
     raise ConfigError(f"model config: kind must be one of {', '.join(KINDS)}, got {kind!r}")

@@ -26,6 +26,7 @@ import sqlite3
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 from scoring import __version__
@@ -328,16 +329,20 @@ def log_grade_fit(
         "xinyi.calibration_cutoff": evidence["calibration_cutoff"],
         "xinyi.holdout_cutoff": evidence["holdout_cutoff"],
     }
-    params = {
-        "n_estimators": model.n_estimators,
-        "learning_rate": model.learning_rate,
-        "num_leaves": model.num_leaves,
-        "min_child_samples": model.min_child_samples,
-        "seed": model.seed,
+    params: dict[str, Any] = {
         "n_features": len(model.features_),
         "n_classes": model.n_classes_,
         "calibration_scale": round(model.calibrator_.scale_, 6),
     }
+    for p in ("n_estimators", "learning_rate", "num_leaves", "min_child_samples", "reg_lambda", "seed", "alpha"):
+        if isinstance(getattr(model, p, None), (int, float)):
+            params[p] = getattr(model, p)
+    contender = str(model.info_.get("contender", evidence.get("contender", "lightgbm")))
+    tags["xinyi.contender"] = contender
+    if evidence.get("champion"):
+        ch = evidence["champion"]
+        tags |= {"xinyi.champion_rule": ch["rule"], "xinyi.champion_metric": ch["metric"]}
+        params |= {"champion_margin": ch["margin"], "champion_min_outcomes": ch["min_outcomes"]}
     keys = (
         "auc",
         "auc_bad_grades",
@@ -358,7 +363,7 @@ def log_grade_fit(
             metrics[f"class{i}.{m}"] = c[m]
     for b in evidence.get("baselines", []):
         for m, v in b.items():
-            if m != "model" and v == v:
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v:
                 metrics[f"baseline.{b['model']}.{m}"] = v
     files = [config_dir() / "industries" / f"{code}.yaml", config_dir() / "grading.yaml", config_dir() / "labels.yaml"]
     feat = config_dir() / "features" / f"{code}.yaml"
@@ -377,7 +382,10 @@ def log_grade_fit(
             tags=tags,
             params=params,
             metrics=metrics,
-            dicts={"evidence/evidence.json": evidence},
+            dicts={
+                "evidence/evidence.json": evidence,
+                **({"evidence/champion.json": evidence["champion"]} if evidence.get("champion") else {}),
+            },
             texts={
                 "model/importance.csv": inert_frame(model.build_table()).to_csv(index=False),
                 "evidence/per_grade.csv": inert_frame(pd.DataFrame(evidence["per_grade"])).to_csv(index=False),

@@ -171,7 +171,7 @@ def _grades(st: Store, ws: Workspace, export: str, outputs: dict, say: Progress)
     codes = grades.sample_industries(st)
     lines, pubs = [], {}
     for i, code in enumerate(codes, 1):
-        say(f"step 4/{STEPS} · industry {i}/{len(codes)} {code}: fit with baselines, register, grade list")
+        say(f"step 4/{STEPS} · industry {i}/{len(codes)} {code}: fit the contenders, register, grade list")
         fit = grades.fit_and_register_grades(st, ws, code, progress=say)
         lst = grades.publish_grade_list(
             st, ws, code, export, choice=points.ModelChoice(alias="champion"), publish=True, keep_existing=True
@@ -192,7 +192,7 @@ def _grades(st: Store, ws: Workspace, export: str, outputs: dict, say: Progress)
             f"{b['ordinal_logistic']['auc']:.3f}, {quality}ECE {ev['ece_before']:.3f}->{ev['ece']:.3f}; "
             f"{len(lst.rows)} graded: "
             + " ".join(f"{r['grade']}{int(r['organisations'])}" for _, r in dist.iterrows())
-            + f" ({int((lst.rows['veto'] != '').sum())} vetoed)"
+            + f" ({int((lst.rows['veto'] != '').sum())} vetoed); champion {ev.get('contender', 'lightgbm')}"
         )
     outputs["grade_publications"] = pubs
     return lines

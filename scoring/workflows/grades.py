@@ -1,8 +1,22 @@
-"""行业信用评价 workflows: fit and register an industry's grade model (optionally tuned), write and
-publish its grade list, explain one organisation's grade.
+"""行业信用评价 workflows: fit the contenders of an industry (optionally tuned), register the champion
+and its challengers, write and publish its grade list, explain one organisation's grade.
 
-Which model grades (:func:`load_grade_model`): a model file when given, else the registered version
-of an alias or a version number of ``xinyi-grades-<industry>``, by default its ``champion``.
+Which grader grades (:func:`load_grade_model`): a grader file when given, else the registered version
+of an alias or a version number of ``xinyi-grades-<industry>``, by default its ``champion``. Any
+grader of the protocol (:class:`~scoring.grades.model.Grader`: LightGBM, the pooled model, the
+expert sheet, ordinal logistic regression) grades lists, explains and serves the same way.
+
+**Registration** (:func:`fit_and_register_grades`): the contenders are compared on the same hold-out
+(:mod:`scoring.grades.champion`). The registered champion of an earlier fit competes too (as
+``incumbent``, first in the order: a new contender must beat it by the margin), when it reads the
+industry's features and its folds end before this fit's hold-out labels begin; it keeps the
+``champion`` alias unless beaten. A champion that cannot compete keeps its alias and the new
+winner becomes the ``challenger`` (a new version never replaces the champion without evidence).
+The winner of a fit is registered with alias ``champion`` (or ``challenger``, as said), the
+runner-up with ``challenger``, further challengers (``champion.challengers`` in
+configs/grading.yaml) without alias; every version is tagged with its contender
+(``xinyi.contender``) and role (``xinyi.role``). An explicit ``alias`` overrides all of this: the
+fit's winner among the new contenders gets it, and nothing else is registered.
 """
 
 from __future__ import annotations
@@ -16,7 +30,7 @@ import pandas as pd
 from scoring.archive.store import Store
 from scoring.core.errors import DataError, NotFoundError
 from scoring.features.industry import Industry
-from scoring.grades.model import GradeModel
+from scoring.grades.model import Grader
 from scoring.lineage.registry import Registered
 from scoring.workflows.points import ModelChoice, load_registered_model
 from scoring.workflows.workspace import Progress, Workspace, check_date, data_errors, not_found, quiet
@@ -58,9 +72,10 @@ def industry_of_subject(store: Store, subject: str) -> str:
 
 def load_grade_model(
     ws: Workspace, industry: str, choice: ModelChoice = ModelChoice()
-) -> tuple[GradeModel, Registered | None]:
-    """The model that grades ``industry``: ``choice.file``, else its registered version or alias
+) -> tuple[Grader, Registered | None]:
+    """The grader of ``industry``: ``choice.file``, else its registered version or alias
     (default champion)."""
+    from scoring.grades.model import is_grader, load_grader
     from scoring.lineage.registry import grades_name
 
     industry_config(industry)
@@ -69,10 +84,12 @@ def load_grade_model(
             raise NotFoundError(
                 f"{choice.file}: no grade model here; fit one with `scoring grades fit --industry {industry}`"
             )
-        model = GradeModel.load(choice.file)
+        with data_errors():
+            model = load_grader(choice.file)
     else:
         obj, reg = load_registered_model(ws, grades_name(industry), choice)
-        assert isinstance(obj, GradeModel)
+        if not is_grader(obj):
+            raise DataError(f"{reg.name} v{reg.version} is not a grader; register one with `scoring grades fit`")
         return obj, reg
     from scoring.grades.lists import model_industry
 
@@ -83,14 +100,16 @@ def load_grade_model(
 
 @dataclass(frozen=True)
 class GradeFit:
-    """A fitted industry model: file, hold-out evidence (with baselines and tuning), run, version."""
+    """A fitted industry: the champion grader, its file, hold-out evidence (every contender, the
+    decision, tuning), run, registered version, and the challengers registered beside it."""
 
     industry: str
-    model: GradeModel
+    model: Grader
     evidence: dict
     path: Path
     run_id: str
     registered: Registered
+    challengers: tuple[Registered, ...] = ()
 
     def to_dict(self, full: bool = False) -> dict:
         ev = self.evidence
@@ -103,12 +122,40 @@ class GradeFit:
             "mlflow_run_id": self.run_id,
             "registered": f"{self.registered.name} v{self.registered.version}",
             "aliases": list(self.registered.aliases),
+            "contender": ev.get("contender"),
+            "contender_zh": ev.get("contender_zh"),
+            "selection": ev.get("selection"),
+            "challengers": [
+                {"registered": f"{r.name} v{r.version}", "aliases": list(r.aliases)} for r in self.challengers
+            ],
             **{k: ev[k] for k in keys if k in ev},
             "tuning": ev.get("tuning"),
         }
         if full:
-            d.update({k: ev[k] for k in ("per_grade", "per_class", "baselines")})
+            d.update({k: ev[k] for k in ("per_grade", "per_class", "baselines", "champion") if k in ev})
         return d
+
+
+def _registered_champion(ws: Workspace, industry: str) -> tuple[Grader, Registered] | None:
+    """The registered champion of ``industry`` and its version, or None (none yet, or unreadable:
+    logged, then the fit goes on as the first)."""
+    import logging
+
+    from scoring.core.errors import XinyiError
+    from scoring.grades.model import is_grader
+    from scoring.lineage.registry import grades_name, load_registered, resolve
+
+    name = grades_name(industry)
+    try:
+        resolve(ws.tracking_uri, name, alias="champion")
+    except LookupError:
+        return None
+    try:
+        obj, reg = load_registered(ws.tracking_uri, name, alias="champion")
+    except (XinyiError, OSError) as exc:
+        logging.getLogger(__name__).warning("%s: the registered champion cannot be loaded (%s)", name, exc)
+        return None
+    return (obj, reg) if is_grader(obj) else None
 
 
 def fit_and_register_grades(
@@ -123,38 +170,80 @@ def fit_and_register_grades(
     alias: str | None = None,
     progress: Progress = quiet,
 ) -> GradeFit:
-    """Fit an industry's grade model against its baselines (tuned first with Optuna when
-    ``trials`` > 0, every trial logged; or with ``params``), check it on the hold-out, save it
-    (default ``<workspace>/models/grades/<industry>.json``), log the run to MLflow and register the
-    next version of ``xinyi-grades-<industry>`` (champion when there is none, else challenger)."""
+    """Fit an industry's contenders (LightGBM tuned first with Optuna when ``trials`` > 0, every
+    trial logged; or with ``params``), compare them with the registered champion on the same
+    hold-out, save the champion (default ``<workspace>/models/grades/<industry>.json``; challengers
+    beside it as ``<industry>.<contender>.json``), log the run to MLflow and register the champion
+    and its challengers as new versions of ``xinyi-grades-<industry>`` (see the module docstring)."""
     from scoring.features.training import training_set
-    from scoring.grades.grading import fit_industry, tune_industry
+    from scoring.grades.champion import INCUMBENT
+    from scoring.grades.grading import load_grading_config, run_championship, tune_industry
     from scoring.lineage.configs import log_bundle
-    from scoring.lineage.registry import grades_name, register_next
+    from scoring.lineage.registry import CONTENDER_TAG, ROLE_TAG, grades_name, register, set_alias, set_version_tags
     from scoring.lineage.tracking import log_grade_fit, trial_logger
 
     industry_config(industry)
+    cfg = load_grading_config()
     tuning = None
     if trials > 0:
         progress(f"{industry}: Optuna, up to {trials} trials in {timeout:.0f}s")
         on_trial = trial_logger(ws.tracking_uri, store, industry)
         tuning = tune_industry(store, industry, n_trials=trials, timeout=timeout, on_trial=on_trial)
         params = tuning["best_params"] or None
-    progress(f"{industry}: fit with the baselines on rolling cut-offs, check on the hold-out")
+    current = None if alias is not None else _registered_champion(ws, industry)
+    progress(f"{industry}: fit the contenders on rolling cut-offs, compare them on the hold-out")
     with data_errors():
-        model, ev = fit_industry(store, industry, params=params)
+        ch = run_championship(store, industry, cfg, params, incumbent=current[0] if current else None)
+    ev = ch.evidence
     if tuning:
         ev["tuning"] = tuning
     path = Path(out) if out else ws.path("models", "grades", f"{industry}.json")
-    model.save(path)
-    progress(f"{industry}: log to MLflow and register")
-    run_id = log_grade_fit(model, ev, store, tracking_uri=ws.tracking_uri, artifacts=ws.artifacts, model_path=path)
+    winner = ch.champion
+    kept = winner.name == INCUMBENT  # the registered champion was not beaten
+    # a registered champion that could not compete keeps its alias: the new winner is its challenger
+    blocked = current is not None and not kept and ch.contenders[INCUMBENT].excluded != ""
+    winner.grader.save(path)
+    progress(f"{industry}: log to MLflow and register ({winner.zh})")
+    run_id = log_grade_fit(
+        winner.grader, ev, store, tracking_uri=ws.tracking_uri, artifacts=ws.artifacts, model_path=path
+    )
     log_bundle(ws.tracking_uri, run_id)  # 配置版本: the configs this fit ran with (scoring.lineage.configs)
-    model.info_["mlflow_run_id"] = run_id  # the run that holds this model's evidence
-    model.save(path)
     example = training_set(store, [ev["holdout_cutoff"]], subjects="organisations", industry=industry)
-    reg = register_next(ws.tracking_uri, grades_name(industry), path, "grade", run_id, example, alias)
-    return GradeFit(industry, model, ev, path, run_id, reg)
+    name = grades_name(industry)
+
+    def new_version(c, file: Path, aliases: tuple[str, ...], role: str) -> Registered:
+        c.grader.info_["mlflow_run_id"] = run_id  # the run that holds its evidence
+        c.grader.save(file)
+        tags = {CONTENDER_TAG: c.kind, ROLE_TAG: role}
+        return register(
+            ws.tracking_uri, name=name, model_path=file, kind="grade", run_id=run_id, example=example,
+            aliases=aliases, tags=tags,
+        )  # fmt: skip
+
+    if kept:
+        assert current is not None
+        reg = current[1]
+        set_version_tags(ws.tracking_uri, name, reg.version, {"xinyi.retained_by_run": run_id})
+    else:
+        first = (alias,) if alias is not None else ("challenger",) if blocked else ("champion",)
+        reg = new_version(winner, path, first, "challenger" if blocked else "champion")
+    challengers: list[Registered] = []
+    if alias is None and not blocked:
+        # a contender identical to the champion or to the registered champion (same content hash) is
+        # not registered again
+        same = {winner.grader.version_, *((current[0].version_,) if current else ())}
+        picks = [c for c in ch.challengers() if c.name == INCUMBENT or c.grader.version_ not in same]
+        for i, c in enumerate(picks[: cfg.champion.challengers]):
+            aliases = ("challenger",) if i == 0 else ()
+            if c.name == INCUMBENT:  # the beaten champion stays registered: it becomes the challenger
+                assert current is not None
+                for a in aliases:
+                    set_alias(ws.tracking_uri, name, a, current[1].version)
+                challengers.append(Registered(name, current[1].version, current[1].run_id, aliases, current[1].uri))
+                continue
+            file = path.with_name(f"{path.stem}.{c.kind}{path.suffix}")
+            challengers.append(new_version(c, file, aliases, "challenger"))
+    return GradeFit(industry, winner.grader, ev, path, run_id, reg, tuple(challengers))
 
 
 @dataclass(frozen=True)
