@@ -120,7 +120,7 @@ def city_time(model, ind, X: pd.DataFrame, labels: pd.Series, n: int) -> dict:
     contrib = model.contributions(big[model.features_])
     t2 = time.perf_counter()
     pop = GradedPopulation(ind, None, None, big, g, contrib, pd.DataFrame(index=big.index), labels)
-    reasons = top_reasons(pop)
+    reasons = top_reasons(pop, model=model)
     t3 = time.perf_counter()
     assert np.allclose(contrib.sum(axis=1).to_numpy(), model.margin(big[model.features_]), atol=1e-9)
     return {

@@ -152,6 +152,7 @@ def test_a_grade_model_keeps_its_fitted_bands(tmp_path):
     m = GradeModel(n_estimators=20, n_classes=2).fit(X, y)
     assert m.bands_ is None
     m.bands_ = fit_bands(Bands(kind="shares", targets=ZHEJIANG), m.predict_risk(X), reference="calibration x")
+    m.refresh_version()  # the fitted bands decide grades: they are part of the version
     back = GradeModel.load(m.save(tmp_path / "m.json"))
     assert back.bands_ == m.bands_
 
@@ -193,7 +194,7 @@ def test_every_industry_list_is_within_tolerance_of_its_targets(realistic_lists,
     model, ev, pop, lst = realistic_lists[code]
     ind = load_industries()[code]
     bands = resolve_bands(model, ind)
-    assert bands.kind == "risk" and bands.reference.startswith("calibration ")
+    assert bands.kind == "risk" and bands.reference.startswith("hold-out ")
     # the list at the latest date: the band table's grade among the organisations it grades
     g = pop.graded
     eligible = band_graded(g)
@@ -227,7 +228,7 @@ def test_the_list_shows_the_bands_the_grader_and_every_share_against_its_target(
     model.info_ |= {"contender_zh": "行业模型", "selection": "按留出期AUC选定（示例）"}
     notes = list_notes(pop, model, registered="(model file)", run_id="", fingerprint="f")
     assert notes["评价模型"] == "行业模型" and notes["选用依据"].startswith("按留出期AUC")
-    assert "风险概率上限" in notes["分级表"] and "校准期 2024-06-30" in notes["分级表"]
+    assert "风险概率上限" in notes["分级表"] and "留出期 2025-06-30" in notes["分级表"]
     assert "优秀2.3%±1.5" in notes["分级表"] and "不含直接定级与新设主体" in notes["分级表"]
     (path,) = write_grade_list(lst, tmp_path / "list.xlsx", notes)
     rows = list(openpyxl.load_workbook(path, read_only=True)["等级分布"].values)

@@ -49,7 +49,8 @@ def graded(sample_store):
     model = GradeModel(directions=meta["direction"].to_dict(), n_classes=5).fit(
         tr[feats], tr["label"], X_cal=cal[feats], y_cal=cal["label"]
     )
-    model.bands_ = fit_bands(load_industries()["construction"].bands, model.predict_risk(cal[feats]))  # h/bands
+    model.bands_ = fit_bands(load_industries()["construction"].bands, model.predict_risk(cal[feats]))
+    model.refresh_version()  # the fitted bands are part of the version
     return model, feats, te
 
 

@@ -40,7 +40,7 @@ from scoring.archive.ingest import ingest
 from scoring.archive.store import open_store
 from scoring.core.privacy import contains_raw_id
 from scoring.features.definitions import feature_set_for
-from scoring.features.industry import GRADES, load_industries
+from scoring.features.industry import GRADES, Bands, load_industries
 from scoring.grades.explain import explain_organisation
 from scoring.grades.lists import (
     CODE_COLUMNS,
@@ -127,7 +127,6 @@ class LinearGrader:
 
     class_names_ = list(GRADES)
     n_classes_ = len(GRADES)
-    bands_ = None
 
     def __init__(self, weights: dict[str, float], centre: dict[str, float], bias: float, info: dict):
         self.features_ = list(weights)
@@ -138,6 +137,15 @@ class LinearGrader:
             {"n_classes": 5, "scale": 1.0, "thresholds": [-1.5, 1.0, 2.5, 3.5]}
         )
         self.info_ = info
+        # fixed risk bounds in place of bands fitted to the industry's target shares
+        policy = load_industries()["construction"].bands
+        self.bands_ = Bands(
+            kind="risk",
+            bounds={"优秀": 0.01, "良好": 0.1, "中等": 0.3, "较差": 0.6},
+            targets=dict(policy.targets),
+            tolerance=policy.tolerance,
+            reference="golden",
+        )
         self.version_ = "golden-linear-1"
 
     def contributions(self, X) -> pd.DataFrame:
@@ -215,7 +223,8 @@ def _explained(world, subject: str) -> tuple[dict, str, pd.Series]:
     assert [t for t in shown if t] == [r["text"] for r in e["reasons"]][: len([t for t in shown if t])]
     # effects sum exactly to the score's difference from the industry base
     assert e["score"]["sum_of_effects"] == pytest.approx(e["score"]["difference"], abs=1e-9)
-    assert e["score"]["score"] == pytest.approx(100 * (1 - e["risk"]), abs=1e-9)
+    p = np.array([e["probabilities"][g] for g in GRADES])
+    assert e["score"]["score"] == pytest.approx(100 * (1 - p @ np.arange(5) / 4), abs=1e-9)  # the expected grade
     return e, text, lst.loc[subject]
 
 
@@ -394,7 +403,9 @@ def test_every_reason_of_a_fitted_model_on_the_sample_holds_the_rules(sample_sto
     effects = score_effects(model, pop.contributions)
     feats = list(model.features_)
     assert np.allclose(effects[feats].sum(axis=1), effects["score"] - effects["base_score"], atol=1e-9)
-    assert np.allclose(effects["score"], 100 * (1 - pop.graded["risk"]), atol=1e-9)
+    p = pop.graded[[f"p_{g}" for g in model.class_names_]].to_numpy(float)
+    k = p.shape[1]
+    assert np.allclose(effects["score"], 100 * (1 - p @ np.arange(k) / (k - 1)), atol=1e-9)
     n = 0
     for sid in pop.X.index:
         for r in organisation_reasons(pop, sid, effects, FSET, CAT, pop.reference):
@@ -404,7 +415,7 @@ def test_every_reason_of_a_fitted_model_on_the_sample_holds_the_rules(sample_sto
     assert n > len(pop.X)  # most firms have reasons
     texts = pd.concat([lst[f"reason_{k}"] for k in (1, 2, 3)])
     texts = texts[texts != ""]
-    assert not texts.str.contains("推高风险|（\\+0\\.00）|\\(A=5|=1\\)|0\\.0分").any()
+    assert not texts.str.contains("推高风险|（\\+0\\.00）|\\(A=5|=1\\)|(?<![\\d.])0\\.0分").any()
     good = texts[texts.str.contains("合同履约|荣誉|行政奖励") & texts.str.contains("降低")]
     assert not good.str.contains("偏多|偏高").any(), good.head().tolist()
     assert lst.loc[lst["veto"] != "", "reason_1"].str.startswith("直接定级：").all()

@@ -1,8 +1,8 @@
 """Band tables fitted to the platform's target shares (分级分类监管: the share of every grade).
 
 An industry declaring ``bands: {kind: shares, targets: {...}, tolerance: ...}`` gets risk bounds
-fitted when its model is fitted (:func:`fit_bands`): on a reference period (the calibration
-cut-off's organisations that the band table grades: not vetoed, not new entrants), every bound
+fitted when its model is fitted (:func:`fit_bands`): on a reference period (the hold-out
+cut-off's organisations, features only, that the band table grades: not vetoed, not new entrants), every bound
 falls where the cumulative share of the sorted calibrated risks comes closest to the cumulative
 target (优秀; 优秀+良好; ...). Organisations with the same risk always share a grade (the same record
 history gets the same grade), so a grade's share can only be as close to its target as the ties
@@ -181,7 +181,7 @@ def bands_text(bands: Bands) -> str:
             + f"，其余{GRADES[-1]}"
         )
     if bands.reference:
-        parts.append(f"分界值拟合于{bands.reference.replace('calibration', '校准期')}")
+        parts.append(f"分界值拟合于{bands.reference.replace('calibration', '校准期').replace('hold-out', '留出期')}")
     if bands.targets:
         parts.append(
             "目标占比 "

@@ -236,6 +236,40 @@ def band_reference(store: Store, ind: Industry, fold: pd.DataFrame, as_of: dt.da
     return graded_by_bands(ind, X, registration_dates(store), as_of).to_numpy(bool)
 
 
+def shares_missed(grader: Any, X_ref: pd.DataFrame, eligible: np.ndarray) -> list[str]:
+    """The grades whose share on the reference rows (``X_ref`` where ``eligible``: the rows the
+    fitted share bands were fitted on) falls outside the tolerance of its target: a score with too
+    many ties (a coarse points sheet) cannot deliver the platform's shares."""
+    bands = grader.bands_
+    if bands is None or not bands.targets:
+        return []
+    grades = [bands.grade(r) for r in grader.predict_risk(X_ref)]
+    table = share_table(grades, bands, eligible)
+    return [f"{r.grade} {r.share:.1%}（目标{r.target:.1%}）" for r in table.itertuples() if r.within_tolerance is False]
+
+
+def _exclude_off_target(
+    contenders: dict[str, Contender], ind: Industry, X_ref: pd.DataFrame, eligible: np.ndarray, code: str
+) -> None:
+    """With share bands, a contender that cannot reach the target shares on the reference period
+    (its fitted bands miss a target beyond the tolerance) leaves the championship when another
+    contender reaches them: the platform's grade shares are policy (分级分类监管), not a result."""
+    missed = {
+        n: shares_missed(c.grader, X_ref, eligible)
+        for n, c in contenders.items()
+        if c.grader is not None and not c.excluded
+    }
+    if not any(not m for m in missed.values()):
+        return  # nobody reaches them: the shares are reported as missed, nobody is excluded for it
+    for n, m in missed.items():
+        if m:
+            contenders[n].exclude(
+                f"cannot reach the target shares on the reference period ({'; '.join(m)}), others can",
+                code,
+                f"分级后占比无法达到目标（{'；'.join(m)}）",
+            )
+
+
 def holdout_evidence(hold: pd.DataFrame, metric: str) -> int:
     """How much the hold-out can tell contenders apart: its outcomes (AUC), or (QWK) its
     organisations outside the most common expert grade (the rows a ranking must place)."""
@@ -295,7 +329,9 @@ def _fit_contenders(
     k = n_classes(ind)
     tr, cal = sets["train"], sets["calibration"]
     fits: dict[str, Callable[[], Any]] = {"lightgbm": lambda: _fit_lightgbm(cfg, ind, feats, dirs, sets, params)}
-    fits["pooled_lightgbm"] = lambda: fit_pooled(store, code, cfg, sets)
+    # ``params`` (LightGBM's hyper-parameters, e.g. tuned) apply to the pooled LightGBM too
+    pooled_cfg = cfg.model_copy(update={p: v for p, v in (params or {}).items() if p in GradingConfig.model_fields})
+    fits["pooled_lightgbm"] = lambda: fit_pooled(store, code, pooled_cfg, sets)
     if cfg.expert_sheet is not None:
         es = cfg.expert_sheet
         fits["expert_sheet"] = lambda: ExpertSheetGrader(config_dir() / es.card, es.bands, k, es.link_scale).fit(
@@ -386,7 +422,9 @@ def run_championship(
     if incumbent is not None:
         contenders[INCUMBENT] = _incumbent(code, ind, cfg, feats, incumbent)
     reference = reference_profile(tr, feats)
-    eligible = band_reference(store, ind, cal, cfg.calibration_cutoff)
+    # share bands are fitted on the latest population the fit sees (the hold-out cut-off's
+    # organisations; features only, no outcome), so the shares hold closest to the lists' dates
+    eligible = band_reference(store, ind, hold, cfg.holdout_cutoff)
     common = {
         "industry": code,
         "label": ind.label,
@@ -402,8 +440,8 @@ def run_championship(
         g.info_ = {**common, **{k_: v for k_, v in g.info_.items() if k_ not in common}}
         g.info_.update({"contender": c.kind, "contender_zh": CONTENDERS_ZH[c.kind], "reference": reference})
         if ind.bands.kind == "shares":
-            ref = f"calibration {cfg.calibration_cutoff.isoformat()}"
-            g.bands_ = fit_bands(ind.bands, g.predict_risk(cal[feats]), eligible, reference=ref)
+            ref = f"hold-out {cfg.holdout_cutoff.isoformat()}"
+            g.bands_ = fit_bands(ind.bands, g.predict_risk(hold[feats]), eligible, reference=ref)
         g.refresh_version()
 
     folds = {"training": (tr[feats], tr["label"]), "calibration": (cal[feats], cal["label"])}
@@ -415,6 +453,8 @@ def run_championship(
         why = sign_check(c.grader, folds)  # also when it could not be calibrated: the sign is the cause to name
         if why:
             c.exclude(why + (f" (and {c.excluded})" if c.excluded else ""), code, "方向检查未通过：排序劣于随机")
+    if ind.bands.kind == "shares":
+        _exclude_off_target(contenders, ind, hold.set_index("subject_id")[feats], eligible, code)
     metric = cfg.champion.metric_for(ind.label)
     holdout_events = holdout_evidence(hold, metric)
     rows: dict[str, dict] = {}
