@@ -357,7 +357,7 @@ FOLD_LINK = "calibration_fold"
 
 
 def _class_names(k: int) -> list:
-    from scoring.grades.model import OUTCOME_CLASSES
+    from scoring.grades.ordinal import OUTCOME_CLASSES
 
     return list(GRADES) if k == len(GRADES) else list(OUTCOME_CLASSES) if k == 2 else list(range(k))
 

@@ -41,6 +41,7 @@ from scoring.core.estimator import (
 )
 from scoring.features.industry import GRADES, Bands
 from scoring.grades.ordinal import (
+    OUTCOME_CLASSES,
     OrdinalCalibrator,
     bad_end,
     class_probabilities,
@@ -51,7 +52,6 @@ from scoring.grades.ordinal import (
 )
 
 FORMAT = "xinyi.grade_model/2"
-OUTCOME_CLASSES = ("无严重违法失信", "发生严重违法失信")
 
 
 class GradeModel(ClassifierMixin, BaseEstimator):

@@ -34,6 +34,8 @@ from scoring.core.errors import ConfigError, DataError
 from scoring.core.estimator import check_fitted, check_labels
 
 FORMAT = "xinyi.ordinal_calibrator/1"
+#: the names of the two classes of an outcome label (0: no outcome, 1: the outcome)
+OUTCOME_CLASSES = ("无严重违法失信", "发生严重违法失信")
 
 
 def initial_thresholds(y, n_classes: int) -> np.ndarray:
