@@ -5,7 +5,7 @@ VENV22 ?= .venv-pandas22
 BIN     = $(VENV)/bin
 WORKDIR ?= work
 
-.PHONY: demo test test-full test-pandas22 setup clean browser
+.PHONY: demo test test-full test-pandas22 setup clean browser postgres
 
 setup: $(VENV)/.installed
 
@@ -22,7 +22,7 @@ demo: setup
 # Full suite on the newest pandas, then the smoke subset on pandas 2.2.
 test: test-full test-pandas22
 
-test-full: setup browser
+test-full: setup browser postgres
 	$(BIN)/python -m pytest -n 2 -q tests
 
 # Headless Chromium (Debian's package) and CJK fonts for the report rendering test; installed when
@@ -31,6 +31,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; } || \
 	  echo "chromium not installed: the report rendering test will be skipped"
+
+# Debian's PostgreSQL for the serving database's second backend (tests/postgres.py starts a server of
+# its own on loopback, as the postgres user when root); installed when missing and we are root.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+	  echo "postgresql not installed: the PostgreSQL lane will be skipped"
 
 $(VENV22)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV22)

@@ -153,3 +153,28 @@ def demo_run(tmp_path_factory):
     r = CliRunner().invoke(app, ["demo", "--workdir", str(root / "work"), "--json"])
     assert r.exit_code == 0, r.output
     return root, json.loads(r.stdout), r.output
+
+
+# -- the serving database: SQLite and a real PostgreSQL server --------------------------------
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server on loopback for this test process (tests/postgres.py). Missing
+    PostgreSQL fails under CI (``.ci/run`` installs it with ``make postgres``) and skips elsewhere."""
+    from tests.postgres import PostgresServer, pg_bin
+
+    bin_dir = pg_bin()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; `make postgres` installs Debian's postgresql")
+        pytest.skip("PostgreSQL not installed (make postgres)")
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def serving_url(request, tmp_path) -> str:
+    """An empty serving database (no tables yet), once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'serving.sqlite'}"
+    return request.getfixturevalue("postgres_server").new_database()
