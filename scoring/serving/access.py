@@ -318,6 +318,13 @@ class Access:
         for role, resource, action, domain in policy:
             enforcer.add_policy(role, resource, action, domain)
         enforcer.add_function("within", _within)
+        from scoring.serving.identity import User
+
+        probe = User(0, "probe", "probe", "admin", industries=("*",), regions=("*",))
+        try:  # a matcher is evaluated only when asked: ask once now, so a broken one fails at load
+            enforcer.enforce(probe, "users", "read", Request())
+        except Exception as exc:  # simpleeval's errors for an unknown function or name
+            raise ConfigError(f"{model_file}: [matchers]: cannot be evaluated: {exc}") from None
         return cls(folder, enforcer, config, policy)
 
     def allowed(
