@@ -365,6 +365,10 @@ def test_export_is_inert_and_in_chinese(eng, tmp_path):
     assert all(c.data_type != "f" for c in cells)  # no formula anywhere
     what = ws.cell(row=2, column=header.index("内容") + 1)
     assert what.value == '=HYPERLINK("http://x")' and what.data_type == "s" and what.quotePrefix
+    with eng.begin() as c:
+        data = register.export_bytes(c, ".csv")
+        assert data == csv_path.read_bytes()
+        assert register.export_bytes(c, ".xlsx")[:2] == b"PK"
     with eng.begin() as c, pytest.raises(DataError, match=".xlsx or .csv"):
         register.export(c, tmp_path / "register.json")
 

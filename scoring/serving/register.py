@@ -427,6 +427,15 @@ def export(conn: Connection, path: str | Path, **filters: Any) -> Path:
     return p
 
 
+def export_bytes(conn: Connection, suffix: str = ".xlsx", **filters: Any) -> bytes:
+    """:func:`export` into memory (the service's download): the file's bytes."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="xinyi-register-") as d:
+        p = export(conn, Path(d) / f"register{suffix}", **filters)
+        return p.read_bytes()
+
+
 # -- retention ------------------------------------------------------------------------------------
 def retention_days() -> int:
     """The register's retention from ``configs/access/access.yaml`` (at least 183 days)."""
