@@ -5,8 +5,8 @@ with their bands and vetoes, grading.yaml, labels.yaml, the 信义金 gate, card
 configs, scenes, ingest and monitoring) — all of them, because a file left out is a file that can
 change a result unseen — except ``sample/`` (the sample generator's profiles, which no score or grade
 reads) and ``access/`` (the platform service's roles and limits). Each file is kept with its sha256;
-the bundle's hash is the sha256 over the sorted ``path, sha256`` pairs, so the same files give the same hash on any machine and one changed byte
-gives another.
+the bundle's hash is the sha256 over the sorted ``path, sha256`` pairs, so the same files give the
+same hash on any machine and one changed byte gives another.
 
 Where bundles are kept:
 
