@@ -561,14 +561,27 @@ DISCLAIMER = (
 _OPS_ZH = {">=": "≥", ">": "＞", "==": "＝"}
 
 
+_VETO_RULES: dict[tuple, dict[str, str]] = {}
+
+
 def veto_rules(industry: Industry, catalog: Catalog | None = None) -> dict[str, str]:
     """The industry's 直接定级 rules for a list's 说明: per veto its label, its condition (the
     feature as the feature set names it, the threshold, the grade it sets or caps) and the legal
-    basis of the records behind the feature (configs/catalog.yaml)."""
+    basis of the records behind the feature (configs/catalog.yaml). Cached until a config file of
+    the industries, the feature sets or the catalogue changes (a download needs it every time)."""
     if not industry.vetoes:
         return {}
-    fset = feature_set_for("organisations", industry.code)
-    meta = fset.metadata(catalog if catalog is not None else load_catalog()).set_index("feature")
+    from scoring.core.config import config_dir, files_signature
+
+    key = (
+        industry.code,
+        tuple(v.model_dump_json() for v in industry.vetoes),
+        files_signature(config_dir() / "features", config_dir() / "catalog.yaml"),
+    )
+    if catalog is None and key in _VETO_RULES:
+        return dict(_VETO_RULES[key])
+    cat = catalog if catalog is not None else load_catalog()
+    meta = feature_set_for("organisations", industry.code, catalog=cat).metadata(cat).set_index("feature")
     out: dict[str, str] = {}
     for i, v in enumerate(industry.vetoes, start=1):
         label = str(meta["label_zh"].get(v.feature, v.feature)) if v.feature in meta.index else v.feature
@@ -579,6 +592,8 @@ def veto_rules(industry: Industry, catalog: Catalog | None = None) -> dict[str, 
         out[f"直接定级规则{i}：{v.label_zh}"] = f"条件：{condition}，{effect}（代码 {v.code}）" + (
             f"；依据：{basis}" if basis else ""
         )
+    if catalog is None:
+        _VETO_RULES[key] = dict(out)
     return out
 
 
