@@ -31,7 +31,7 @@ import pandas as pd
 from scoring.archive.catalog import Catalog, load_catalog
 from scoring.archive.store import Store
 from scoring.core.dates import add_months
-from scoring.core.errors import DataError
+from scoring.core.errors import DataError, XinyiError
 from scoring.core.inert import write_csv
 from scoring.core.workbook import Sheet, notes_sheet, workbook_bytes, write_workbook
 from scoring.features.builder import FeatureBuilder
@@ -658,7 +658,7 @@ def list_notes(
     bands = resolve_bands(model, pop.industry)
     notes |= {
         "MLflow运行ID": run_id,
-        "标签": str(info.get("label", "")),
+        "标签": _label_zh(str(info.get("label", ""))),
         "数据快照": fingerprint,
         **({"配置版本": configs} if configs else {}),  # the config bundle's hash (scoring.lineage.configs)
         "分级表": bands_text(bands),
@@ -669,6 +669,17 @@ def list_notes(
         "免责声明": DISCLAIMER,
     }
     return notes
+
+
+def _label_zh(code: str) -> str:
+    """A model's label in Chinese with its code: ``下一次行业信用评价等级 (expert_grade)``."""
+    from scoring.features.training import load_expert_grade, load_outcome
+
+    try:
+        zh = {"outcome": load_outcome().label_zh, "expert_grade": load_expert_grade().label_zh}.get(code)
+    except XinyiError:  # a labels config that does not load: the code as it is
+        zh = None
+    return f"{zh} ({code})" if zh else code
 
 
 def publication_notes(publication: dict[str, Any]) -> dict[str, str]:
