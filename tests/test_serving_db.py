@@ -86,6 +86,17 @@ def test_synthetic_fill_counts_and_shares(serving_url):
             share = sum(r.model_grade == g for r in mine) / len(mine)
             assert abs(share - targets[g]) <= 0.02, (code, g, share)
     assert any(r.veto for r in rows) and any(r.new_entrant for r in rows)
+    # no ID-number-like value anywhere (USCCs are valid organisation codes; persons are pseudonyms)
+    import json
+
+    from scoring.core.privacy import contains_raw_id
+
+    with eng.connect() as conn:
+        for table in t.metadata.sorted_tables:
+            for row in conn.execute(sa.select(table).limit(2000)):
+                for v in row:
+                    text = json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
+                    assert not (isinstance(text, str) and contains_raw_id(text)), (table.name, text)
     assert all(r.grade == "中等" for r in rows if r.new_entrant and not r.veto)
     eng.dispose()
 
