@@ -87,7 +87,8 @@ grade_entries = Table(
     Column("grade", String(4), nullable=False),  # 优秀 良好 中等 较差 差
     Column("model_grade", String(4)),
     Column("previous_grade", String(4)),
-    Column("change", String(8)),  # 升级 降级 持平 新进入 (lists.grade_list)
+    Column("previous_as_of", Date),  # the previous period's date (lists.grade_list previous_as_of)
+    Column("change", String(8)),  # 持平 上升N级 下降N级 新增 (lists.grade_list)
     Column("veto", String(64)),  # veto code, empty: none
     Column("veto_zh", String(200)),
     Column("new_entrant", Boolean, nullable=False, default=False),
@@ -96,7 +97,8 @@ grade_entries = Table(
     Column("score", Float),  # expected-grade score 0-100 (lists.score_of_probabilities)
     Column("probabilities", JSON, nullable=False),  # grade -> calibrated probability
     Column("reasons", JSON, nullable=False),  # [{feature, label_zh, text_zh, effect, basis, records: [...]}]
-    Column("reasons_zh", Text, nullable=False, default=""),
+    Column("reasons_zh", Text, nullable=False, default=""),  # the list's reason_1..k, one per line
+    Column("rules", Text, nullable=False, default=""),  # rules applied (lists.grade_list rules: 定级规则说明)
     Column("sampling_ratio", Float),
     Column("frequency", String(64)),
     Column("supervision_note", String(200)),
