@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 from urllib.parse import quote
 
-from fastapi import HTTPException, Request
+from fastapi import Header, HTTPException, Request
 from sqlalchemy.engine import Connection, Engine
 
 from scoring.core.privacy import scrub
@@ -143,6 +143,8 @@ def session_user(request: Request) -> User | None:
         with reading(request) as conn:
             cache[uid] = identity.get_user(conn, uid)
     user = cache[uid]
+    if user is not None and not user.active:
+        user = None
     if user is None:  # removed or deactivated since the login
         session_of(request).clear()
     return user  # type: ignore[no-any-return]  # User | None from identity.get_user
@@ -167,13 +169,30 @@ def request_user(request: Request) -> tuple[User | None, str]:
 
 
 # -- purpose -----------------------------------------------------------------------------------
-def purposes() -> dict[str, dict[str, str]]:
-    """code -> {label_zh, legal_basis} (configs/access)."""
+def purposes(role: str | None = None) -> dict[str, Any]:
+    """code -> purpose (``label_zh``, ``legal_basis``) of configs/access; of one role when given."""
+    if role is not None:
+        return dict(access_mod.purposes_for(role))
     return dict(access_mod.PURPOSES)
+
+
+def purpose_label(code: str | None) -> str:
+    p = purposes().get(code or "")
+    return str(p.label_zh) if p is not None else ""
+
+
+def purpose_basis(code: str | None) -> str | None:
+    p = purposes().get(code or "")
+    return str(p.legal_basis) if p is not None and p.legal_basis else None
 
 
 def needs_purpose(user: User) -> bool:
     return bool(access_mod.needs_purpose(user.role))
+
+
+def valid_purpose(user: User, code: str | None) -> bool:
+    """``code`` is one of the purposes the user's role may give."""
+    return bool(code) and code in purposes(user.role)
 
 
 # -- the request context -----------------------------------------------------------------------
@@ -189,11 +208,11 @@ class Context:
 
     @property
     def purpose_zh(self) -> str:
-        return purposes().get(self.purpose or "", {}).get("label_zh", "")
+        return purpose_label(self.purpose)
 
     @property
     def legal_basis(self) -> str | None:
-        return purposes().get(self.purpose or "", {}).get("legal_basis") or None
+        return purpose_basis(self.purpose)
 
     @property
     def path(self) -> str:
@@ -292,12 +311,9 @@ class Context:
 def role_may(user: User, request: Request, resource: str, action: str) -> bool:
     """Whether the role may ``action`` the ``resource`` at all (somewhere in its scope): the role
     check before the object check (403 before 404)."""
-    acc = access_of(request)
-    if user.role == "regulator":
-        inds = [i for i in user.industries] or [""]
-        regs = [r for r in user.regions] or [""]
-        return any(acc.allowed(user, resource, action, industry=i, region=r) for i in inds for r in regs)
-    return bool(acc.allowed(user, resource, action, subject_key=user.subject_key))
+    return bool(
+        access_of(request).allowed(user, resource, action, subject_key=user.subject_key, agency=user.agency)
+    )
 
 
 def _api_purpose(request: Request, user: User) -> str | None:
@@ -307,7 +323,10 @@ def _api_purpose(request: Request, user: User) -> str | None:
     return code or None
 
 
-def api_context(request: Request) -> Context:
+def api_context(
+    request: Request,
+    x_purpose: str | None = Header(None, max_length=64, description="查询目的代码（监管人员、分析人员必填，见 configs/access）"),
+) -> Context:
     """The FastAPI dependency of every API route: a user (401 otherwise), the purpose of the
     ``X-Purpose`` header for regulators and analysts (400, registered as invalid, when missing or
     unknown), CSRF header for a POST with a session cookie."""
@@ -321,11 +340,11 @@ def api_context(request: Request) -> Context:
             raise HTTPException(403, "缺少或错误的CSRF令牌（X-CSRF-Token）")
     if needs_purpose(user):
         code = _api_purpose(request, user)
-        known = purposes()
-        if code is None or code not in known:
+        if not valid_purpose(user, code):
+            known = purposes(user.role)
             ctx.invalid(
                 "read" if request.method == "GET" else "write",
-                "请在请求头 X-Purpose 中给出查询目的代码，可选：" + "、".join(f"{k}（{v.get('label_zh', '')}）" for k, v in known.items()),
+                "请在请求头 X-Purpose 中给出查询目的代码，可选：" + "、".join(f"{k}（{v.label_zh}）" for k, v in known.items()),
                 detail={"purpose": scrub(code)[:80] if code else None},
             )
         ctx.purpose = code
@@ -347,7 +366,7 @@ def page_context(request: Request) -> Context:
     ctx = Context(request, user, via="session")
     if needs_purpose(user):
         code = session_of(request).get("purpose")
-        if not code or code not in purposes():
+        if not valid_purpose(user, code):
             raise PurposeRequired()
         ctx.purpose = str(code)
     return ctx
@@ -357,7 +376,7 @@ def page_context_no_purpose(request: Request) -> Context:
     """A page context for pages that hold no subject's data (home, purpose, register of auditors)."""
     user = page_user(request)
     code = session_of(request).get("purpose")
-    return Context(request, user, via="session", purpose=str(code) if code in purposes() else None)
+    return Context(request, user, via="session", purpose=str(code) if valid_purpose(user, code) else None)
 
 
 # -- security headers --------------------------------------------------------------------------

@@ -33,14 +33,17 @@ from scoring.service.auth import (
     needs_purpose,
     page_context,
     page_context_no_purpose,
+    purpose_label,
     purposes,
     reading,
     role_may,
     safe_next,
     session_of,
     session_user,
+    valid_purpose,
     writing,
 )
+from scoring.serving import access as access_mod
 from scoring.serving import identity, register
 from scoring.serving.identity import User
 
@@ -75,7 +78,7 @@ ENV = environment()
 
 
 def roles_zh() -> dict[str, str]:
-    return dict(getattr(identity, "ROLES_ZH", {}) or {})
+    return dict(access_mod.ROLES_ZH)
 
 
 def render(request: Request, name: str, *, status: int = 200, user: User | None = None, **values: Any) -> HTMLResponse:
@@ -95,7 +98,7 @@ def render(request: Request, name: str, *, status: int = 200, user: User | None 
         "request": request,
         "user": user,
         "role_zh": roles_zh().get(user.role, user.role) if user else "",
-        "purpose_zh": purposes().get(str(code or ""), {}).get("label_zh", "") if code else "",
+        "purpose_zh": purpose_label(str(code)) if user is not None and valid_purpose(user, code) else "",
         "needs_purpose": bool(user and needs_purpose(user)),
         "csrf_token": csrf_token(request),
         "nav": nav,
@@ -174,7 +177,7 @@ def logout(request: Request) -> Response:
 
 @router.get("/purpose", response_class=HTMLResponse)
 def purpose_form(request: Request, ctx: Context = Depends(page_context_no_purpose), next: str = "/") -> HTMLResponse:
-    return render(request, "purpose.html", user=ctx.user, purposes=purposes(), current=ctx.purpose, next=safe_next(next), title="查询目的")
+    return render(request, "purpose.html", user=ctx.user, purposes=purposes(ctx.user.role), current=ctx.purpose, next=safe_next(next), title="查询目的")
 
 
 @router.post("/purpose", dependencies=[Depends(check_csrf)])
@@ -182,9 +185,9 @@ async def purpose_set(request: Request, ctx: Context = Depends(page_context_no_p
     form = await request.form()
     code = str(form.get("purpose") or "")
     target = safe_next(str(form.get("next") or "/"))
-    if code not in purposes():
+    if not valid_purpose(ctx.user, code):
         return render(
-            request, "purpose.html", status=400, user=ctx.user, purposes=purposes(), current=None, next=target, error="请选择列表中的查询目的"
+            request, "purpose.html", status=400, user=ctx.user, purposes=purposes(ctx.user.role), current=None, next=target, error="请选择列表中的查询目的"
         )
     session_of(request)["purpose"] = code
     return _redirect(target)

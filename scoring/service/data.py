@@ -159,14 +159,9 @@ def grade_list(ctx: Context, publication_id: str, *, action: str = "read") -> di
     if pub is None or pub.get("kind") != "grade_list":
         ctx.not_found(action, detail={"publication_id": echo(publication_id, 160)})
     industry = str(pub.get("scope") or pub.get("industry") or "")
-    if not ctx.industry_in_scope(industry) or not ctx.may("grade_list", "read", industry=industry, region=_a_region(ctx)):
+    if not ctx.industry_in_scope(industry) or not ctx.may("grade_list", "read", industry=industry, region=None):
         ctx.not_found(action, detail={"publication_id": publication_id})
     return plain(pub)  # type: ignore[no-any-return]
-
-
-def _a_region(ctx: Context) -> str | None:
-    regs = [r for r in ctx.user.regions if r != "*"] if ctx.user.role == "regulator" else []
-    return regs[0] if regs else None
 
 
 def list_rows(
@@ -343,7 +338,7 @@ def load_plan(ctx: Context, plan_id: str, *, action: str = "read") -> Any:
         ctx.not_found(action, detail={"plan_id": echo(plan_id, 80)})
     industry, region = plan_attr(plan, "industry"), plan_attr(plan, "region")
     if not plan_scope_ok(ctx, industry, region) or not ctx.may(
-        "inspection_plan", "read", industry=industry, region=region or _a_region(ctx)
+        "inspection_plan", "read", industry=industry, region=region
     ):
         ctx.not_found(action, detail={"plan_id": plan_id})
     return plan
@@ -402,7 +397,7 @@ def draw_plan(ctx: Context, *, industry: str, region: str | None, period: str, s
     if region and region not in load_regions():
         ctx.invalid("write", f"区域代码 {echo(region, 20)!r} 不在本平台辖区内")
     if not plan_scope_ok(ctx, industry, region) or not ctx.may(
-        "inspection_plan", "write", industry=industry, region=region or _a_region(ctx)
+        "inspection_plan", "write", industry=industry, region=region
     ):
         ctx.deny("write", detail={"industry": industry, "region": region})
     try:
@@ -430,7 +425,7 @@ def whitelist(ctx: Context, industry: str, rule: str | None, *, action: str = "r
     if industry not in load_industries():
         ctx.not_found(action, detail={"industry": echo(industry, 40)})
     if not ctx.industry_in_scope(industry) or not ctx.may(
-        "whitelist", "read", industry=industry, region=_a_region(ctx)
+        "whitelist", "read", industry=industry, region=None
     ):
         ctx.not_found(action, detail={"industry": industry})
     try:
