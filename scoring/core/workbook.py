@@ -45,8 +45,8 @@ KINDS: tuple[str, ...] = ("text", "code", "int", "float", "percent", "date", "da
 #: Width limits of a column, in character cells (a CJK character counts 2).
 MIN_WIDTH = 6
 MAX_WIDTH = 60
-#: A header wider than this wraps instead of widening its column.
-HEADER_WIDTH = 24
+#: A header wider than this (character cells) wraps instead of widening its column.
+HEADER_WIDTH = 12
 HEADER_FILL = "#DDEBF7"
 HEADER_BORDER = "#9BC2E6"
 

@@ -574,9 +574,10 @@ def veto_rules(industry: Industry, catalog: Catalog | None = None) -> dict[str, 
         label = str(meta["label_zh"].get(v.feature, v.feature)) if v.feature in meta.index else v.feature
         basis = str(meta["legal_basis"].get(v.feature, "")) if v.feature in meta.index else ""
         effect = f"直接定为{v.grade}" if v.grade else f"最高定为{v.at_most}"
-        out[f"直接定级规则{i}：{v.label_zh}"] = (
-            f"条件：{label}{_OPS_ZH[v.op]}{v.value:g}，{effect}（代码 {v.code}）"
-            + (f"；依据：{basis}" if basis else "")
+        flag = v.feature.endswith("_active") and v.op == ">=" and v.value == 1  # an active list record
+        condition = label if flag else f"{label}{_OPS_ZH[v.op]}{v.value:g}"
+        out[f"直接定级规则{i}：{v.label_zh}"] = f"条件：{condition}，{effect}（代码 {v.code}）" + (
+            f"；依据：{basis}" if basis else ""
         )
     return out
 
@@ -735,7 +736,7 @@ def grade_list_sheets(lst: pd.DataFrame, info: dict | None = None) -> list[Sheet
         title += f" 发布编号 {notes['发布编号']}"
     keys = sum(1 for c in KEY_COLUMNS if c in lst.columns)
     return [
-        Sheet("等级名单", shown, kinds=kinds, key_columns=keys, print_title=title),
+        Sheet("等级名单", shown, kinds=kinds, key_columns=keys, print_title=title, max_width=48),
         Sheet("等级分布", distribution_zh(dist), kinds=DIST_KINDS, key_columns=1, print_title=title),
         Sheet("迁移矩阵", _migration_frame(mig), key_columns=1, autofilter=False, print_title=title),
         notes_sheet(notes),
