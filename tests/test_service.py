@@ -59,7 +59,7 @@ def test_home_and_list_filters(svc):
     n_veto = int(re.search(r"名单（共 (\d+) 户", r.text).group(1))
     r2 = c.get(f"/lists/{pub}", params={"veto": "no"})
     assert n_veto + int(re.search(r"名单（共 (\d+) 户", r2.text).group(1)) == total
-    r = c.get(f"/lists/{pub}", params={"change": "新进入"})
+    r = c.get(f"/lists/{pub}", params={"change": "新增"})
     assert r.status_code == 200
     one = codes_in(page.text)[0]
     r = c.get(f"/lists/{pub}", params={"q": one})

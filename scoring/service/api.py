@@ -23,7 +23,7 @@ from scoring.serving import register
 router = APIRouter(prefix="/api/v1", tags=["v1"])
 
 Grade = Literal["优秀", "良好", "中等", "较差", "差"]
-Change = Literal["升级", "降级", "持平", "新进入"]
+Change = Literal["上升", "下降", "持平", "新增"]
 PURPOSE_DOC = "查询目的代码（监管人员、分析人员必填）"
 
 

@@ -22,7 +22,7 @@ from scoring.service.auth import Context
 from scoring.serving import queries
 from scoring.serving.regions import load_regions
 
-CHANGES = ("升级", "降级", "持平", "新进入")
+CHANGES = ("上升", "下降", "持平", "新增")
 VETO_CHOICES = {"yes": True, "no": False}
 
 
