@@ -31,6 +31,7 @@ WHITELIST_COLUMNS = (
     "name",
     "grade",
     "industry_zh",
+    "industry",
     "as_of",
     "district_zh",
     "address",
@@ -44,6 +45,7 @@ WHITELIST_COLUMNS_ZH = {
     "name": "名称",
     "grade": "信用等级",
     "industry_zh": "行业",
+    "industry": "行业代码",
     "as_of": "评价基准日",
     "district_zh": "所属区县",
     "address": "住所",
@@ -194,7 +196,10 @@ def whitelist(frame: pd.DataFrame, rule: WhitelistRule) -> pd.DataFrame:
                     keep &= ~rules.str.contains(f"直接定级：{v.label_zh}", regex=False)
     out = frame.loc[keep]
     cols = [c for c in WHITELIST_COLUMNS if c in out.columns]
-    return out[cols].reset_index(drop=True)
+    listed = out[cols].reset_index(drop=True)
+    # the list it came from: a whitelist of a whitelist keeps the first population
+    listed.attrs = {**frame.attrs, "population": int(frame.attrs.get("population", len(frame)))}
+    return listed
 
 
 def whitelist_info(
@@ -207,12 +212,16 @@ def whitelist_info(
     if ind is not None:
         items["行业"] = f"{ind.name_zh} ({ind.code})"
         items["监管部门"] = ind.regulator
+    if frame.attrs.get("publication_id"):
+        items["发布编号"] = str(frame.attrs["publication_id"])
     if "as_of" in frame.columns and len(frame):
         items["评价基准日"] = str(frame["as_of"].iloc[0])
+    elif frame.attrs.get("as_of"):
+        items["评价基准日"] = str(frame.attrs["as_of"])
     items |= {str(k): str(v) for k, v in (info or {}).items()}
     items |= {
         "入选条件": rule.conditions(ind),
-        "评价主体数": str(len(frame)),
+        "评价主体数": str(frame.attrs.get("population", len(frame))),
         **({"入选主体数": str(listed)} if listed is not None else {}),
         "场景规则": SCENE_NOTE,
         "依据": rule.legal_basis,
@@ -233,7 +242,7 @@ def whitelist_workbook(frame: pd.DataFrame, rule: WhitelistRule, info: Mapping[s
             Sheet(
                 "白名单",
                 shown,
-                kinds={"统一社会信用代码": "code", "评价基准日": "date"},
+                kinds={"统一社会信用代码": "code", "行业代码": "code", "评价基准日": "date"},
                 key_columns=3,
                 print_title=title,
             ),
