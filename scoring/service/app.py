@@ -25,7 +25,14 @@ from starlette.middleware.sessions import SessionMiddleware
 from scoring.core.errors import XinyiError
 from scoring.core.privacy import scrub
 from scoring.service import api, console
-from scoring.service.auth import LoginRequired, PurposeRequired, SecurityHeaders, is_api, login_redirect_target, session_user
+from scoring.service.auth import (
+    LoginRequired,
+    PurposeRequired,
+    SecurityHeaders,
+    is_api,
+    login_redirect_target,
+    session_user,
+)
 from scoring.service.settings import Settings
 from scoring.serving import access as access_mod
 from scoring.serving import database
@@ -112,7 +119,9 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
-        errors = [{"loc": [str(x) for x in e.get("loc", ())], "msg": scrub(str(e.get("msg", "")))} for e in exc.errors()]
+        errors = [
+            {"loc": [str(x) for x in e.get("loc", ())], "msg": scrub(str(e.get("msg", "")))} for e in exc.errors()
+        ]
         if is_api(request) or not _wants_html(request):
             return JSONResponse({"detail": errors}, status_code=422)
         text = "；".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)
@@ -151,7 +160,7 @@ def _oidc_routes(app: FastAPI, settings: Settings) -> None:
 
     @app.get("/login/oidc", include_in_schema=False)
     async def oidc_login(request: Request) -> Response:
-        return await client.authorize_redirect(request, str(request.url_for("oidc_callback")))  # type: ignore[no-any-return]  # authlib is untyped
+        return await client.authorize_redirect(request, str(request.url_for("oidc_callback")))
 
     @app.get("/login/oidc/callback", include_in_schema=False, name="oidc_callback")
     async def oidc_callback(request: Request) -> Response:

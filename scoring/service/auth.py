@@ -72,7 +72,7 @@ def login_redirect_target(request: Request) -> str:
 
 # -- engine, access ----------------------------------------------------------------------------
 def engine_of(request: Request) -> Engine:
-    return request.app.state.engine  # type: ignore[no-any-return]  # set by create_app
+    return request.app.state.engine
 
 
 def access_of(request: Request) -> Any:
@@ -120,6 +120,8 @@ async def check_csrf(request: Request) -> None:
     given = form.get(CSRF_FIELD)
     if not csrf_valid(request, given if isinstance(given, str) else None):
         user = session_user(request)
+        if user is None and request.url.path != "/login":
+            raise LoginRequired()  # nobody logged in: the login page, as for every other page
         if user is not None:
             Context(request, user, via="session").record("write", result="denied", detail={"reason": "csrf"})
         raise HTTPException(403, "表单已失效（CSRF校验未通过），请刷新页面后重新提交")
@@ -147,7 +149,7 @@ def session_user(request: Request) -> User | None:
         user = None
     if user is None:  # removed or deactivated since the login
         session_of(request).clear()
-    return user  # type: ignore[no-any-return]  # User | None from identity.get_user
+    return user
 
 
 def bearer(request: Request) -> str | None:
@@ -311,9 +313,7 @@ class Context:
 def role_may(user: User, request: Request, resource: str, action: str) -> bool:
     """Whether the role may ``action`` the ``resource`` at all (somewhere in its scope): the role
     check before the object check (403 before 404)."""
-    return bool(
-        access_of(request).allowed(user, resource, action, subject_key=user.subject_key, agency=user.agency)
-    )
+    return bool(access_of(request).allowed(user, resource, action, subject_key=user.subject_key, agency=user.agency))
 
 
 def _api_purpose(request: Request, user: User) -> str | None:
@@ -325,26 +325,31 @@ def _api_purpose(request: Request, user: User) -> str | None:
 
 def api_context(
     request: Request,
-    x_purpose: str | None = Header(None, max_length=64, description="查询目的代码（监管人员、分析人员必填，见 configs/access）"),
+    x_purpose: str | None = Header(
+        None, max_length=64, description="查询目的代码（监管人员、分析人员必填，见 configs/access）"
+    ),
 ) -> Context:
     """The FastAPI dependency of every API route: a user (401 otherwise), the purpose of the
     ``X-Purpose`` header for regulators and analysts (400, registered as invalid, when missing or
     unknown), CSRF header for a POST with a session cookie."""
     user, via = request_user(request)
     if user is None:
-        raise HTTPException(401, "请先登录或提供有效的API令牌（Authorization: Bearer）", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "请先登录或提供有效的API令牌（Authorization: Bearer）", headers={"WWW-Authenticate": "Bearer"}
+        )
     ctx = Context(request, user, via=via)
     if via == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
         if not csrf_valid(request, request.headers.get(CSRF_HEADER)):
             ctx.record("write", result="denied", detail={"reason": "csrf"})
             raise HTTPException(403, "缺少或错误的CSRF令牌（X-CSRF-Token）")
     if needs_purpose(user):
-        code = _api_purpose(request, user)
+        code = x_purpose.strip() if x_purpose and x_purpose.strip() else _api_purpose(request, user)
         if not valid_purpose(user, code):
             known = purposes(user.role)
             ctx.invalid(
                 "read" if request.method == "GET" else "write",
-                "请在请求头 X-Purpose 中给出查询目的代码，可选：" + "、".join(f"{k}（{v.label_zh}）" for k, v in known.items()),
+                "请在请求头 X-Purpose 中给出查询目的代码，可选："
+                + "、".join(f"{k}（{v.label_zh}）" for k, v in known.items()),
                 detail={"purpose": scrub(code)[:80] if code else None},
             )
         ctx.purpose = code
@@ -385,7 +390,9 @@ CSP = (
     "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 
-ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
+]
 
 
 class SecurityHeaders:

@@ -161,7 +161,7 @@ def grade_list(ctx: Context, publication_id: str, *, action: str = "read") -> di
     industry = str(pub.get("scope") or pub.get("industry") or "")
     if not ctx.industry_in_scope(industry) or not ctx.may("grade_list", "read", industry=industry, region=None):
         ctx.not_found(action, detail={"publication_id": publication_id})
-    return plain(pub)  # type: ignore[no-any-return]
+    return plain(pub)
 
 
 def list_rows(
@@ -370,7 +370,7 @@ def plan_view(plan: Any) -> dict:
         "strata": plain(strata),
         "selections": plain(selections),
     }
-    return plain(out)  # type: ignore[no-any-return]
+    return plain(out)
 
 
 def plans_in_scope(ctx: Context) -> list[dict]:
@@ -382,9 +382,11 @@ def plans_in_scope(ctx: Context) -> list[dict]:
     rows = plain(plans)
     if ctx.user.role == "regulator":
         rows = [
-            p for p in rows if plan_scope_ok(ctx, p.get("industry_code") or p.get("industry"), p.get("region_code") or p.get("region"))
+            p
+            for p in rows
+            if plan_scope_ok(ctx, p.get("industry_code") or p.get("industry"), p.get("region_code") or p.get("region"))
         ]
-    return rows  # type: ignore[no-any-return]
+    return rows
 
 
 def draw_plan(ctx: Context, *, industry: str, region: str | None, period: str, seed: int) -> Any:
@@ -424,9 +426,7 @@ def whitelist(ctx: Context, industry: str, rule: str | None, *, action: str = "r
     ctx.require_role("whitelist", "read", what=action)
     if industry not in load_industries():
         ctx.not_found(action, detail={"industry": echo(industry, 40)})
-    if not ctx.industry_in_scope(industry) or not ctx.may(
-        "whitelist", "read", industry=industry, region=None
-    ):
+    if not ctx.industry_in_scope(industry) or not ctx.may("whitelist", "read", industry=industry, region=None):
         ctx.not_found(action, detail={"industry": industry})
     try:
         frame, chosen = credit_whitelist(

@@ -73,7 +73,9 @@ def secret_file_key(path: Path) -> str:
         )
     key = path.read_text(encoding="utf-8").strip()
     if len(key) < MIN_SECRET:
-        raise ConfigError(f"{path}: the session secret is shorter than {MIN_SECRET} characters; delete the file to renew it")
+        raise ConfigError(
+            f"{path}: the session secret is shorter than {MIN_SECRET} characters; delete the file to renew it"
+        )
     return key
 
 
@@ -135,7 +137,9 @@ class Settings:
         if any(values):
             if not all(values):
                 missing = ", ".join(k for k, v in zip(OIDC_ENV, values) if not v)
-                raise ConfigError(f"single sign-on is half configured: set {missing} too (or none of {', '.join(OIDC_ENV)})")
+                raise ConfigError(
+                    f"single sign-on is half configured: set {missing} too (or none of {', '.join(OIDC_ENV)})"
+                )
             oidc = OIDCSettings(*values)
         https = os.environ.get("XINYI_HTTPS_ONLY", "").strip().lower() in ("1", "true", "yes")
         return cls(serving_url=url, secret_key=secret_key, https_only=https, oidc=oidc, access_config=access_config)
