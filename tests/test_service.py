@@ -126,6 +126,22 @@ def test_organisation_page(svc):
             assert rec["document_no"] in html
     assert "历次信用等级" in html and html.count(f"/organisations/{sid}?publication_id=") == 2  # two periods
     assert "模型版本" in html and "数据快照" in html and "公示编号" in html
+    # a pushed justification (scoring justify) shows beside the publication's notes
+    from scoring.serving.push import push_justification
+
+    with svc.engine.begin() as conn:
+        push_justification(
+            conn,
+            svc.pub(),
+            sid,
+            {
+                "match": True,
+                "rederived": row["grade"],
+                "band_evidence": {"grade": row["grade"], "what": "留出期实际发生率"},
+            },
+        )
+    html = c.get(f"/organisations/{sid}").text
+    assert "复算一致" in html and "分级证据" in html and "留出期实际发生率" in html
     # the older period's entry
     older = svc.pub(newest=False)
     r = c.get(f"/organisations/{sid}", params={"publication_id": older})

@@ -26,11 +26,13 @@ from scoring.core.errors import XinyiError
 from scoring.core.privacy import scrub
 from scoring.service import api, console
 from scoring.service.auth import (
+    Context,
     LoginRequired,
     PurposeRequired,
     SecurityHeaders,
     is_api,
     login_redirect_target,
+    request_user,
     session_user,
 )
 from scoring.service.settings import Settings
@@ -122,16 +124,43 @@ def _handlers(app: FastAPI) -> None:
         errors = [
             {"loc": [str(x) for x in e.get("loc", ())], "msg": scrub(str(e.get("msg", "")))} for e in exc.errors()
         ]
+        _register_failure(request, "invalid", {"errors": errors[:5]})
         if is_api(request) or not _wants_html(request):
             return JSONResponse({"detail": errors}, status_code=422)
         text = "；".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)
         return console.error_page(request, 422, f"请求参数有误：{text}")
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("error serving %s", request.url.path)
+        try:
+            _register_failure(request, "error", {"error": type(exc).__name__})
+        except Exception:  # the register itself failed: the answer is still a plain 500
+            log.exception("could not register the error")
+        if is_api(request) or not _wants_html(request):
+            return JSONResponse({"detail": "服务器内部错误，已记录"}, status_code=500)
+        return console.error_page(request, 500, "服务器内部错误，已记录，请稍后重试")
 
     @app.exception_handler(XinyiError)
     async def user_error(request: Request, exc: XinyiError) -> Response:
         if is_api(request) or not _wants_html(request):
             return JSONResponse({"detail": str(exc)}, status_code=400)
         return console.error_page(request, 400, str(exc))
+
+
+def _register_failure(request: Request, result: str, detail: dict) -> None:
+    """A request refused before its route ran (invalid parameters) or failed inside it (an error):
+    registered for the user who sent it (nobody logged in: nothing to register)."""
+    if request.url.path in ("/login", "/healthz") or request.url.path.startswith("/static/"):
+        return
+    try:
+        user, via = request_user(request)
+    except sa.exc.SQLAlchemyError:
+        return
+    if user is None:
+        return
+    action = "read" if request.method in ("GET", "HEAD") else "write"
+    Context(request, user, via=via).record(action, result=result, detail=detail)
 
 
 def _wants_html(request: Request) -> bool:
@@ -143,7 +172,7 @@ def _oidc_routes(app: FastAPI, settings: Settings) -> None:
     ``/login/oidc/callback`` maps the ID token's claims to an existing user (never creates one)."""
     from authlib.integrations.starlette_client import OAuth, OAuthError
 
-    from scoring.service.auth import Context, login_session, writing
+    from scoring.service.auth import login_session, writing
     from scoring.serving import identity
 
     oidc = settings.oidc

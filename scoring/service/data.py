@@ -217,8 +217,7 @@ def list_workbook(ctx: Context, pub: dict, filters: ListFilters) -> tuple[bytes,
     from scoring.grades import lists as lists_mod
 
     rows, total = list_rows(ctx, pub, filters)
-    info = dict(pub.get("notes") or {})
-    info.setdefault("公示编号", pub["publication_id"])
+    info = lists_mod.publication_notes(pub)
     if filters.as_query():
         info["筛选条件"] = "；".join(f"{k}={v}" for k, v in filters.detail().items())
     data = lists_mod.grade_list_workbook(rows, info)
@@ -253,9 +252,25 @@ def organisation(ctx: Context, subject_id: str, publication_id: str | None = Non
     return {"organisation": plain(org), "entry": plain(entry) if entry else None, "history": history}
 
 
+def readable(value: Any) -> str:
+    """A value of the notes or of a justification summary as one line of Chinese-ready text."""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, dict):
+        return "；".join(
+            f"{_JUSTIFY_ZH.get(str(k), str(k))}：{readable(v)}" for k, v in value.items() if v not in (None, "", [], {})
+        )
+    if isinstance(value, list | tuple):
+        return "、".join(readable(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(plain(value))
+
+
 def justification_items(entry: dict | None) -> list[tuple[str, str]]:
-    """模型版本, 数据快照, 分级表 ... of an entry: from the publication (its notes) and the pushed
-    justification summary, as label -> text."""
+    """The justification of an entry (评价依据): model and version, data snapshot, configs, band table
+    and band evidence, from the publication (its 说明 notes) and the pushed justification summary
+    (``scoring justify``), as label -> text."""
     if not entry:
         return []
     pub = entry.get("publication") or {}
@@ -264,10 +279,11 @@ def justification_items(entry: dict | None) -> list[tuple[str, str]]:
     seen: set[str] = set()
 
     def add(label: str, value: Any) -> None:
-        if value in (None, "", [], {}) or label in seen:
+        text = readable(value)
+        if not text or label in seen:
             return
         seen.add(label)
-        items.append((label, value if isinstance(value, str) else json.dumps(plain(value), ensure_ascii=False)))
+        items.append((label, text))
 
     add("公示编号", pub.get("publication_id"))
     add("模型", pub.get("model_name"))
@@ -277,7 +293,7 @@ def justification_items(entry: dict | None) -> list[tuple[str, str]]:
     add("数据快照", pub.get("store_fingerprint"))
     add("数据批次", pub.get("store_batch"))
     add("配置版本", pub.get("config_bundle"))
-    for key in ("注册模型", "评价模型", "选用依据", "分级表", "标签", "说明"):
+    for key in ("注册模型", "评价模型", "选用依据", "分级表", "标签", "评价依据", "说明"):
         add(key, notes.get(key))
     summary = entry.get("justification") or {}
     if isinstance(summary, dict):
@@ -287,13 +303,26 @@ def justification_items(entry: dict | None) -> list[tuple[str, str]]:
 
 
 _JUSTIFY_ZH = {
-    "model_version": "模型版本（复核）",
+    "publication_id": "公示编号（复核）",
+    "kind": "类型",
+    "model": "模型（复核）",
+    "name": "名称",
+    "version": "版本",
+    "content_version": "内容版本",
+    "run_id": "MLflow运行ID",
     "data_snapshot": "数据快照（复核）",
-    "fingerprint": "数据快照（复核）",
+    "batch": "批次",
+    "fingerprint": "指纹",
+    "published": "公示结果",
+    "rederived": "复算结果",
+    "match": "复算一致",
     "configs": "配置版本（复核）",
-    "band_evidence": "分级依据",
-    "bands": "分级表（复核）",
-    "match": "复核结果",
+    "band_evidence": "分级证据",
+    "grade": "等级",
+    "what": "说明",
+    "holdout_cutoff": "留出期起点",
+    "metrics": "模型指标",
+    "as_of": "评价基准日",
     "checked_at": "复核时间",
 }
 
