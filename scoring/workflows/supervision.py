@@ -118,28 +118,31 @@ def draw_inspection_plan(
 
 
 def plan_of(engine: Engine, plan_id: str, *, user: Any, role: str, purpose: str | None = None) -> Plan:
-    """A saved plan, its reading registered (``scoring plans show``)."""
+    """A saved plan, its reading registered (``scoring plans show``); an unknown id is registered
+    as not_found before the error is raised."""
     name = _username(user)
     basis = _legal_basis(role, purpose)
-    with engine.begin() as conn:
-        try:
+    what = f"inspection_plan {plan_id}"
+    try:
+        with engine.begin() as conn:
             plan = load_plan(conn, plan_id)
-        except NotFoundError:
             register.record(
-                conn, user=name, role=role, action="read", what=f"inspection_plan {plan_id}", purpose=purpose,
-                legal_basis=basis, result="not_found",
+                conn,
+                user=name,
+                role=role,
+                action="read",
+                what=what,
+                purpose=purpose,
+                legal_basis=basis,
+                detail={"plan_id": plan_id, "selected": plan.selected},
+            )
+    except NotFoundError:
+        with engine.begin() as conn:
+            register.record(
+                conn, user=name, role=role, action="read", what=what, purpose=purpose, legal_basis=basis,
+                result="not_found",
             )  # fmt: skip
-            raise
-        register.record(
-            conn,
-            user=name,
-            role=role,
-            action="read",
-            what=f"inspection_plan {plan_id}",
-            purpose=purpose,
-            legal_basis=basis,
-            detail={"plan_id": plan_id, "selected": plan.selected},
-        )
+        raise
     return plan
 
 
