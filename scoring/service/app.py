@@ -56,7 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.engine = database.connect(settings.serving_url, upgrade=True)
+    app.state.engine = database.connect(settings.serving_url, upgrade=settings.upgrade)
     app.state.access = access_mod.Access.load(settings.access_config)
 
     # the routes themselves, not an included router: app.routes lists every route (the role matrix

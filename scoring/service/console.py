@@ -298,6 +298,7 @@ def list_page(
         changes=data.CHANGES,
         regions=regions,
         distribution=data.distribution_rows(pub),
+        region_scoped=scope is not None,
         migration_cols=cols,
         migration_rows=mig,
         rows=data.plain(rows),
