@@ -304,3 +304,35 @@ def test_no_raw_id_anywhere(svc):
         assert RAW_ID not in text and not contains_raw_id(text)
     for row in register_rows(svc):
         assert not contains_raw_id(str(row)), row
+
+
+def test_hostile_ids_are_not_found_not_errors(svc):
+    """NUL and control characters (PostgreSQL refuses them in a string) and over-long ids: 404 or
+    400, never a server error; the register keeps them masked and stripped."""
+    c = svc.client()
+    login(c, "reg_all")
+    pub = svc.pub()
+    for url in (
+        "/organisations/%00abc",
+        "/api/v1/organisations/91%00",
+        f"/api/v1/organisations/{'9' * 300}",
+        "/lists/%00",
+        "/api/v1/lists/%1b%5b31m",
+        "/plans/%00",
+        "/api/v1/plans/%00",
+        "/api/v1/persons/%00/score",
+    ):
+        assert c.get(url).status_code in (403, 404), url
+    assert c.get(f"/lists/{pub}", params={"q": "\x00\x1b"}).status_code == 200
+    r = c.post(
+        "/api/v1/plans",
+        json={"industry": IND, "period": "2026\x00", "seed": 1},
+        headers={"X-CSRF-Token": token_of(c)},
+    )
+    assert r.status_code == 422
+    a = svc.client()
+    login(a, "auditor")
+    assert a.get("/register", params={"user": "\x00x", "subject": "\x00"}).status_code == 200
+    assert a.get("/api/v1/register", params={"user": "\x00x"}).status_code == 200
+    for row in register_rows(svc):
+        assert "\x00" not in str(row) and "\x1b" not in str(row)

@@ -115,7 +115,7 @@ class PlanRequest(BaseModel):
 
     industry: str = Field(..., max_length=64, description="行业代码")
     region: str | None = Field(None, pattern=r"^\d{6}$", description="区县代码；空为全辖区")
-    period: str = Field(..., min_length=1, max_length=32, description="期间，如 2026H1")
+    period: str = Field(..., pattern=r"^[0-9A-Za-z_-]{1,32}$", description="期间，如 2026、2026H1、2026Q3")
     seed: int = Field(..., ge=0, le=2**53, description="随机种子（相同种子、相同名单得到相同计划）")
 
 
@@ -167,7 +167,7 @@ def register_entries(
 ) -> dict[str, Any]:
     ctx.require_role("register", "read")
     filters: dict[str, Any] = {
-        k: v
+        k: data.echo(v, 80)
         for k, v in (("user", user), ("role", role), ("subject", subject), ("action", action), ("result", result))
         if v
     }

@@ -411,7 +411,7 @@ async def plan_new(request: Request, ctx: Context = Depends(page_context)) -> Re
     ctx.require_role("inspection_plan", "write", what="write")
     raw = await request.form()
     form = {k: str(raw.get(k) or "").strip() for k in ("industry", "region", "period", "seed")}
-    if not form["seed"].isdigit() or len(form["seed"]) > 12 or not form["period"] or len(form["period"]) > 32:
+    if not form["seed"].isdigit() or len(form["seed"]) > 12 or not data.PERIOD.fullmatch(form["period"]):
         return _plan_form(request, ctx, form, status=400, error="请填写期间（如 2026H1）和随机种子（非负整数）")
     try:
         plan = data.draw_plan(
@@ -523,7 +523,7 @@ def register_filters(
     out: dict[str, Any] = {}
     for key, value in (("user", user), ("role", role), ("subject", subject), ("action", action), ("result", result)):
         if value and value.strip():
-            out[key] = value.strip()[:80]
+            out[key] = data.echo(value.strip(), 80)
     for key, value in (("since", since), ("until", until)):
         if value:
             try:

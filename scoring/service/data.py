@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +23,7 @@ from scoring.service.auth import Context
 from scoring.serving import queries
 from scoring.serving.regions import load_regions
 
+PERIOD = re.compile(r"[0-9A-Za-z_-]{1,32}")
 CHANGES = ("上升", "下降", "持平", "新增")
 VETO_CHOICES = {"yes": True, "no": False}
 
@@ -53,6 +55,12 @@ def plain(value: Any) -> Any:
 def echo(text: str | None, limit: int = 100) -> str:
     """User input shown back (a filter's value): control characters out, ID-number-like tokens masked."""
     return scrub(text or "", newlines=False)[:limit]
+
+
+def valid_key(value: str | None, max_len: int) -> bool:
+    """An id from a path that may be looked up at all: 1 to ``max_len`` printable characters (a NUL
+    or a control character, which PostgreSQL refuses in a string, is simply not found)."""
+    return bool(value) and len(value or "") <= max_len and (value or "").isprintable()
 
 
 def content_disposition(filename: str, fallback: str) -> str:
@@ -154,6 +162,8 @@ def lists_in_scope(ctx: Context) -> list[dict]:
 def grade_list(ctx: Context, publication_id: str, *, action: str = "read") -> dict:
     """A grade list's publication (403 without the role, 404 unknown or outside the industries in scope)."""
     ctx.require_role("grade_list", "read", what=action)
+    if not valid_key(publication_id, 160):
+        ctx.not_found(action, detail={"publication_id": echo(publication_id, 160)})
     with ctx.conn() as conn:
         pub = queries.publication(conn, publication_id)
     if pub is None or pub.get("kind") != "grade_list":
@@ -234,6 +244,8 @@ def organisation(ctx: Context, subject_id: str, publication_id: str | None = Non
     of its grades. Registered as a read of the subject (denied / not_found too)."""
     ctx.require_role("organisation", "read", subject=None)
     sid = subject_id.strip().upper()
+    if not valid_key(sid, 40) or (publication_id is not None and not valid_key(publication_id, 160)):
+        ctx.not_found("read", detail={"subject_id": echo(subject_id, 40)})
     with ctx.conn() as conn:
         org = queries.organisation(conn, sid)
         if org is None:
@@ -333,7 +345,7 @@ def person_score(ctx: Context, subject_key: str) -> dict:
     key = subject_key.strip()
     if not ctx.may_role("score", "read"):
         ctx.deny("read", detail={"resource": "score"})
-    if not ctx.may("score", "read", subject_key=key):
+    if not valid_key(key, 64) or not ctx.may("score", "read", subject_key=key):
         ctx.not_found("read", detail={"subject_key": echo(key, 40)})
     with ctx.conn() as conn:
         entry = queries.score_entry(conn, key)
@@ -358,6 +370,8 @@ def load_plan(ctx: Context, plan_id: str, *, action: str = "read") -> Any:
     from scoring.serving.plans import load_plan as load
 
     ctx.require_role("inspection_plan", "read", what=action)
+    if not valid_key(plan_id, 80):
+        ctx.not_found(action, detail={"plan_id": echo(plan_id, 80)})
     try:
         with ctx.conn() as conn:
             plan = load(conn, plan_id)
@@ -423,6 +437,8 @@ def draw_plan(ctx: Context, *, industry: str, region: str | None, period: str, s
     from scoring.workflows.supervision import draw_inspection_plan
 
     ctx.require_role("inspection_plan", "write", what="write")
+    if not PERIOD.fullmatch(period or ""):
+        ctx.invalid("write", "抽查期间应为1-32位字母、数字、下划线或连字符，如 2026、2026H1、2026Q3")
     if industry not in load_industries():
         ctx.invalid("write", f"行业代码 {echo(industry, 40)!r} 不存在")
     if region and region not in load_regions():
