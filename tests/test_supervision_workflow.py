@@ -186,3 +186,41 @@ def test_the_serving_rows_write_as_a_grade_list_workbook(filled):
     notes = dict(list(wb["说明"].values)[1:])
     assert notes["发布编号"] == pub["publication_id"] and "免责声明" in notes
     assert any(k.startswith("直接定级规则") for k in notes) and any(k.startswith("分级表：") for k in notes)
+
+
+def test_a_regulator_draws_and_reads_within_its_scope_only(filled):
+    from scoring.serving.identity import User
+
+    eng = filled
+    local = User(1, "wucheng", "婺城区建设局", "regulator", industries=(IND,), regions=("330702",))
+    plan = draw_inspection_plan(
+        eng, user=local, role="regulator", industry=IND, period="2026", seed=4, purpose="random_inspection"
+    )
+    with eng.connect() as conn:
+        rows, n_local = queries.list_rows(conn, queries.latest_list(conn, IND)["publication_id"], region="330702")
+    assert plan.population == n_local and set(plan.selections["district_zh"]) == {"婺城区"} and plan.region == "330702"
+    assert plan.drawn_by == "wucheng"
+    with pytest.raises(NotFoundError, match="scope"):
+        draw_inspection_plan(
+            eng, user=local, role="regulator", industry="medical", period="2026", seed=4, purpose="random_inspection"
+        )
+    with pytest.raises(NotFoundError, match="scope"):
+        draw_inspection_plan(
+            eng, user=local, role="regulator", industry=IND, region="330703", period="2026", seed=4,
+            purpose="random_inspection",
+        )  # fmt: skip
+    whole = draw_inspection_plan(eng, user="cli:ops", role="admin", industry=IND, period="2026", seed=4)
+    with pytest.raises(NotFoundError, match="scope"):  # a whole-jurisdiction plan holds other districts
+        plan_of(eng, whole.plan_id, user=local, role="regulator", purpose="random_inspection")
+    assert plan_of(eng, plan.plan_id, user=local, role="regulator", purpose="random_inspection").plan_id == plan.plan_id
+    two = User(2, "two", "两区", "regulator", industries=(IND,), regions=("330702", "330703"))
+    with pytest.raises(XinyiError, match="region"):
+        draw_inspection_plan(
+            eng, user=two, role="regulator", industry=IND, period="2026", seed=4, purpose="random_inspection"
+        )
+    listed, _ = credit_whitelist(eng, user=local, role="regulator", industry=IND, purpose="credit_loans")
+    assert set(listed["district_zh"]) <= {"婺城区"} and listed.attrs["population"] == n_local
+    reg = _register(eng)
+    assert (reg["result"] == "denied").sum() == 3
+    with eng.connect() as conn:
+        assert register.verify(conn).ok
