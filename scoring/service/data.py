@@ -388,32 +388,12 @@ def load_plan(ctx: Context, plan_id: str, *, action: str = "read") -> Any:
 
 
 def plan_attr(plan: Any, name: str) -> Any:
-    for n in (name, f"{name}_code"):
-        v = getattr(plan, n, None)
-        if v is not None:
-            return v
-    info = getattr(plan, "info", None) or {}
-    return info.get(name) if isinstance(info, dict) else None
+    return getattr(plan, name, None)
 
 
 def plan_view(plan: Any) -> dict:
-    """A plan as the page and the API show it."""
-    selections = getattr(plan, "selections", pd.DataFrame())
-    strata = getattr(plan, "strata", pd.DataFrame())
-    out = {
-        "plan_id": plan.plan_id,
-        "industry": plan_attr(plan, "industry"),
-        "industry_zh": industries_zh().get(str(plan_attr(plan, "industry")), ""),
-        "region": plan_attr(plan, "region"),
-        "period": plan_attr(plan, "period"),
-        "seed": plan_attr(plan, "seed"),
-        "publication_id": plan_attr(plan, "publication_id"),
-        "drawn_by": plan_attr(plan, "drawn_by"),
-        "drawn_at": plan_attr(plan, "drawn_at"),
-        "strata": plain(strata),
-        "selections": plain(selections),
-    }
-    return plain(out)
+    """A plan as the page and the API show it (:meth:`scoring.grades.inspection.Plan.to_dict`)."""
+    return plain(plan.to_dict())
 
 
 def plans_in_scope(ctx: Context) -> list[dict]:
