@@ -159,6 +159,8 @@ def test_purpose_required_in_console(svc):
     a = svc.client()
     login(a, "auditor")
     assert a.get("/register").status_code == 200
+    r = a.get("/purpose")
+    assert r.status_code == 303 and r.headers["location"] == "/"
 
 
 def test_security_headers_and_health(svc):

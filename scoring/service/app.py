@@ -204,7 +204,7 @@ def _oidc_routes(app: FastAPI, settings: Settings) -> None:
             raise HTTPException(403, "统一身份认证的账号未在本平台开通，请联系管理员")
         login_session(request, user)
         Context(request, user).record("login", detail={"via": "oidc"})
-        return RedirectResponse("/purpose" if access_mod.needs_purpose(user.role) else "/", status_code=303)
+        return RedirectResponse("/purpose" if app.state.access.needs_purpose(user.role) else "/", status_code=303)
 
 
 def app_from_env() -> FastAPI:

@@ -29,7 +29,6 @@ from fastapi import Header, HTTPException, Request
 from sqlalchemy.engine import Connection, Engine
 
 from scoring.core.privacy import scrub
-from scoring.serving import access as access_mod
 from scoring.serving import identity, register
 from scoring.serving.identity import User
 
@@ -171,30 +170,30 @@ def request_user(request: Request) -> tuple[User | None, str]:
 
 
 # -- purpose -----------------------------------------------------------------------------------
-def purposes(role: str | None = None) -> dict[str, Any]:
-    """code -> purpose (``label_zh``, ``legal_basis``) of configs/access; of one role when given."""
-    if role is not None:
-        return dict(access_mod.purposes_for(role))
-    return dict(access_mod.PURPOSES)
+def purposes(request: Request, role: str | None = None) -> dict[str, Any]:
+    """code -> purpose (``label_zh``, ``legal_basis``) of the app's access configuration
+    (configs/access, or ``Settings.access_config``); only those a ``role`` may give when given."""
+    config = access_of(request).config
+    return {c: p for c, p in config.purposes.items() if role is None or role in p.roles}
 
 
-def purpose_label(code: str | None) -> str:
-    p = purposes().get(code or "")
+def purpose_label(request: Request, code: str | None) -> str:
+    p = purposes(request).get(code or "")
     return str(p.label_zh) if p is not None else ""
 
 
-def purpose_basis(code: str | None) -> str | None:
-    p = purposes().get(code or "")
+def purpose_basis(request: Request, code: str | None) -> str | None:
+    p = purposes(request).get(code or "")
     return str(p.legal_basis) if p is not None and p.legal_basis else None
 
 
-def needs_purpose(user: User) -> bool:
-    return bool(access_mod.needs_purpose(user.role))
+def needs_purpose(request: Request, user: User) -> bool:
+    return bool(access_of(request).needs_purpose(user.role))
 
 
-def valid_purpose(user: User, code: str | None) -> bool:
+def valid_purpose(request: Request, user: User, code: str | None) -> bool:
     """``code`` is one of the purposes the user's role may give."""
-    return bool(code) and code in purposes(user.role)
+    return bool(code) and code in purposes(request, user.role)
 
 
 # -- the request context -----------------------------------------------------------------------
@@ -210,11 +209,11 @@ class Context:
 
     @property
     def purpose_zh(self) -> str:
-        return purpose_label(self.purpose)
+        return purpose_label(self.request, self.purpose)
 
     @property
     def legal_basis(self) -> str | None:
-        return purpose_basis(self.purpose)
+        return purpose_basis(self.request, self.purpose)
 
     @property
     def path(self) -> str:
@@ -342,10 +341,10 @@ def api_context(
         if not csrf_valid(request, request.headers.get(CSRF_HEADER)):
             ctx.record("write", result="denied", detail={"reason": "csrf"})
             raise HTTPException(403, "缺少或错误的CSRF令牌（X-CSRF-Token）")
-    if needs_purpose(user):
+    if needs_purpose(request, user):
         code = x_purpose.strip() if x_purpose and x_purpose.strip() else _api_purpose(request, user)
-        if not valid_purpose(user, code):
-            known = purposes(user.role)
+        if not valid_purpose(request, user, code):
+            known = purposes(request, user.role)
             ctx.invalid(
                 "read" if request.method == "GET" else "write",
                 "请在请求头 X-Purpose 中给出查询目的代码，可选："
@@ -369,9 +368,9 @@ def page_context(request: Request) -> Context:
     regulators and analysts, the session's purpose (redirect to /purpose)."""
     user = page_user(request)
     ctx = Context(request, user, via="session")
-    if needs_purpose(user):
+    if needs_purpose(request, user):
         code = session_of(request).get("purpose")
-        if not valid_purpose(user, code):
+        if not valid_purpose(request, user, code):
             raise PurposeRequired()
         ctx.purpose = str(code)
     return ctx
@@ -381,7 +380,7 @@ def page_context_no_purpose(request: Request) -> Context:
     """A page context for pages that hold no subject's data (home, purpose, register of auditors)."""
     user = page_user(request)
     code = session_of(request).get("purpose")
-    return Context(request, user, via="session", purpose=str(code) if valid_purpose(user, code) else None)
+    return Context(request, user, via="session", purpose=str(code) if valid_purpose(request, user, code) else None)
 
 
 # -- security headers --------------------------------------------------------------------------

@@ -98,8 +98,10 @@ def render(request: Request, name: str, *, status: int = 200, user: User | None 
         "request": request,
         "user": user,
         "role_zh": roles_zh().get(user.role, user.role) if user else "",
-        "purpose_zh": purpose_label(str(code)) if user is not None and valid_purpose(user, code) else "",
-        "needs_purpose": bool(user and needs_purpose(user)),
+        "purpose_zh": purpose_label(request, str(code))
+        if user is not None and valid_purpose(request, user, code)
+        else "",
+        "needs_purpose": bool(user and needs_purpose(request, user)),
         "csrf_token": csrf_token(request),
         "nav": nav,
         **values,
@@ -171,7 +173,7 @@ async def login(request: Request) -> Response:
         )
     login_session(request, user)
     Context(request, user).record("login", detail={"via": "password"})
-    if needs_purpose(user):
+    if needs_purpose(request, user):
         return _redirect("/purpose?" + urlencode({"next": target}))
     return _redirect(target)
 
@@ -186,12 +188,14 @@ def logout(request: Request) -> Response:
 
 
 @router.get("/purpose", response_class=HTMLResponse)
-def purpose_form(request: Request, ctx: Context = Depends(page_context_no_purpose), next: str = "/") -> HTMLResponse:
+def purpose_form(request: Request, ctx: Context = Depends(page_context_no_purpose), next: str = "/") -> Response:
+    if not needs_purpose(request, ctx.user):  # roles that give no purpose (auditor, admin, citizen, officer)
+        return _redirect(safe_next(next))
     return render(
         request,
         "purpose.html",
         user=ctx.user,
-        purposes=purposes(ctx.user.role),
+        purposes=purposes(request, ctx.user.role),
         current=ctx.purpose,
         next=safe_next(next),
         title="查询目的",
@@ -203,13 +207,13 @@ async def purpose_set(request: Request, ctx: Context = Depends(page_context_no_p
     form = await request.form()
     code = str(form.get("purpose") or "")
     target = safe_next(str(form.get("next") or "/"))
-    if not valid_purpose(ctx.user, code):
+    if not valid_purpose(request, ctx.user, code):
         return render(
             request,
             "purpose.html",
             status=400,
             user=ctx.user,
-            purposes=purposes(ctx.user.role),
+            purposes=purposes(request, ctx.user.role),
             current=None,
             next=target,
             error="请选择列表中的查询目的",
