@@ -85,6 +85,20 @@ def test_region_scope_and_direct_objects(svc):
     r_out, r_unknown = c.get(f"/organisations/{outside}"), c.get(f"/organisations/{unknown}")
     assert r_out.status_code == r_unknown.status_code == 404
     assert r_out.text.replace(outside, "") == r_unknown.text.replace(unknown, "")
+    # the industry of its grade lists decides, whatever the registered industry code (GB/T 4754 in pushes)
+    import sqlalchemy as sa
+
+    from scoring.serving import schema
+
+    mine = svc.org(region=svc.region)
+    with svc.engine.begin() as conn:
+        conn.execute(
+            sa.update(schema.organisations)
+            .where(schema.organisations.c.subject_id == mine)
+            .values(industry_code="4811")
+        )
+    page = c.get(f"/organisations/{mine}")
+    assert page.status_code == 200 and "建筑施工企业" in page.text
     # another industry's list: 404 as an unknown list
     assert c.get(f"/lists/{svc.pub('medical')}").status_code == 404
     assert c.get("/lists/grade_list-construction-1999-01-01-guessed").status_code == 404

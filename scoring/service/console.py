@@ -355,7 +355,8 @@ def organisation_page(
         user=ctx.user,
         org=org,
         entry=entry,
-        industry_zh=inds.get(str(org.get("industry_code") or ""), org.get("industry_code") or ""),
+        industry_zh=org.get("industry_zh")
+        or inds.get(str(org.get("industry_code") or ""), org.get("industry_code") or ""),
         industries=inds,
         probabilities=probabilities,
         reasons=[r for r in reasons if isinstance(r, dict)],

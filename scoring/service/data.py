@@ -250,18 +250,25 @@ def organisation(ctx: Context, subject_id: str, publication_id: str | None = Non
         org = queries.organisation(conn, sid)
         if org is None:
             ctx.not_found("read", detail={"subject_id": echo(subject_id, 40)})
-        industry, region = org.get("industry_code"), org.get("region_code")
-        if not ctx.in_scope(industry, region) or not ctx.may("organisation", "read", industry=industry, region=region):
-            ctx.not_found("read", detail={"subject_id": sid})
+        region = org.get("region_code")
         history = [plain(h) for h in queries.organisation_grades(conn, sid)]
-        if ctx.user.role == "regulator":
-            history = [h for h in history if ctx.user.in_scope(h.get("industry") or industry, region)]
+
+        def visible(industry: str | None) -> bool:
+            return ctx.in_scope(industry, region) and ctx.may("organisation", "read", industry=industry, region=region)
+
+        # the industries of its grade lists decide (the registered industry may be a GB/T 4754 code)
+        history = [h for h in history if visible(h.get("industry"))]
+        if not history and not visible(org.get("industry_code")):
+            ctx.not_found("read", detail={"subject_id": sid})
         chosen = publication_id or (history[0]["publication_id"] if history else None)
         if publication_id and not any(h["publication_id"] == publication_id for h in history):
             ctx.not_found("read", subject=sid, detail={"publication_id": echo(publication_id, 160)})
         entry = queries.grade_entry(conn, chosen, sid) if chosen else None
     ctx.record("read", subject=sid, detail={"publication_id": chosen} if chosen else None)
-    return {"organisation": plain(org), "entry": plain(entry) if entry else None, "history": history}
+    org = plain(org)
+    if history:  # the industry of its newest grade list (行业 as the lists name it)
+        org["industry"], org["industry_zh"] = history[0].get("industry"), history[0].get("industry_zh")
+    return {"organisation": org, "entry": plain(entry) if entry else None, "history": history}
 
 
 def readable(value: Any) -> str:
