@@ -15,6 +15,7 @@ import pytest
 from scoring.core.privacy import contains_raw_id
 from scoring.features.industry import GRADES
 from scoring.serving import register
+from scoring.serving.regions import load_regions
 from tests.service_helpers import IND, build, login, register_rows, token_of
 
 RAW_ID = "11010519491231002X"  # a valid GB 11643 number (DOMAIN.md): must never come back
@@ -248,6 +249,13 @@ def test_whitelist(svc):
     worst = {"较差", "差"}
     assert all(row["grade"] not in worst for row in body["rows"])
     assert all(not row.get("veto") for row in body["rows"])
+    # a regulator of one region sees the whitelisted organisations of that region only
+    r1 = svc.client()
+    login(r1, "reg", purpose="credit_loans")
+    one = r1.get(f"/api/v1/whitelists/{IND}", headers={"X-Purpose": "credit_loans"}).json()
+    district = load_regions()[svc.region]
+    assert 0 < one["total"] < body["total"] and {row["district_zh"] for row in one["rows"]} == {district}
+    assert set(codes_in(r1.get(f"/whitelists/{IND}").text)) == {row["subject_id"] for row in one["rows"]}
 
 
 def test_citizen_sees_own_score_only(svc):

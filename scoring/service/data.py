@@ -474,6 +474,25 @@ def whitelist(ctx: Context, industry: str, rule: str | None, *, action: str = "r
     except XinyiError as e:
         ctx.invalid(action, str(e), detail={"industry": industry})
     regions = ctx.regions()
-    if regions is not None and "region_code" in frame.columns:
-        frame = frame[frame["region_code"].isin(regions)].reset_index(drop=True)
+    if regions is not None:  # a regulator of some regions: only their organisations
+        frame = _in_regions(ctx, frame, regions)
     return frame, chosen
+
+
+def _in_regions(ctx: Context, frame: pd.DataFrame, regions: list[str]) -> pd.DataFrame:
+    """The rows of ``frame`` (a whitelist of a published list) whose organisations are in ``regions``."""
+    import sqlalchemy as sa
+
+    from scoring.serving import schema
+
+    g = schema.grade_entries
+    pub = frame.attrs.get("publication_id")
+    q = sa.select(g.c.subject_id).where(g.c.region_code.in_(regions))
+    if pub:
+        q = q.where(g.c.publication_id == pub)
+    with ctx.conn() as conn:
+        keep = set(conn.execute(q).scalars())
+    attrs = dict(frame.attrs)
+    out = frame[frame["subject_id"].isin(keep)].reset_index(drop=True)
+    out.attrs = attrs
+    return out
