@@ -196,6 +196,11 @@ def test_downloads_open_with_openpyxl(svc):
     assert pub in notes or any(pub in str(v) for v in notes)  # the publication id in 说明
     row = [x for x in register_rows(svc) if x["what"] == f"/lists/{pub}/download"][-1]
     assert row["action"] == "download" and row["detail"]["rows"] == total
+    # an analyst reads lists but takes no file away
+    an = svc.client()
+    login(an, "analyst", purpose="model_evaluation")
+    assert an.get(f"/lists/{pub}").status_code == 200 and "下载名单" not in an.get(f"/lists/{pub}").text
+    assert an.get(f"/lists/{pub}/download").status_code == 403
     # the API download is the same workbook
     api = c.get(f"/api/v1/lists/{pub}/download", params={"grade": "良好"})
     assert api.status_code == 200 and api.content[:2] == b"PK"

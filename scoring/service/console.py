@@ -311,6 +311,7 @@ def list_page(
         pages=pages,
         page_link=page_link,
         download=f"{base}/download" + ("?" + urlencode(query) if query else ""),
+        can_download=ctx.may_role("download", "export"),
         title="信用等级名单",
     )
 

@@ -162,6 +162,8 @@ def lists_in_scope(ctx: Context) -> list[dict]:
 def grade_list(ctx: Context, publication_id: str, *, action: str = "read") -> dict:
     """A grade list's publication (403 without the role, 404 unknown or outside the industries in scope)."""
     ctx.require_role("grade_list", "read", what=action)
+    if action == "download":  # a file leaves the platform: the download right too
+        ctx.require_role("download", "export", what=action)
     if not valid_key(publication_id, 160):
         ctx.not_found(action, detail={"publication_id": echo(publication_id, 160)})
     with ctx.conn() as conn:
@@ -170,6 +172,8 @@ def grade_list(ctx: Context, publication_id: str, *, action: str = "read") -> di
         ctx.not_found(action, detail={"publication_id": echo(publication_id, 160)})
     industry = str(pub.get("scope") or pub.get("industry") or "")
     if not ctx.industry_in_scope(industry) or not ctx.may("grade_list", "read", industry=industry, region=None):
+        ctx.not_found(action, detail={"publication_id": publication_id})
+    if action == "download" and not ctx.may("download", "export", industry=industry, region=None):
         ctx.not_found(action, detail={"publication_id": publication_id})
     return plain(pub)
 
@@ -376,7 +380,7 @@ def load_plan(ctx: Context, plan_id: str, *, action: str = "read") -> Any:
     """An inspection plan (C's :func:`scoring.grades.inspection.load_plan`); 404 unknown or outside scope."""
     from scoring.serving.plans import load_plan as load
 
-    ctx.require_role("inspection_plan", "read", what=action)
+    ctx.require_role("inspection_plan", "export" if action == "download" else "read", what=action)
     if not valid_key(plan_id, 80):
         ctx.not_found(action, detail={"plan_id": echo(plan_id, 80)})
     try:
@@ -455,7 +459,7 @@ def whitelist(ctx: Context, industry: str, rule: str | None, *, action: str = "r
     """The 信易贷 whitelist of an industry in the user's regions (C's workflow registers it as an export)."""
     from scoring.workflows.supervision import credit_whitelist
 
-    ctx.require_role("whitelist", "read", what=action)
+    ctx.require_role("whitelist", "export" if action == "download" else "read", what=action)
     if industry not in load_industries():
         ctx.not_found(action, detail={"industry": echo(industry, 40)})
     if not ctx.industry_in_scope(industry) or not ctx.may("whitelist", "read", industry=industry, region=None):
