@@ -361,7 +361,7 @@ def organisation_page(
         industries=inds,
         probabilities=probabilities,
         reasons=[r for r in reasons if isinstance(r, dict)],
-        justification=data.justification_items(entry),
+        justification=data.justification_items(entry) if ctx.may_role("justification", "read") else [],
         history=view["history"],
         title=org.get("name") or "主体",
     )
