@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -609,16 +608,9 @@ def register_export(
 ) -> Response:
     ctx.require_role("register", "export", what="export")
     filters = register_filters(ctx, user, role, subject, action, result, since, until)
-    with tempfile.TemporaryDirectory(prefix="xinyi-register-") as tmp:
-        path = Path(tmp) / "register.xlsx"
-        with reading(request) as conn:
-            written = register.export(conn, path, **filters)
-        out = Path(written) if isinstance(written, str | Path) and Path(written).exists() else path
-        if not out.exists():
-            candidates = sorted(Path(tmp).iterdir())
-            out = candidates[0]
-        content = out.read_bytes()
-        suffix = out.suffix
+    suffix = ".xlsx"
+    with reading(request) as conn:
+        content = register.export_bytes(conn, suffix, **filters)
     ctx.record("export", detail={"register": {k: str(v) for k, v in filters.items()}})
     media = data.XLSX if suffix == ".xlsx" else "text/csv; charset=utf-8"
     name = f"查询使用登记_{dt.date.today().isoformat()}{suffix}"
