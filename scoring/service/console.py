@@ -181,7 +181,7 @@ async def login(request: Request) -> Response:
 def logout(request: Request) -> Response:
     user = session_user(request)
     if user is not None:
-        Context(request, user).record("login", detail={"via": "logout"})
+        Context(request, user).record("logout")
     session_of(request).clear()
     return _redirect("/login")
 
@@ -510,7 +510,7 @@ def whitelist_download(industry: str, ctx: Context = Depends(page_context), rule
 
 
 # -- the register (auditors) -------------------------------------------------------------------
-REGISTER_ACTIONS = ("read", "write", "export", "download", "login")
+REGISTER_ACTIONS = ("read", "write", "export", "download", "login", "logout")
 REGISTER_RESULTS = ("ok", "denied", "not_found", "invalid", "error")
 
 
@@ -584,6 +584,9 @@ def register_page(
         roles_map=roles_zh(),
         actions=REGISTER_ACTIONS,
         results=REGISTER_RESULTS,
+        actions_zh=dict(register.ACTIONS_ZH),
+        results_zh=dict(register.RESULTS_ZH),
+        purposes_zh={c: p.label_zh for c, p in purposes(request).items()},
         rows=data.plain(frame),
         total=int(total),
         page=page,
