@@ -319,3 +319,23 @@ def test_unknown_subjects_are_errors_in_every_command_that_takes_one(registered,
     for args in commands(org)[:3]:
         r = run(*args, "--json")
         assert r.exit_code == 2 and "not a person" in json.loads(r.stdout)["error"], args
+
+
+def test_a_published_list_names_its_publication_and_the_serving_database_holds_it(demo_run):
+    """The 说明 sheet of every list the main job published names the publication the store recorded,
+    and the serving database holds that publication with one entry per row of the list."""
+    import openpyxl
+    import sqlalchemy as sa
+
+    root, d, _ = demo_run
+    out = d["outputs"]
+    eng = sa.create_engine(f"sqlite:///{out['serving_database']}")
+    with eng.connect() as c:
+        for code, pid in out["grade_publications"].items():
+            wb = openpyxl.load_workbook(out[f"grade_list_{code}"], read_only=True)
+            notes = {r[0]: r[1] for r in wb["说明"].iter_rows(min_row=2, values_only=True) if r and r[0]}
+            assert pid in set(map(str, notes.values())), (code, notes)
+            rows = wb["等级名单"].max_row - 1
+            n = c.execute(sa.text("SELECT count(*) FROM grade_entries WHERE publication_id = :p"), {"p": pid}).scalar()
+            assert n == rows, (code, n, rows)
+    eng.dispose()

@@ -353,6 +353,13 @@ def test_the_written_list_is_laid_out_for_officials(fitted, tmp_path):
     ps = ws.page_setup
     assert ps.orientation == "landscape" and ws.sheet_properties.pageSetUpPr.fitToPage and ps.fitToHeight == 0
     assert ps.fitToWidth in (None, 1)
+    printed = ws.print_area.split("!")[-1].replace("$", "").split(":")  # the reading columns, not the codes
+    assert printed[0] == "A1" and head[
+        openpyxl.utils.column_index_from_string(printed[1].rstrip("0123456789")) - 1
+    ] in (
+        "等级变化",
+        "上期等级",
+    ), ws.print_area
     widths = {}
     for dim in ws.column_dimensions.values():
         for i in range(dim.min, dim.max + 1):

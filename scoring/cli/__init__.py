@@ -17,7 +17,19 @@ from pathlib import Path
 import typer
 
 from scoring import __version__
-from scoring.cli import access, archive, demo, features, grades, lineage, oversight, points, service, serving, supervision
+from scoring.cli import (
+    access,
+    archive,
+    demo,
+    features,
+    grades,
+    lineage,
+    oversight,
+    points,
+    service,
+    serving,
+    supervision,
+)
 from scoring.cli.common import XinyiGroup, setup_logging
 
 __all__ = ["app"]

@@ -126,6 +126,7 @@ class Sheet:
     max_width: int = MAX_WIDTH
     widths: dict[str, float] = field(default_factory=dict)  # fixed widths by column name
     print_title: str | None = None  # the printed pages' header (default: the title, else the sheet's name)
+    print_columns: int | None = None  # print only the first N columns (what officials read), one page wide
 
     def __repr__(self) -> str:
         return f"Sheet({self.name!r}, {len(self.frame)} rows x {len(self.frame.columns)} columns)"
@@ -359,7 +360,8 @@ def _write_sheet(book: Any, fmt: _Formats, sheet: Sheet, used: set[str]) -> None
     page_title = strip_controls(sheet.print_title or sheet.title or name, newlines=False).replace("&", "&&")
     ws.set_header(f"&C{page_title[:200]}")
     ws.set_footer("&C第 &P 页，共 &N 页")
-    ws.print_area(0, 0, header_row + max(n, 1), last_col)
+    printed = last_col if sheet.print_columns is None else max(min(sheet.print_columns, len(headers)) - 1, 0)
+    ws.print_area(0, 0, header_row + max(n, 1), printed)
 
 
 def _write_column(

@@ -730,6 +730,15 @@ def list_info(lst: pd.DataFrame, info: dict | None = None) -> dict[str, str]:
     return out
 
 
+def reading_columns(lst: pd.DataFrame) -> list[str]:
+    """The columns a regulator reads, in :func:`list_columns` order: the key columns, the
+    organisation's, the reasons and :data:`READING_COLUMNS` (what a printed list shows)."""
+    first = [c for c in (*KEY_COLUMNS, *ORGANISATION_COLUMNS, *READING_COLUMNS) if c in lst.columns]
+    reasons = [c for c in lst.columns if str(c).startswith("reason_") and c not in first]
+    at = first.index("veto_zh") if "veto_zh" in first else len(first)
+    return first[:at] + reasons + first[at:]
+
+
 def list_columns(lst: pd.DataFrame) -> list[str]:
     """The order of a written list's columns: code, name, grade (the key columns), the
     organisation's district, address and legal representative when known, what a regulator acts on
@@ -737,10 +746,7 @@ def list_columns(lst: pd.DataFrame) -> list[str]:
     it, new entrant, rules,
     previous grade and change), then the rest (industry, dates, probabilities, codes) as
     :func:`grade_list` orders them."""
-    first = [c for c in (*KEY_COLUMNS, *ORGANISATION_COLUMNS, *READING_COLUMNS) if c in lst.columns]
-    reasons = [c for c in lst.columns if str(c).startswith("reason_") and c not in first]
-    at = first.index("veto_zh") if "veto_zh" in first else len(first)
-    first = first[:at] + reasons + first[at:]
+    first = reading_columns(lst)
     return first + [c for c in lst.columns if c not in first]
 
 
@@ -780,7 +786,15 @@ def grade_list_sheets(lst: pd.DataFrame, info: dict | None = None) -> list[Sheet
         title += f" 发布编号 {notes['发布编号']}"
     keys = sum(1 for c in KEY_COLUMNS if c in lst.columns)
     return [
-        Sheet("等级名单", shown, kinds=kinds, key_columns=keys, print_title=title, max_width=48),
+        Sheet(  # printed: the columns a regulator reads (codes, probabilities and dates stay on screen)
+            "等级名单",
+            shown,
+            kinds=kinds,
+            key_columns=keys,
+            print_title=title,
+            max_width=48,
+            print_columns=len(reading_columns(lst)),
+        ),
         Sheet("等级分布", distribution_zh(dist), kinds=DIST_KINDS, key_columns=1, print_title=title),
         Sheet("迁移矩阵", _migration_frame(mig), key_columns=1, autofilter=False, print_title=title),
         notes_sheet(notes),

@@ -32,6 +32,16 @@ def content_hash(kind: str, scope: str, as_of: dt.date, model: str, rows: pd.Dat
     return h.hexdigest()
 
 
+def publication_id_of(
+    kind: str, scope: str, as_of: dt.date, model_name: str, model_version: str, rows: pd.DataFrame
+) -> str:
+    """The id :func:`publish` gives these rows (known before publishing: a published file's 说明 names it)."""
+    rows = rows[["subject_id", "result", "detail"]].copy()
+    rows["detail"] = [json.dumps(d, ensure_ascii=False, sort_keys=True) for d in rows["detail"]]
+    digest = content_hash(kind, scope, as_of, f"{model_name}/{model_version}", rows)
+    return f"{kind}-{scope}-{as_of.isoformat()}-{digest[:12]}"
+
+
 def publish(
     store: Store,
     *,
@@ -56,7 +66,7 @@ def publish(
     rows = rows[["subject_id", "result", "detail"]].copy()
     rows["detail"] = [json.dumps(d, ensure_ascii=False, sort_keys=True) for d in rows["detail"]]
     digest = content_hash(kind, scope, as_of, f"{model_name}/{model_version}", rows)
-    pub_id = f"{kind}-{scope}-{as_of.isoformat()}-{digest[:12]}"
+    pub_id = f"{kind}-{scope}-{as_of.isoformat()}-{digest[:12]}"  # as publication_id_of
     have = store.con.execute("SELECT count(*) FROM publications WHERE publication_id = ?", [pub_id]).fetchall()[0][0]
     record = {
         "publication_id": pub_id,

@@ -10,6 +10,8 @@ import datetime as dt
 import json
 import math
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -226,15 +228,63 @@ def migration_table(pub: dict) -> tuple[list[str], list[tuple[str, list[Any]]]]:
     return cols, rows
 
 
+class _Workbooks:
+    """Rendered list workbooks, newest used last, within ``limit`` bytes in all (per process).
+
+    A published list never changes (publications are never replaced), so its workbook for one set
+    of filters and one region scope is rendered once; the key also holds the serving database's last
+    push, since a push may update an organisation's registration data shown in the list."""
+
+    def __init__(self, limit: int = 256 * 2**20):
+        self.limit = limit
+        self._items: OrderedDict[tuple, tuple[bytes, int]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> tuple[bytes, int] | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple, value: tuple[bytes, int]) -> None:
+        with self._lock:
+            if key in self._items or len(value[0]) > self.limit:
+                return
+            self._items[key] = value
+            self._size += len(value[0])
+            while self._size > self.limit:
+                _, (old, _n) = self._items.popitem(last=False)
+                self._size -= len(old)
+
+
+WORKBOOKS = _Workbooks()
+
+
 def list_workbook(ctx: Context, pub: dict, filters: ListFilters) -> tuple[bytes, str, str, int]:
     """The filtered list as a workbook (C's writer), its Chinese file name, ASCII fallback and row count."""
     from scoring.grades import lists as lists_mod
 
-    rows, total = list_rows(ctx, pub, filters)
-    info = lists_mod.publication_notes(pub)
-    if filters.as_query():
-        info["筛选条件"] = "；".join(f"{k}={v}" for k, v in filters.detail().items())
-    data = lists_mod.grade_list_workbook(rows, info)
+    with ctx.conn() as conn:
+        last_push = queries.last_push(conn)
+    regions = ctx.regions()
+    key = (
+        pub["publication_id"],
+        str(last_push),
+        tuple(sorted((k, str(v)) for k, v in filters.as_query().items())),
+        None if regions is None else tuple(sorted(regions)),
+    )
+    hit = WORKBOOKS.get(key)
+    if hit is not None:
+        data, total = hit
+    else:
+        rows, total = list_rows(ctx, pub, filters)
+        info = lists_mod.publication_notes(pub)
+        if filters.as_query():
+            info["筛选条件"] = "；".join(f"{k}={v}" for k, v in filters.detail().items())
+        data = lists_mod.grade_list_workbook(rows, info)
+        WORKBOOKS.put(key, (data, total))
     industry = str(pub.get("scope") or "")
     name_zh = industries_zh().get(industry, industry)
     as_of = str(pub.get("as_of") or "")[:10]

@@ -87,6 +87,12 @@ def publication(conn: sa.Connection, publication_id: str) -> dict | None:
     return _pub_dict(r) if r is not None else None
 
 
+def last_push(conn: sa.Connection) -> dt.datetime | None:
+    """When the serving database last received a publication (None: never): what was pushed up to
+    then is final, so views rendered from it can be kept until the next push."""
+    return conn.execute(sa.select(sa.func.max(t.publications.c.pushed_at))).scalar()
+
+
 def latest_list(conn: sa.Connection, industry: str) -> dict | None:
     """The newest grade list of an industry (latest as_of, then latest published), or None."""
     p = t.publications

@@ -309,7 +309,7 @@ def publish_grade_list(
     after (:func:`scoring.serving.push.push_published_grade_list`)."""
     from scoring.grades.lists import grade_list, grade_population, list_notes, write_grade_list
     from scoring.lineage.configs import current_hash
-    from scoring.lineage.publish import grade_rows
+    from scoring.lineage.publish import grade_rows, publication_id_of
     from scoring.workflows.lineage import publish_rows
 
     day = check_date(store, as_of)
@@ -327,8 +327,20 @@ def publish_grade_list(
     lst = grade_list(pop, model)
     run_id = reg.run_id if reg else str(model.info_.get("mlflow_run_id", ""))
     registered = f"{reg.name} v{reg.version}" if reg else "(model file)"
+    rows = grade_rows(pop.graded)
+    pub_id = (  # the 说明 of a published list names its publication
+        publication_id_of("grade_list", industry, day, reg.name, str(reg.version), rows)
+        if publish and reg is not None
+        else None
+    )
     notes = list_notes(
-        pop, model, registered=registered, run_id=run_id, fingerprint=store.fingerprint(), configs=current_hash()
+        pop,
+        model,
+        registered=registered,
+        run_id=run_id,
+        fingerprint=store.fingerprint(),
+        configs=current_hash(),
+        publication_id=pub_id,
     )
     if path.exists() and keep_existing:
         files = [path]
@@ -342,7 +354,7 @@ def publish_grade_list(
             kind="grade_list",
             scope=industry,
             as_of=day,
-            rows=grade_rows(pop.graded),
+            rows=rows,
             content_version=model.version_,
             files=files,
         )
