@@ -13,8 +13,8 @@ through :func:`inert_text`:
 Escape sequences and control characters are removed from text on the way out (a terminal or a
 cell viewer never receives them). Numbers, dates and booleans keep their types.
 
-Use :func:`write_csv` / :func:`write_xlsx` (or :class:`InertWorkbook` for several sheets with
-layout) instead of ``DataFrame.to_csv`` / ``to_excel``.
+Use :func:`write_csv` / :func:`write_xlsx` (or :mod:`scoring.core.workbook`, the one workbook
+writer with layout, formats and print setup) instead of ``DataFrame.to_csv`` / ``to_excel``.
 """
 
 from __future__ import annotations
@@ -156,9 +156,10 @@ class InertWorkbook:
 
 
 def write_xlsx(sheets: pd.DataFrame | Mapping[str, pd.DataFrame], path: str | Path, *, index: bool = False) -> Path:
-    """Write one frame (sheet ``Sheet1``) or several named frames as an inert .xlsx."""
+    """Write one frame (sheet ``Sheet1``) or several named frames as an inert .xlsx, laid out by
+    the one workbook writer (:mod:`scoring.core.workbook`: widths, formats, frozen header)."""
+    from scoring.core.workbook import Sheet, write_workbook
+
     frames = {"Sheet1": sheets} if isinstance(sheets, pd.DataFrame) else dict(sheets)
-    with InertWorkbook(path) as wb:
-        for name, df in frames.items():
-            wb.sheet(name, df, index=index)
+    write_workbook(Path(path), [Sheet(name, df, index=index) for name, df in frames.items()])
     return Path(path)
