@@ -45,8 +45,8 @@ KINDS: tuple[str, ...] = ("text", "code", "int", "float", "percent", "date", "da
 #: Width limits of a column, in character cells (a CJK character counts 2).
 MIN_WIDTH = 6
 MAX_WIDTH = 60
-#: A header wider than this wraps instead of widening its column.
-HEADER_WIDTH = 24
+#: A header wider than this (character cells) wraps instead of widening its column.
+HEADER_WIDTH = 12
 HEADER_FILL = "#DDEBF7"
 HEADER_BORDER = "#9BC2E6"
 
@@ -124,6 +124,7 @@ class Sheet:
     index: bool = False
     max_width: int = MAX_WIDTH
     widths: dict[str, float] = field(default_factory=dict)  # fixed widths by column name
+    print_title: str | None = None  # the printed pages' header (default: the title, else the sheet's name)
 
     def __repr__(self) -> str:
         return f"Sheet({self.name!r}, {len(self.frame)} rows x {len(self.frame.columns)} columns)"
@@ -352,7 +353,7 @@ def _write_sheet(book: Any, fmt: _Formats, sheet: Sheet, used: set[str]) -> None
     if sheet.key_columns:
         ws.repeat_columns(0, min(sheet.key_columns, len(headers)) - 1)
     ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-    page_title = strip_controls(sheet.title or name, newlines=False).replace("&", "&&")
+    page_title = strip_controls(sheet.print_title or sheet.title or name, newlines=False).replace("&", "&&")
     ws.set_header(f"&C{page_title[:200]}")
     ws.set_footer("&C第 &P 页，共 &N 页")
     ws.print_area(0, 0, header_row + max(n, 1), last_col)

@@ -32,7 +32,8 @@ from scoring.archive.catalog import Catalog, load_catalog
 from scoring.archive.store import Store
 from scoring.core.dates import add_months
 from scoring.core.errors import DataError
-from scoring.core.inert import InertWorkbook, write_csv
+from scoring.core.inert import write_csv
+from scoring.core.workbook import Sheet, notes_sheet, workbook_bytes, write_workbook
 from scoring.features.builder import FeatureBuilder
 from scoring.features.definitions import FeatureSet, feature_set_for
 from scoring.features.industry import GRADE_INDEX, GRADES, Bands, Industry, load_industries
@@ -367,7 +368,8 @@ def grade_list(pop: GradedPopulation, model: GradeModel, k: int = 3) -> pd.DataF
 
 
 #: Chinese column names of a grade list (``write_grade_list`` renames with it); every column of
-#: :func:`grade_list` has one
+#: :func:`grade_list` has one, and so have the organisation's columns the serving database adds
+#: (:func:`scoring.serving.queries.list_rows`: region code, district, address, masked legal representative)
 LIST_COLUMNS_ZH = {
     "subject_id": "统一社会信用代码",
     "name": "名称",
@@ -391,11 +393,35 @@ LIST_COLUMNS_ZH = {
     "change": "等级变化",
     "model_version": "模型版本",
     "mlflow_run_id": "MLflow运行ID",
+    "region_code": "行政区划代码",
+    "district_zh": "所属区县",
+    "address": "住所",
+    "legal_rep_masked": "法定代表人",
 }
 #: the columns of a grade list that hold codes for machines (their Chinese names in LIST_COLUMNS_ZH):
 #: the organisation's code, the industry code (configs/industries/<code>.yaml), the veto code
 #: (its ``vetoes[].code``), the model's content hash and its MLflow run
 CODE_COLUMNS = ("subject_id", "industry", "veto", "model_version", "mlflow_run_id")
+#: the key columns of a written list, first and on every printed page (frozen, repeated): code, name, grade
+KEY_COLUMNS = ("subject_id", "name", "grade")
+#: the organisation's columns from the serving database, right after the key columns
+ORGANISATION_COLUMNS = ("district_zh", "address", "legal_rep_masked")
+#: the kind of each list column in a workbook (:mod:`scoring.core.workbook`); the rest inferred
+LIST_KINDS = {
+    "subject_id": "code",
+    "industry": "code",
+    "veto": "code",
+    "model_version": "code",
+    "mlflow_run_id": "code",
+    "region_code": "code",
+    "as_of": "date",
+    "previous_as_of": "date",
+    "score": "float",
+    "risk": "prob",
+    **{f"p_{c}": "prob" for c in (*GRADES, *OUTCOME_CLASSES)},
+    "sampling_ratio": "percent",
+    "new_entrant": "bool",
+}
 
 
 DIST_COLUMNS_ZH = {
@@ -413,6 +439,22 @@ DIST_COLUMNS_ZH = {
     "mean_risk": "平均风险概率",
     "sampling_ratio": "双随机抽查比例",
     "expected_inspections": "预计抽查主体数",
+}
+DIST_KINDS = {
+    "信用等级": "text",
+    "主体数": "int",
+    "其中直接定级": "int",
+    "其中新设主体": "int",
+    "占全部主体比例": "percent",
+    "按分级表定级主体数": "int",
+    "占按分级表定级主体比例": "percent",
+    "目标占比": "percent",
+    "与目标之差": "percent",
+    "允许偏差": "percent",
+    "是否在允许偏差内": "text",
+    "平均风险概率": "prob",
+    "双随机抽查比例": "percent",
+    "预计抽查主体数": "int",
 }
 
 
@@ -483,9 +525,18 @@ def summary(lst: pd.DataFrame, bands: Bands | None = None) -> tuple[pd.DataFrame
 
 
 def distribution_zh(dist: pd.DataFrame) -> pd.DataFrame:
-    """The distribution of :func:`summary` as officials read it: Chinese columns, 是/否."""
+    """The distribution of :func:`summary` as officials read it: Chinese columns, 是/否, and the
+    expected inspections as whole organisations, as a 双随机 plan draws them: ``ceil(ratio * n)``
+    per grade (:func:`scoring.grades.inspection.stratum_size`; no grade exempt)."""
+    from scoring.grades.inspection import stratum_size
+
     out = dist.copy()
     out["within_tolerance"] = out["within_tolerance"].map({True: "是", False: "否"}).fillna("")
+    if "expected_inspections" in out.columns and "sampling_ratio" in out.columns:
+        out["expected_inspections"] = [
+            stratum_size(int(n), float(r)) if pd.notna(r) else 0
+            for n, r in zip(out["organisations"], out["sampling_ratio"])
+        ]
     return out.rename(columns=DIST_COLUMNS_ZH)
 
 
@@ -493,6 +544,70 @@ NOTES_TEXT = (
     "等级按模型校准概率经分级表、新设主体规则、升级限制与直接定级规则依次确定；"
     "目标占比按分级表定级的主体计算（不含直接定级与新设主体，二者另计）；原因为SHAP贡献最大的特征"
 )
+#: the legal basis of the evaluation and its use (说明 sheet)
+EVALUATION_BASIS = (
+    "《国务院办公厅关于加快推进社会信用体系建设构建以信用为基础的新型监管机制的指导意见》（国办发〔2019〕35号）："
+    "以公共信用综合评价、行业信用评价结果为依据实施信用分级分类监管；"
+    "《国务院关于在市场监管领域全面推行部门联合“双随机、一公开”监管的意见》（国发〔2019〕5号）："
+    "根据信用等级确定抽查比例和频次；评价所用信息仅取自全国公共信用信息基础目录所列公共信用信息，"
+    "各项直接定级规则的依据见上"
+)
+#: the disclaimer of every list (说明 sheet)
+DISCLAIMER = (
+    "评价结果仅用于分级分类监管，不作为对主体的信用标签，不作为行政处罚、市场禁入或对外公示的依据；"
+    "主体对评价所依据的信息有异议的，可依法申请信用异议或信用修复，异议核查期间相关信息不作不利使用；"
+    "名单含主体信息，仅限监管工作使用，查询与下载均登记在案（查询使用登记）"
+)
+_OPS_ZH = {">=": "≥", ">": "＞", "==": "＝"}
+
+
+def veto_rules(industry: Industry, catalog: Catalog | None = None) -> dict[str, str]:
+    """The industry's 直接定级 rules for a list's 说明: per veto its label, its condition (the
+    feature as the feature set names it, the threshold, the grade it sets or caps) and the legal
+    basis of the records behind the feature (configs/catalog.yaml)."""
+    if not industry.vetoes:
+        return {}
+    fset = feature_set_for("organisations", industry.code)
+    meta = fset.metadata(catalog if catalog is not None else load_catalog()).set_index("feature")
+    out: dict[str, str] = {}
+    for i, v in enumerate(industry.vetoes, start=1):
+        label = str(meta["label_zh"].get(v.feature, v.feature)) if v.feature in meta.index else v.feature
+        basis = str(meta["legal_basis"].get(v.feature, "")) if v.feature in meta.index else ""
+        effect = f"直接定为{v.grade}" if v.grade else f"最高定为{v.at_most}"
+        flag = v.feature.endswith("_active") and v.op == ">=" and v.value == 1  # an active list record
+        condition = label if flag else f"{label}{_OPS_ZH[v.op]}{v.value:g}"
+        out[f"直接定级规则{i}：{v.label_zh}"] = f"条件：{condition}，{effect}（代码 {v.code}）" + (
+            f"；依据：{basis}" if basis else ""
+        )
+    return out
+
+
+def band_rows(industry: Industry, bands: Bands | None = None) -> dict[str, str]:
+    """The band table for a list's 说明, one row per grade: the bound (fitted bands), the target
+    share and its tolerance, the 双随机 sampling ratio and frequency (no grade exempt)."""
+    b = bands if bands is not None else industry.bands
+    out: dict[str, str] = {}
+    for g in GRADES:
+        parts = []
+        if b.bounds and g in b.bounds:
+            bound = b.bounds[g]
+            parts.append(f"风险概率≤{bound:.4g}" if b.kind == "risk" else f"得分≥{bound:g}")
+        elif b.bounds and g == GRADES[-1]:
+            parts.append("其余")
+        if b.targets:
+            parts.append(f"目标占比{100 * b.targets[g]:.1f}%（允许偏差±{100 * b.tolerance_of(g):.1f}个百分点）")
+        m = industry.supervision.get(g)
+        if m is not None:
+            parts.append(
+                f"双随机抽查比例{_pct_text(m.sampling_ratio)}，{m.frequency}" + (f"（{m.note}）" if m.note else "")
+            )
+        out[f"分级表：{g}"] = "；".join(parts)
+    return out
+
+
+def _pct_text(ratio: float) -> str:
+    v = 100 * ratio
+    return f"{v:.0f}%" if abs(v - round(v)) < 1e-9 else f"{v:.1f}%"
 
 
 def list_notes(
@@ -503,13 +618,16 @@ def list_notes(
     run_id: str,
     fingerprint: str,
     configs: str = "",
+    publication_id: str | None = None,
 ) -> dict[str, str]:
-    """The 说明 (notes) sheet of a grade list: industry, regulator, dates, model and registry
-    version, the grader and why it grades the industry (when the fit recorded it), MLflow run,
-    label, data snapshot, the bands used (fitted bounds with their reference, target shares,
-    tolerance), and how grades and reasons are decided. The one builder for every list (CLI, main
-    job, notebooks)."""
-    notes = {
+    """The 说明 (notes) sheet of a grade list: the publication id (when published), industry,
+    regulator, dates, model and registry version, the grader and why it grades the industry (when
+    the fit recorded it), MLflow run, label, data snapshot, the bands used (fitted bounds with their
+    reference, target shares, tolerance) and the band table per grade, the veto rules with their
+    legal basis, how grades and reasons are decided, the legal basis of the evaluation and the
+    disclaimer. The one builder for every list (CLI, main job, notebooks)."""
+    notes = {"发布编号": publication_id} if publication_id else {}
+    notes |= {
         "行业": f"{pop.industry.name_zh} ({pop.industry.code})",
         "监管部门": pop.industry.regulator,
         "评价基准日": pop.as_of.isoformat(),
@@ -522,43 +640,135 @@ def list_notes(
         notes["评价模型"] = str(info["contender_zh"])
     if info.get("selection"):
         notes["选用依据"] = str(info["selection"])
+    bands = resolve_bands(model, pop.industry)
     notes |= {
         "MLflow运行ID": run_id,
         "标签": str(info.get("label", "")),
         "数据快照": fingerprint,
         **({"配置版本": configs} if configs else {}),  # the config bundle's hash (scoring.lineage.configs)
-        "分级表": bands_text(resolve_bands(model, pop.industry)),
+        "分级表": bands_text(bands),
+        **band_rows(pop.industry, bands),
+        **veto_rules(pop.industry),
         "说明": NOTES_TEXT,
+        "评价依据": EVALUATION_BASIS,
+        "免责声明": DISCLAIMER,
     }
     return notes
 
 
+def publication_notes(publication: dict[str, Any]) -> dict[str, str]:
+    """The 说明 items of a published list as the serving database holds it
+    (:func:`scoring.serving.queries.publication`): its notes with the publication id first."""
+    notes = {str(k): "" if v is None else str(v) for k, v in (publication.get("notes") or {}).items()}
+    pid = publication.get("publication_id")
+    return ({"发布编号": str(pid)} if pid else {}) | {k: v for k, v in notes.items() if k != "发布编号"}
+
+
+def _list_industry(lst: pd.DataFrame) -> Industry | None:
+    if "industry" not in lst.columns or not len(lst):
+        return None
+    return load_industries().get(str(lst["industry"].iloc[0]))
+
+
+def list_info(lst: pd.DataFrame, info: dict | None = None) -> dict[str, str]:
+    """The 说明 items of a written list: ``info`` (:func:`list_notes`, or a publication's notes),
+    completed from the list's industry config where it lacks them (industry, regulator, band table
+    per grade, veto rules with their legal basis) and always with the legal basis of the evaluation
+    and the disclaimer."""
+    out = {str(k): "" if v is None else str(v) for k, v in (info or {}).items()}
+    ind = _list_industry(lst)
+    extra: dict[str, str] = {}
+    if ind is not None:
+        extra |= {"行业": f"{ind.name_zh} ({ind.code})", "监管部门": ind.regulator}
+        if "as_of" in lst.columns:
+            extra["评价基准日"] = str(lst["as_of"].iloc[0])
+        if not any(k.startswith("分级表：") for k in out):
+            extra |= band_rows(ind)
+        if not any(k.startswith("直接定级规则") for k in out):
+            extra |= veto_rules(ind)
+    extra |= {"评价依据": EVALUATION_BASIS, "免责声明": DISCLAIMER}
+    for k, v in extra.items():
+        out.setdefault(k, v)
+    return out
+
+
+def list_columns(lst: pd.DataFrame) -> list[str]:
+    """The order of a written list's columns: code, name, grade (the key columns), the
+    organisation's district, address and legal representative when known, then the rest as
+    :func:`grade_list` orders them."""
+    first = [c for c in (*KEY_COLUMNS, *ORGANISATION_COLUMNS) if c in lst.columns]
+    return first + [c for c in lst.columns if c not in first]
+
+
+def list_shown(lst: pd.DataFrame) -> pd.DataFrame:
+    """The list as officials read it: the columns in :func:`list_columns` order, Chinese headers,
+    booleans as 是/否 (codes stay in their own columns)."""
+    out = lst[list_columns(lst)].copy()
+    for c in out.columns:
+        if pd.api.types.is_bool_dtype(out[c].dtype) or (
+            out[c].dtype == object
+            and out[c].dropna().map(lambda v: isinstance(v, (bool, np.bool_))).all()
+            and out[c].notna().any()
+        ):
+            out[c] = out[c].map(lambda v: "" if v is None or v is pd.NA else ("是" if bool(v) else "否"))
+    return out.rename(columns=LIST_COLUMNS_ZH)
+
+
+def _migration_frame(mig: pd.DataFrame) -> pd.DataFrame:
+    out = mig.copy()
+    out.columns = [str(c) for c in out.columns]
+    out.insert(0, "上期等级＼本期等级", [str(i) for i in out.index])
+    return out.reset_index(drop=True)
+
+
+def grade_list_sheets(lst: pd.DataFrame, info: dict | None = None) -> list[Sheet]:
+    """The sheets of a grade list workbook: 等级名单 (code, name and grade frozen and on every
+    printed page), 等级分布, 迁移矩阵, 说明 (:func:`list_info`)."""
+    dist, mig = summary(lst)
+    shown = list_shown(lst)
+    kinds = {LIST_COLUMNS_ZH.get(c, c): k for c, k in LIST_KINDS.items()}
+    notes = list_info(lst, info)
+    ind = _list_industry(lst)
+    title = "信用等级名单" if ind is None else f"{ind.name_zh}信用等级名单"
+    if "as_of" in lst.columns and len(lst):
+        title += f"（评价基准日 {lst['as_of'].iloc[0]}）"
+    if notes.get("发布编号"):
+        title += f" 发布编号 {notes['发布编号']}"
+    keys = sum(1 for c in KEY_COLUMNS if c in lst.columns)
+    return [
+        Sheet("等级名单", shown, kinds=kinds, key_columns=keys, print_title=title, max_width=48),
+        Sheet("等级分布", distribution_zh(dist), kinds=DIST_KINDS, key_columns=1, print_title=title),
+        Sheet("迁移矩阵", _migration_frame(mig), key_columns=1, autofilter=False, print_title=title),
+        notes_sheet(notes),
+    ]
+
+
+def grade_list_workbook(lst: pd.DataFrame, info: dict | None = None) -> bytes:
+    """The grade list workbook as bytes (the service's download; same sheets as :func:`write_grade_list`)."""
+    return workbook_bytes(grade_list_sheets(lst, info))
+
+
 def write_grade_list(lst: pd.DataFrame, path: str | Path, info: dict | None = None) -> list[Path]:
-    """Write the list: .xlsx (sheets 等级名单, 等级分布, 迁移矩阵, 说明) or .csv (the list, plus
+    """Write the list: .xlsx (sheets 等级名单, 等级分布, 迁移矩阵, 说明: :func:`grade_list_sheets`,
+    by the one workbook writer :mod:`scoring.core.workbook`) or .csv (the list, plus
     ``<stem>.summary.csv`` and ``<stem>.migration.csv``; UTF-8 with BOM so spreadsheets read Chinese).
-    The 等级分布 sheet shows every grade's share against the target share and its tolerance, the
-    vetoed organisations and new entrants apart. Every text cell is inert (no formula:
+    ``lst``: :func:`grade_list`'s frame, or the serving database's rows of a published list
+    (:func:`scoring.serving.queries.list_rows`, with the organisations' district, address and masked
+    legal representative). Chinese headers and values throughout (是/否; codes in their own
+    columns); the 等级分布 sheet shows every grade's share against the target share and its
+    tolerance, the vetoed organisations and new entrants apart. Every text cell is inert (no formula:
     :mod:`scoring.core.inert`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    dist, mig = summary(lst)
-    dist = distribution_zh(dist)
-    shown = lst.rename(columns=LIST_COLUMNS_ZH)
     if path.suffix.lower() == ".xlsx":
-        with InertWorkbook(path) as wb:
-            ws = wb.sheet("等级名单", shown)
-            wb.sheet("等级分布", dist)
-            wb.sheet("迁移矩阵", mig, index=True)
-            wb.sheet("说明", pd.DataFrame(list((info or {}).items()), columns=["项目", "内容"]))
-            ws.freeze_panes(1, 2)
-            ws.set_column(0, 1, 22)
-            ws.autofilter(0, 0, len(shown), len(shown.columns) - 1)
+        write_workbook(path, grade_list_sheets(lst, info))
         return [path]
     if path.suffix.lower() != ".csv":
         raise DataError(f"{path}: the grade list is written as .xlsx or .csv")
+    dist, mig = summary(lst)
     paths = [path, path.with_suffix(".summary.csv"), path.with_suffix(".migration.csv")]
-    write_csv(shown, paths[0], encoding="utf-8-sig")
-    write_csv(dist, paths[1], encoding="utf-8-sig")
+    write_csv(list_shown(lst), paths[0], encoding="utf-8-sig")
+    write_csv(distribution_zh(dist), paths[1], encoding="utf-8-sig")
     write_csv(mig, paths[2], index=True, encoding="utf-8-sig")
     return paths
 

@@ -4,9 +4,9 @@ A **bundle** is every YAML file of a configs folder (the catalogue, the feature 
 with their bands and vetoes, grading.yaml, labels.yaml, the 信义金 gate, card and explanation
 configs, scenes, ingest and monitoring) — all of them, because a file left out is a file that can
 change a result unseen — except ``sample/`` (the sample generator's profiles, which no score or grade
-reads). Each file is kept with its sha256; the bundle's hash is the sha256 over the sorted
-``path, sha256`` pairs, so the same files give the same hash on any machine and one changed byte
-gives another.
+reads) and ``access/`` (the platform service's roles and limits). Each file is kept with its sha256;
+the bundle's hash is the sha256 over the sorted ``path, sha256`` pairs, so the same files give the
+same hash on any machine and one changed byte gives another.
 
 Where bundles are kept:
 
@@ -45,8 +45,9 @@ from scoring.core.errors import ConfigError, NotFoundError, StoreError
 from scoring.core.privacy import contains_raw_id, scrub
 from scoring.core.resources import configs_dir, using_configs
 
-#: Folders of a configs folder that no published result reads (left out of bundles).
-EXCLUDED = ("sample",)
+#: Folders of a configs folder that no published result reads (left out of bundles): the sample
+#: generator's profiles and the platform service's access rules (configs/access: roles, limits, retention).
+EXCLUDED = ("sample", "access")
 #: Suffixes of the files a bundle holds.
 SUFFIXES = (".yaml", ".yml")
 #: The MLflow artefact folder and tag of a fit run's bundle.

@@ -68,6 +68,8 @@ class Scene(BaseModel):
 class _Scenes(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scenes: list[Scene]
+    # organisations' 信易贷 whitelists: validated by scoring.grades.whitelist.load_whitelist_rules
+    credit_whitelists: list[dict] = Field(default_factory=list)
 
 
 def load_scenes(path: str | Path | None = None) -> list[Scene]:

@@ -297,13 +297,16 @@ def publish_grade_list(
     out: str | Path | None = None,
     publish: bool = False,
     keep_existing: bool = False,
+    serving: str | None = None,
     progress: Progress = quiet,
 ) -> GradeList:
     """Grade every organisation of the industry as of a date and write the list (.xlsx with the
     sheets 等级名单, 等级分布, 迁移矩阵, 说明; or .csv), by default to
     ``<workspace>/grades/<industry>_<date>_v<version>.xlsx``; with ``publish`` record it as a
     publication naming the registered version. Published files are never overwritten: an existing
-    ``out`` is refused, or with ``keep_existing`` kept as it is (the main job, run again)."""
+    ``out`` is refused, or with ``keep_existing`` kept as it is (the main job, run again). With
+    ``publish`` and ``serving`` (a serving database URL) the publication is pushed there right
+    after (:func:`scoring.serving.push.push_published_grade_list`)."""
     from scoring.grades.lists import grade_list, grade_population, list_notes, write_grade_list
     from scoring.lineage.configs import current_hash
     from scoring.lineage.publish import grade_rows
@@ -323,13 +326,13 @@ def publish_grade_list(
         pop = grade_population(store, model, day, industry=industry)
     lst = grade_list(pop, model)
     run_id = reg.run_id if reg else str(model.info_.get("mlflow_run_id", ""))
+    registered = f"{reg.name} v{reg.version}" if reg else "(model file)"
+    notes = list_notes(
+        pop, model, registered=registered, run_id=run_id, fingerprint=store.fingerprint(), configs=current_hash()
+    )
     if path.exists() and keep_existing:
         files = [path]
     else:
-        registered = f"{reg.name} v{reg.version}" if reg else "(model file)"
-        notes = list_notes(
-            pop, model, registered=registered, run_id=run_id, fingerprint=store.fingerprint(), configs=current_hash()
-        )
         files = write_grade_list(lst, path, notes)
     pub = None
     if publish and reg is not None:
@@ -343,6 +346,17 @@ def publish_grade_list(
             content_version=model.version_,
             files=files,
         )
+        if serving is not None:
+            from scoring.serving.database import connect
+            from scoring.serving.push import push_published_grade_list
+
+            progress(f"{industry}: pushing the list into the serving database")
+            eng = connect(serving)
+            try:
+                with eng.begin() as conn:
+                    push_published_grade_list(conn, store, publication=pub, pop=pop, model=model, lst=lst, notes=notes)
+            finally:
+                eng.dispose()
     return GradeList(industry, day, lst, files, model.version_, run_id, reg, pub)
 
 

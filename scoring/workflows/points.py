@@ -174,11 +174,13 @@ def publish_scores(
     choice: ModelChoice = ModelChoice(),
     out: str | Path | None = None,
     publish: bool = False,
+    serving: str | None = None,
     progress: Progress = quiet,
 ) -> Scores:
     """Score every person as of a date (suspended persons get no number); write the scores to
     ``out`` under keyed pseudonyms; with ``publish`` record them as a publication naming the
-    registered card version (a card file cannot be published)."""
+    registered card version (a card file cannot be published), and with ``serving`` (a serving
+    database URL) push it there right after (:func:`scoring.serving.push.push_published_scores`)."""
     from scoring.lineage.publish import score_rows
     from scoring.points.personal import score_persons
     from scoring.workflows.lineage import publish_rows
@@ -202,6 +204,17 @@ def publish_scores(
             rows=score_rows(df),
             files=[path] if path else [],
         )
+        if serving is not None:
+            from scoring.serving.database import connect
+            from scoring.serving.push import push_published_scores
+
+            progress("信义金: pushing the snapshot into the serving database")
+            eng = connect(serving)
+            try:
+                with eng.begin() as conn:
+                    push_published_scores(conn, store, publication=pub, card=card, scores=df)
+            finally:
+                eng.dispose()
     return Scores(df, day, card_label(reg, choice), pub, path)
 
 
