@@ -170,6 +170,13 @@ def populate(url: str, *, organisations: int = 600, persons: int = 40, seed: int
     )
 
 
+def purpose_for(role: str) -> str:
+    """A purpose code the role may give (configs/access ``purposes``: the first by code)."""
+    from scoring.serving import access
+
+    return sorted(access.purposes_for(role))[0]
+
+
 def register_rows(url: str, since_seq: int = 0) -> list[dict[str, Any]]:
     """The register's rows after ``since_seq`` (plain dicts, chain order)."""
     from scoring.serving import database
