@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.service_harness import PASSWORD, Population, ServiceProcess, populate, register_rows
+from tests.service_harness import PASSWORD, Population, ServiceProcess, populate, purpose_for, register_rows
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -115,15 +115,16 @@ def service(request, tmp_path_factory) -> Iterator[tuple[ServiceProcess, Populat
 
 def _login(page: Any, base: str, username: str) -> Any:
     page.goto(f"{base}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
+    page.fill("form[action='/login'] input[name=username]", username)
+    page.fill("form[action='/login'] input[name=password]", PASSWORD)
     with page.expect_navigation():
-        page.click("form button[type=submit], form input[type=submit]")
+        page.click("form[action='/login'] button[type=submit]")
     return page
 
 
 def _rows(page: Any) -> list[list[str]]:
-    return [[c.strip() for c in r.locator("td").all_inner_texts()] for r in page.locator("table tbody tr").all()]
+    """The cells of the page's main table (名单 / 抽中主体)."""
+    return [[c.strip() for c in r.locator("td").all_inner_texts()] for r in page.locator("table.rows tbody tr").all()]
 
 
 def _plan_id(page: Any) -> str:
@@ -136,7 +137,7 @@ def test_regulator_console(service, browser_context, tmp_path):
     svc, pop = service
     from openpyxl import load_workbook
 
-    from scoring.serving import access, database, queries, regions
+    from scoring.serving import database, queries, regions
 
     ctx = browser_context.new_context(accept_downloads=True, locale="zh-CN")
     page = ctx.new_page()
@@ -147,10 +148,10 @@ def test_regulator_console(service, browser_context, tmp_path):
     # log in: a regulator is asked for the purpose first (查询目的), then sees its scope
     _login(page, svc.base, regulator.username)
     assert "/purpose" in page.url, page.url
-    purpose = sorted(access.PURPOSES)[0]
-    page.select_option("select[name=purpose]", purpose)
+    page.select_option("form[action='/purpose'] select[name=purpose]", purpose_for("regulator"))
     with page.expect_navigation():
-        page.click("form button[type=submit], form input[type=submit]")
+        page.click("form[action='/purpose'] button[type=submit]")
+    assert "查询目的" in page.inner_text("header")
     home = page.inner_text("body")
     assert regions.district(pop.region) in home or pop.region in home
     assert page.locator(f"a[href*='/lists/{pop.list_id}']").count() >= 1
@@ -167,18 +168,18 @@ def test_regulator_console(service, browser_context, tmp_path):
             c, pop.list_id, grade=grade, region=pop.region, regions=list(regulator.regions)
         )
     eng.dispose()
-    page.select_option("select[name=grade]", grade)
-    if page.locator("select[name=region]").count():
-        page.select_option("select[name=region]", pop.region)
-    else:
-        page.fill("input[name=region]", pop.region)
+    page.select_option("form.filters select[name=grade]", grade)
+    page.select_option("form.filters select[name=region]", pop.region)
     with page.expect_navigation():
-        page.click("form[method=get] button[type=submit], form[method=get] input[type=submit]")
-    assert f"grade={grade}" in page.url.replace("%E", "%e") or "grade=" in page.url
+        page.click("form.filters button[type=submit]")
+    assert "grade=" in page.url and f"region={pop.region}" in page.url, page.url
     rows = _rows(page)
     assert rows, "the filtered list shows no rows"
-    assert all(grade in r for r in rows), rows[:3]
-    assert str(n_expected) in page.inner_text("body")  # the count of the filtered list
+    grades = page.locator("table.rows tbody td.grade").all_inner_texts()
+    assert grades and set(grades) == {grade}, set(grades)
+    districts = {r[2] for r in rows}
+    assert districts == {regions.district(pop.region)}, districts
+    assert f"共 {n_expected} 户" in page.inner_text("main")  # the count of the filtered list
     shown = {c for r in rows for c in r if re.fullmatch(r"[0-9A-Z]{18}", c)}
     assert shown <= set(expected["subject_id"]), shown - set(expected["subject_id"])
 
@@ -191,15 +192,14 @@ def test_regulator_console(service, browser_context, tmp_path):
         first.click()
     body = page.inner_text("body")
     assert subject in body and grade in body
-    for word in ("概率", "原因", "历史"):
+    for word in ("各等级概率", "主要原因", "历次信用等级", "评价依据", "模型版本"):
         assert word in body, f"organisation page lacks {word}"
-    assert "模型" in body  # the justification: model version
     page.go_back()
     page.wait_for_load_state()
 
     # download the filtered workbook
     with page.expect_download() as dl:
-        page.click("a[href*='/download']")
+        page.click("form.filters a[href*='/download']")
     path = tmp_path / "list.xlsx"
     dl.value.save_as(path)
     wb = load_workbook(path)
@@ -216,15 +216,17 @@ def test_regulator_console(service, browser_context, tmp_path):
     # draw an inspection plan twice with the same seed: the same plan
     plans = []
     for _ in range(2):
-        page.goto(f"{svc.base}/plans/new")
-        if page.locator("select[name=industry]").count():
-            page.select_option("select[name=industry]", pop.industry)
-        if page.locator("select[name=region]").count():
-            page.select_option("select[name=region]", pop.region)
-        page.fill("input[name=period]", "2026H2")
-        page.fill("input[name=seed]", "20261202")
+        page.goto(f"{svc.base}/plans")
         with page.expect_navigation():
-            page.click("form[method=post] button[type=submit], form[method=post] input[type=submit]")
+            page.click("a[href='/plans/new']")
+        form = "form[action='/plans/new']"
+        page.select_option(f"{form} select[name=industry]", pop.industry)
+        page.select_option(f"{form} select[name=region]", pop.region)
+        page.fill(f"{form} input[name=period]", "2026H2")
+        page.fill(f"{form} input[name=seed]", "20261202")
+        with page.expect_navigation():
+            page.click(f"{form} button[type=submit]")
+        assert "20261202" in page.inner_text("main")
         plans.append((_plan_id(page), _rows(page)))
     (id1, rows1), (id2, rows2) = plans
     assert id1 == id2 and rows1 == rows2 and rows1
