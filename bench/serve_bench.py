@@ -9,7 +9,8 @@ endpoint and then all mixed, for ``--seconds`` each:
 - ``organisation``: the organisation page ``/organisations/{USCC}`` (a session, purpose chosen),
   a random organisation of the regulator's industry each time;
 - ``list_api``: ``/api/v1/lists/{id}?offset=..&limit=50`` (Bearer token, ``X-Purpose``), a random page;
-- ``download``: the filtered list workbook ``/api/v1/lists/{id}/download?...`` of about 5,000 rows;
+- ``download``: the list workbook ``/api/v1/lists/{id}/download`` of the regulator's scope (its
+  industry's largest list in the districts whose rows come nearest to 5,000);
 - ``healthz``: the peer, ``/healthz`` of the same server (no database, no template): the floor
   of uvicorn + FastAPI + the bench's own clients on the same 2 cores;
 - ``mixed``: every client picks organisation 70 %, list_api 25 %, download 5 %.
@@ -63,13 +64,17 @@ class Target:
     download_rows: int
     fill_seconds: float
     fill: dict[str, Any] = field(default_factory=dict)
+    scope: tuple[str, tuple[str, ...]] = ("", ())
 
 
 def prepare(url: str, organisations: int, seed: int) -> Target:
-    """Fill the serving database and create the regulator (the whole jurisdiction of one industry)."""
+    """Fill the serving database and create the regulator: one industry (the largest list) and the
+    districts whose rows in that list come nearest to 5,000, so the download of its whole list in
+    scope is a 5,000-row workbook (a regulator's scope is a few districts)."""
     import sqlalchemy as sa
 
-    from scoring.serving import access, database, identity, queries, synthetic
+    from scoring.serving import database, identity, synthetic
+    from tests.service_harness import purpose_for
 
     eng = database.connect(url)
     t0 = time.perf_counter()
@@ -84,25 +89,29 @@ def prepare(url: str, organisations: int, seed: int) -> Target:
                 "GROUP BY p.scope, p.publication_id ORDER BY n DESC, p.scope"
             )
         ).all()
-        industry, pid, n_rows = latest[0]
+        industry, pid, _n = latest[0]
+        per_region = c.execute(
+            sa.text(
+                "SELECT region_code, count(*) FROM grade_entries WHERE publication_id = :p "
+                "GROUP BY region_code ORDER BY region_code"
+            ),
+            {"p": pid},
+        ).all()
+        regions: list[str] = []
+        n_rows = 0
+        for region, n in per_region:
+            if n_rows and abs(n_rows + n - DOWNLOAD_ROWS) >= abs(n_rows - DOWNLOAD_ROWS):
+                break
+            regions.append(region)
+            n_rows += int(n)
         subjects = [
             r[0]
             for r in c.execute(
-                sa.text("SELECT subject_id FROM grade_entries WHERE publication_id = :p"), {"p": pid}
+                sa.select(sa.column("subject_id"))
+                .select_from(sa.table("grade_entries"))
+                .where(sa.column("publication_id") == pid, sa.column("region_code").in_(regions))
             ).all()
         ]
-        # the filter of the list whose row count is nearest to 5,000 (region, grade, or both)
-        counts: list[tuple[int, dict[str, str]]] = []
-        for (region,) in c.execute(
-            sa.text("SELECT DISTINCT region_code FROM grade_entries WHERE publication_id = :p"), {"p": pid}
-        ).all():
-            counts.append((queries.list_rows(c, pid, region=region, limit=1)[1], {"region": region}))
-        for (grade,) in c.execute(
-            sa.text("SELECT DISTINCT grade FROM grade_entries WHERE publication_id = :p"), {"p": pid}
-        ).all():
-            counts.append((queries.list_rows(c, pid, grade=grade, limit=1)[1], {"grade": grade}))
-        counts.sort(key=lambda x: (abs(x[0] - DOWNLOAD_ROWS), sorted(x[1].items())))
-        download_rows, download_query = counts[0]
     with eng.begin() as c:
         user = identity.create_user(
             c,
@@ -112,21 +121,22 @@ def prepare(url: str, organisations: int, seed: int) -> Target:
             display_name="压测监管员",
             agency="市场监管局",
             industries=(industry,),
-            regions=("*",),
+            regions=tuple(regions),
         )
         token = identity.issue_token(c, user, "serve_bench")
     eng.dispose()
     return Target(
         username=user.username,
         token=token,
-        purpose=sorted(access.PURPOSES)[0],
+        purpose=purpose_for("regulator"),
         publication_id=pid,
         organisations=subjects,
-        list_rows=int(n_rows),
-        download_query=download_query,
-        download_rows=int(download_rows),
+        list_rows=n_rows,
+        download_query={},
+        download_rows=n_rows,
         fill_seconds=fill_seconds,
-        fill=filled,
+        fill={k: v for k, v in filled.items() if k != "publications"},
+        scope=(industry, tuple(regions)),
     )
 
 
@@ -138,10 +148,10 @@ class Client:
         self.t, self.rng = target, rng
         self.api = httpx.AsyncClient(
             base_url=base,
-            timeout=60.0,
+            timeout=300.0,
             headers={"Authorization": f"Bearer {target.token}", "X-Purpose": target.purpose},
         )
-        self.page = httpx.AsyncClient(base_url=base, timeout=60.0, follow_redirects=False)
+        self.page = httpx.AsyncClient(base_url=base, timeout=300.0, follow_redirects=False)
 
     async def login(self) -> None:
         import re
@@ -308,10 +318,10 @@ def bench_backend(backend: str, args: argparse.Namespace, out: Path) -> dict[str
     try:
         print(f"\n== {backend}: filling {args.organisations:,} organisations ...", flush=True)
         t = prepare(url, args.organisations, args.seed)
-        print(f"   filled in {t.fill_seconds:.1f} s: {json.dumps(t.fill, ensure_ascii=False, default=str)[:300]}")
+        print(f"   filled in {t.fill_seconds:.1f} s: {json.dumps(t.fill, ensure_ascii=False, default=str)}")
         print(
-            f"   list {t.publication_id}: {t.list_rows:,} rows; download filter {t.download_query} "
-            f"-> {t.download_rows:,} rows"
+            f"   regulator scope {t.scope[0]} x {len(t.scope[1])} districts {','.join(t.scope[1])}: list "
+            f"{t.publication_id}, {t.list_rows:,} rows in scope (the download: all of them)"
         )
         with ServiceProcess(url, log=out / f"serve-{backend}.log", workers=args.workers) as svc:
             assert svc.proc is not None
