@@ -73,7 +73,7 @@ def prepare(url: str, organisations: int, seed: int) -> Target:
     scope is a 5,000-row workbook (a regulator's scope is a few districts)."""
     import sqlalchemy as sa
 
-    from scoring.serving import database, identity, synthetic
+    from scoring.serving import database, identity, schema, synthetic
     from tests.service_harness import purpose_for
 
     eng = database.connect(url)
@@ -104,14 +104,9 @@ def prepare(url: str, organisations: int, seed: int) -> Target:
                 break
             regions.append(region)
             n_rows += int(n)
-        subjects = [
-            r[0]
-            for r in c.execute(
-                sa.select(sa.column("subject_id"))
-                .select_from(sa.table("grade_entries"))
-                .where(sa.column("publication_id") == pid, sa.column("region_code").in_(regions))
-            ).all()
-        ]
+        g = schema.grade_entries
+        chosen = sa.select(g.c.subject_id).where(g.c.publication_id == pid, g.c.region_code.in_(regions))
+        subjects: list[str] = [str(x) for x in c.execute(chosen).scalars()]
     with eng.begin() as c:
         user = identity.create_user(
             c,

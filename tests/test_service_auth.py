@@ -66,7 +66,9 @@ def test_csrf_refused_on_every_form_post(svc):
     login(c, "admin")
     good = token_of(c)
     post_routes = [
-        r.path for r in svc.app.routes if isinstance(r, APIRoute) and "POST" in r.methods and not r.path.startswith("/api/")
+        r.path
+        for r in svc.app.routes
+        if isinstance(r, APIRoute) and "POST" in r.methods and not r.path.startswith("/api/")
     ]
     assert {"/login", "/logout", "/purpose", "/plans/new", "/admin/users"} <= set(post_routes)
     for path in post_routes:
@@ -110,7 +112,10 @@ def test_api_tokens_and_purpose_header(svc):
     assert r.status_code == 200
     lists = r.json()["lists"]
     assert lists and {x["scope"] if "scope" in x else x["industry"] for x in lists} == {"construction"}
-    assert c.get("/api/v1/lists", headers={"Authorization": f"Bearer {bad}", "X-Purpose": "daily_supervision"}).status_code == 401
+    assert (
+        c.get("/api/v1/lists", headers={"Authorization": f"Bearer {bad}", "X-Purpose": "daily_supervision"}).status_code
+        == 401
+    )
     assert c.get("/api/v1/lists", headers={"Authorization": "Bearer xy_nothing_here"}).status_code == 401
     # a Bearer header never falls back to the cookie
     login(c, "auditor")
@@ -133,7 +138,9 @@ def test_purpose_required_in_console(svc):
     r = c.get(target)
     assert r.status_code == 303 and r.headers["location"].startswith("/purpose?next=")
     page = c.get(r.headers["location"])
-    assert page.status_code == 200 and "日常监管" in page.text and "模型评估" not in page.text  # the role's purposes only
+    assert (
+        page.status_code == 200 and "日常监管" in page.text and "模型评估" not in page.text
+    )  # the role's purposes only
     token = csrf_of(page.text)
     assert c.post("/purpose", data={"purpose": "model_evaluation", "csrf_token": token}).status_code == 400
     r = c.post("/purpose", data={"purpose": "random_inspection", "csrf_token": token, "next": target})

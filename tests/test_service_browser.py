@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from tests.service_harness import PASSWORD, Population, ServiceProcess, populate, purpose_for, register_rows
 
@@ -48,8 +49,7 @@ def _chromium() -> str:
 def browser_context(tmp_path_factory) -> Iterator[Any]:
     """One headless Chromium for the module, a fresh profile folder; pages get fresh contexts."""
     exe = _chromium()
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, headless=True, args=ARGS)
         # a fresh user-data-dir per launch is what chromium.launch does; the persistent variant is
         # exercised by test_playwright_drives_debian_chromium
@@ -63,7 +63,6 @@ def test_playwright_drives_debian_chromium(tmp_path):
     import threading
 
     exe = _chromium()
-    sync_api = pytest.importorskip("playwright.sync_api")
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -84,7 +83,7 @@ def test_playwright_drives_debian_chromium(tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with sync_api.sync_playwright() as p:
+        with sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(
                 str(tmp_path / "profile"), executable_path=exe, headless=True, args=ARGS, accept_downloads=True
             )
@@ -102,7 +101,6 @@ def test_playwright_drives_debian_chromium(tmp_path):
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def service(request, tmp_path_factory) -> Iterator[tuple[ServiceProcess, Population]]:
-    pytest.importorskip("scoring.service.app", reason="the service (D) is not merged yet")
     tmp = tmp_path_factory.mktemp(f"browser-{request.param}")
     if request.param == "sqlite":
         url = f"sqlite:///{tmp / 'serving.sqlite'}"
@@ -238,6 +236,14 @@ def test_regulator_console(service, browser_context, tmp_path):
         if r["username"] == regulator.username and "plan" in r["what"] and r["action"] == "write"
     ]
     assert len(draws) >= 2, draws
+    # the auditor sees both draws in the register (查询使用登记), filtered by the regulator
+    auditor = browser_context.new_context()
+    apage = auditor.new_page()
+    _login(apage, svc.base, pop.actor("auditor").username)
+    apage.goto(f"{svc.base}/register?user={regulator.username}&action=write")
+    text = apage.inner_text("main")
+    assert text.count(f"inspection_plan {id1}") >= 2, text[:2000]
+    auditor.close()
     assert not [e for e in errors if "Content Security Policy" in e], errors
     ctx.close()
 

@@ -16,14 +16,11 @@ import secrets
 from typing import Any
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
 
-pytest.importorskip("scoring.service.app", reason="the service (D) is not merged yet")
-schemathesis = pytest.importorskip("schemathesis")
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-
-from tests.service_harness import Population, populate, purpose_for  # noqa: E402
+from tests.service_harness import Population, populate, purpose_for
 
 MAX_EXAMPLES = 20
 #: The contract's API (CONTRACTS15 "D · service"); test_the_schema_has_the_api checks the app has it.

@@ -29,8 +29,6 @@ from tests.service_harness import (
     register_rows,
 )
 
-pytest.importorskip("scoring.service.app", reason="the service (D) is not merged yet")
-
 ANON = "anonymous"
 EVERYONE = frozenset((ANON, *ACTORS))
 LOGGED_IN = frozenset(ACTORS)
@@ -532,3 +530,31 @@ def test_csrf_on_every_form_post(served):
         kw["data"] = {k: v for k, v in kw.get("data", {}).items() if k != "csrf_token"}
         r = client.request("POST", cell.url(pop), **kw)
         assert r.status_code == 403, f"POST {cell.path} as {key} without CSRF: {r.status_code}"
+
+
+def test_verify_through_the_service_detects_an_edited_row(served):
+    """The auditor's verify (API and page) reports the chain intact, then the first broken seq after a
+    row of the register is edited in the database; restored, it is intact again."""
+    app, pop = served
+    import sqlalchemy as sa
+
+    from scoring.serving import database
+
+    aud = Client(app, pop, "auditor", api=True)
+    ok = aud.request("GET", "/api/v1/register/verify").json()
+    assert ok["ok"] is True and ok["first_broken"] is None and ok["rows"] > 10, ok
+    victim = register_rows(pop.url)[5]
+    eng = database.engine(pop.url)
+    edit = sa.text("UPDATE query_register SET username = :u WHERE seq = :s")
+    try:
+        with eng.begin() as c:
+            c.execute(edit, {"u": "someone_else", "s": victim["seq"]})
+        broken = aud.request("GET", "/api/v1/register/verify").json()
+        assert broken["ok"] is False and broken["first_broken"] == victim["seq"], broken
+        page = Client(app, pop, "auditor", api=False).request("GET", "/register/verify")
+        assert page.status_code == 200 and str(victim["seq"]) in page.text
+    finally:
+        with eng.begin() as c:
+            c.execute(edit, {"u": victim["username"], "s": victim["seq"]})
+        eng.dispose()
+    assert aud.request("GET", "/api/v1/register/verify").json()["ok"] is True
