@@ -54,7 +54,9 @@ class Service:
 
 def _pub_row(svc: Service, pub_id: str) -> Any:
     with svc.engine.connect() as conn:
-        return conn.execute(sa.select(schema.publications).where(schema.publications.c.publication_id == pub_id)).first()
+        return conn.execute(
+            sa.select(schema.publications).where(schema.publications.c.publication_id == pub_id)
+        ).first()
 
 
 def _pub_industry(svc: Service, pub: Any) -> str:
@@ -72,10 +74,17 @@ def build(url: str, *, organisations: int = 600) -> Service:
     filled = synthetic.fill(eng, organisations=organisations, persons=8, seed=3)
     filled["publications"] = [p if isinstance(p, str) else p["publication_id"] for p in filled["publications"]]
     with eng.connect() as conn:
-        keys = list(conn.execute(sa.select(schema.score_entries.c.subject_key).distinct().order_by(schema.score_entries.c.subject_key)).scalars())
+        keys = list(
+            conn.execute(
+                sa.select(schema.score_entries.c.subject_key).distinct().order_by(schema.score_entries.c.subject_key)
+            ).scalars()
+        )
         regions = list(
             conn.execute(
-                sa.select(schema.grade_entries.c.region_code).where(schema.grade_entries.c.industry_code == IND).distinct().order_by(schema.grade_entries.c.region_code)
+                sa.select(schema.grade_entries.c.region_code)
+                .where(schema.grade_entries.c.industry_code == IND)
+                .distinct()
+                .order_by(schema.grade_entries.c.region_code)
             ).scalars()
         )
     app = create_app(Settings(url, secret_key=SECRET))
@@ -103,7 +112,9 @@ def csrf_of(html: str) -> str:
     return m.group(1)
 
 
-def login(client: TestClient, username: str, password: str = PASSWORD, purpose: str | None = "daily_supervision") -> Any:
+def login(
+    client: TestClient, username: str, password: str = PASSWORD, purpose: str | None = "daily_supervision"
+) -> Any:
     r = client.get("/login")
     token = csrf_of(r.text)
     r = client.post("/login", data={"username": username, "password": password, "csrf_token": token, "next": "/"})
@@ -120,4 +131,7 @@ def token_of(client: TestClient) -> str:
 
 def register_rows(svc: Service) -> list[dict]:
     with svc.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(sa.select(schema.query_register).order_by(schema.query_register.c.seq))]
+        return [
+            dict(r._mapping)
+            for r in conn.execute(sa.select(schema.query_register).order_by(schema.query_register.c.seq))
+        ]

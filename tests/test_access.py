@@ -273,3 +273,14 @@ def test_a_policy_change_is_data_not_code(folder):
     narrow = User(10, "ana2", "a", "analyst", industries=("medical",), regions=("*",))
     assert scoped.allowed(narrow, "grade_list", "read", industry="medical")
     assert ("grade_list", "read", "scope") in scoped.grants("analyst")
+
+
+def test_scope_for_filtering_lists(access):
+    assert access.scope(REG, "grade_list") == (("construction", "food"), ("330702", "330703"))
+    assert access.scope(REG_ALL, "organisation") == (None, None)
+    assert access.scope(ANALYST, "grade_list") == (None, None)  # across industries
+    assert access.scope(ANALYST, "download", "export") == ((), ())
+    assert access.scope(AUDITOR, "grade_list") == ((), ())
+    assert access.scope(GONE, "grade_list") == ((), ())
+    assert access.scope(None, "grade_list") == ((), ())
+    assert access.scope(REG_NONE, "grade_list") == ((), ())

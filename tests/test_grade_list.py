@@ -326,3 +326,58 @@ def test_grade_list_files_hold_no_formula_whatever_the_names(tmp_path, suffix):
             for line in p.read_text(encoding="utf-8-sig").splitlines():
                 for cell in line.split(","):
                     assert not cell.strip('"').startswith(("=", "+", "-", "@", "\t", "\r")), (p.name, cell)
+
+
+def test_the_written_list_is_laid_out_for_officials(fitted, tmp_path):
+    """What a regulator opens: code, name and grade first and on every printed page, every column
+    with a width from its content, probabilities and ratios as percentages, dates as dates,
+    Chinese headers and values, landscape fit to one page wide, and a 说明 sheet with the
+    publication id, the band table, the veto rules with their legal basis and the disclaimer."""
+    import openpyxl
+    from openpyxl.utils import get_column_letter
+
+    from scoring.grades.lists import list_notes
+
+    path, model, _ = fitted
+    with open_store(path, read_only=True) as s:
+        pop = grade_population(s, model, AS_OF)
+        fp = s.fingerprint()
+    lst = grade_list(pop, model)
+    notes = list_notes(pop, model, registered="(model file)", run_id="r", fingerprint=fp, publication_id="grade_list-x")
+    (out,) = write_grade_list(lst, tmp_path / "list.xlsx", notes)
+    wb = openpyxl.load_workbook(out)
+    ws = wb["等级名单"]
+    head = [c.value for c in ws[1]]
+    assert head[:3] == ["统一社会信用代码", "名称", "信用等级"]
+    assert ws.freeze_panes == "D2" and ws.print_title_rows == "$1:$1" and ws.print_title_cols == "$A:$C"
+    ps = ws.page_setup
+    assert ps.orientation == "landscape" and ws.sheet_properties.pageSetUpPr.fitToPage and ps.fitToHeight == 0
+    assert ps.fitToWidth in (None, 1)
+    widths = {}
+    for dim in ws.column_dimensions.values():
+        for i in range(dim.min, dim.max + 1):
+            widths[head[i - 1]] = dim.width
+    assert set(head) <= set(widths)  # every column has a width
+    assert widths["名称"] > widths["信用等级"] and widths["主要原因1"] <= 50
+    col = {h: get_column_letter(i + 1) for i, h in enumerate(head)}
+    first = 2
+    assert ws[f"{col['优秀概率']}{first}"].number_format == "0.0%"
+    assert ws[f"{col['双随机抽查比例']}{first}"].number_format in ("0%", "0.0%")
+    assert ws[f"{col['评价基准日']}{first}"].is_date and ws[f"{col['上期基准日']}{first}"].is_date
+    assert ws[f"{col['主要原因1']}{first}"].alignment.wrap_text
+    assert {ws[f"{col['新设主体']}{r}"].value for r in range(2, ws.max_row + 1)} <= {"是", "否"}
+    assert all(isinstance(h, str) and not h.isascii() for h in head)
+    for sheet in wb.worksheets:
+        for row in sheet.iter_rows():
+            for c in row:
+                assert c.data_type != "f", (sheet.title, c.coordinate)
+    dist = wb["等级分布"]
+    dh = [c.value for c in dist[1]]
+    assert dist.cell(2, dh.index("双随机抽查比例") + 1).number_format == "0%"
+    expected = [dist.cell(r, dh.index("预计抽查主体数") + 1).value for r in range(2, 7)]
+    assert all(isinstance(v, int) for v in expected)  # whole organisations, as a plan draws them
+    info = dict(list(wb["说明"].values)[1:])
+    assert info["发布编号"] == "grade_list-x" and "仅用于分级分类监管" in info["免责声明"]
+    assert {f"分级表：{g}" for g in GRADES} <= set(info) and "国办发〔2019〕35号" in info["评价依据"]
+    vetoes = {k: v for k, v in info.items() if k.startswith("直接定级规则")}
+    assert len(vetoes) == len(pop.industry.vetoes) and all("依据：" in v for v in vetoes.values())

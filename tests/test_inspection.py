@@ -5,6 +5,7 @@ organisation between strata."""
 from __future__ import annotations
 
 import io
+import json
 import math
 
 import numpy as np
@@ -161,6 +162,9 @@ def test_workbook_and_repr():
     assert ratio.number_format == "0%" and ratio.value == pytest.approx(0.03)
     notes = dict(list(wb["说明"].values)[1:])
     assert notes["计划编号"] == plan.plan_id and notes["随机种子"] == "42" and "不免检" in notes["免责声明"]
+    d = plan.to_dict()
+    assert json.loads(json.dumps(d))["selected"] == plan.selected and len(d["selections"]) == plan.selected
+    assert [s["grade"] for s in d["strata"]] == list(GRADES)
     text = repr(plan)
     assert plan.plan_id in text and "中等等级主体按25%比例随机抽取" in text and "种子 42" in text
 

@@ -418,3 +418,41 @@ def test_cli_export_and_prune(eng, serving_url, tmp_path):
         whats = list(register.entries(c)[0]["what"])
     assert v.ok and v.anchor_seq == 6
     assert whats[:2] == ["register prune", "register export reg.xlsx"]  # the CLI registers itself
+
+
+def test_awkward_values_hash_the_same_after_the_round_trip(eng):
+    import numpy as np
+
+    detail = {
+        "sum": 0.1 + 0.2,
+        "big": 1e16,
+        "whole": 5.0,
+        "neg_zero": -0.0,
+        "huge_int": 2**62,
+        "nan": float("nan"),
+        "when": dt.date(2026, 6, 30),
+        "set": {"b", "a"},
+        "tuple": (1, "二"),
+        "np": np.int64(7),
+        "键": {"嵌套": ["一", None, True]},
+        "control": "a\x1b[31mred\x00",
+    }
+    with eng.begin() as c:
+        register.record(
+            c,
+            user="用户甲",
+            role="regulator",
+            action="read",
+            what="/lists/建筑业 2026",
+            detail=detail,
+            at=dt.datetime(2026, 6, 30, 23, 59, 59, 999999, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        )
+        register.record(c, user="u", role="regulator", action="read", what="x" * 400, purpose="p" * 400)
+    with eng.begin() as c:
+        rows = _rows(c)
+        v = register.verify(c)
+    assert v.ok, v
+    assert rows[0]["at"] == dt.datetime(2026, 6, 30, 15, 59, 59, 999999)  # UTC
+    assert rows[0]["detail"]["nan"] == "nan" and rows[0]["detail"]["set"] == ["a", "b"]
+    assert rows[0]["detail"]["control"] == "ared"
+    assert len(rows[1]["what"]) == 300 and len(rows[1]["purpose"]) == 300

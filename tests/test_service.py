@@ -109,9 +109,11 @@ def test_organisation_page(svc):
         from scoring.serving import schema
 
         t = schema.grade_entries
-        row = conn.execute(
-            sa.select(t).where(t.c.publication_id == svc.pub(), t.c.veto != "").order_by(t.c.subject_id)
-        ).first()._mapping
+        row = (
+            conn.execute(sa.select(t).where(t.c.publication_id == svc.pub(), t.c.veto != "").order_by(t.c.subject_id))
+            .first()
+            ._mapping
+        )
     sid = row["subject_id"]
     r = c.get(f"/organisations/{sid}")
     assert r.status_code == 200
@@ -124,10 +126,27 @@ def test_organisation_page(svc):
             assert rec["document_no"] in html
     assert "历次信用等级" in html and html.count(f"/organisations/{sid}?publication_id=") == 2  # two periods
     assert "模型版本" in html and "数据快照" in html and "公示编号" in html
+    # a pushed justification (scoring justify) shows beside the publication's notes
+    from scoring.serving.push import push_justification
+
+    with svc.engine.begin() as conn:
+        push_justification(
+            conn,
+            svc.pub(),
+            sid,
+            {
+                "match": True,
+                "rederived": row["grade"],
+                "band_evidence": {"grade": row["grade"], "what": "留出期实际发生率"},
+            },
+        )
+    html = c.get(f"/organisations/{sid}").text
+    assert "复算一致" in html and "分级证据" in html and "留出期实际发生率" in html
     # the older period's entry
     older = svc.pub(newest=False)
     r = c.get(f"/organisations/{sid}", params={"publication_id": older})
-    assert r.status_code in (200, 404)
+    assert r.status_code == 200 and older in r.text and "2025-06-30" in r.text
+    assert c.get(f"/organisations/{sid}", params={"publication_id": svc.pub("medical")}).status_code == 404
     row = register_rows(svc)[-1]
     assert row["subject"] == sid and row["action"] == "read" and row["purpose"] == "daily_supervision"
     # the API gives the same organisation as JSON
@@ -148,16 +167,18 @@ def test_downloads_open_with_openpyxl(svc):
     assert cd.startswith("attachment;") and "filename*=UTF-8''" in cd
     assert "建筑施工企业信用等级名单" in unquote(cd.split("filename*=UTF-8''")[1])
     wb = openpyxl.load_workbook(io.BytesIO(r.content))
-    ws = wb[wb.sheetnames[0]]
-    header = [cell.value for cell in next(ws.iter_rows(min_row=1, max_row=6)) if cell.value]
-    values = [[c2.value for c2 in row] for row in ws.iter_rows()]
-    assert "说明" in wb.sheetnames
-    flat = [v for row in values for v in row if v is not None]
-    assert "良好" in flat and not any(v in flat for v in ("优秀", "较差")) or header
+    assert wb.sheetnames[0] == "等级名单" and "说明" in wb.sheetnames
+    rows = list(wb["等级名单"].iter_rows(values_only=True))
+    head = next(i for i, row in enumerate(rows) if "信用等级" in row and "统一社会信用代码" in row)
+    header = rows[head]
+    body = [row for row in rows[head + 1 :] if row[header.index("统一社会信用代码")]]
+    assert {row[header.index("信用等级")] for row in body} == {"良好"}  # the filter holds in the file
+    assert all(isinstance(h, str) and not h.isascii() for h in header if h)  # Chinese headers
     page = c.get(f"/lists/{pub}", params={"grade": "良好"})
     total = int(re.search(r"名单（共 (\d+) 户", page.text).group(1))
-    codes = {v for v in flat if isinstance(v, str) and re.fullmatch(r"[0-9A-Z]{18}", v)}
-    assert len(codes) == total
+    assert len({row[header.index("统一社会信用代码")] for row in body}) == total
+    notes = [v for row in wb["说明"].iter_rows(values_only=True) for v in row if v]
+    assert pub in notes or any(pub in str(v) for v in notes)  # the publication id in 说明
     row = [x for x in register_rows(svc) if x["what"] == f"/lists/{pub}/download"][-1]
     assert row["action"] == "download" and row["detail"]["rows"] == total
     # the API download is the same workbook
@@ -185,7 +206,11 @@ def test_plans_draw_show_download(svc):
     wb = openpyxl.load_workbook(io.BytesIO(dl.content))
     assert len(wb.sheetnames) >= 2
     # the API draws the same plan; another regulator outside the region gets 404 for it
-    api = c.post("/api/v1/plans", json={"industry": IND, "region": svc.region, "period": "2026H2", "seed": 42}, headers={"X-CSRF-Token": token_of(c)})
+    api = c.post(
+        "/api/v1/plans",
+        json={"industry": IND, "region": svc.region, "period": "2026H2", "seed": 42},
+        headers={"X-CSRF-Token": token_of(c)},
+    )
     assert api.status_code == 201 and api.json()["plan_id"] == plan_url.split("/")[-1]
     other = svc.client()
     login(other, "analyst", purpose="model_evaluation")
@@ -253,7 +278,9 @@ def test_auditor_register_and_admin_users(svc):
     login(adm, "admin")
     users = adm.get("/admin/users")
     assert users.status_code == 200 and "reg_all" in users.text
-    r = adm.post("/admin/users", data={"username": "x", "role": "regulator", "password": "short", "csrf_token": token_of(adm)})
+    r = adm.post(
+        "/admin/users", data={"username": "x", "role": "regulator", "password": "short", "csrf_token": token_of(adm)}
+    )
     assert r.status_code == 400
     with svc.engine.connect() as conn:
         assert register.verify(conn).ok
@@ -277,3 +304,35 @@ def test_no_raw_id_anywhere(svc):
         assert RAW_ID not in text and not contains_raw_id(text)
     for row in register_rows(svc):
         assert not contains_raw_id(str(row)), row
+
+
+def test_hostile_ids_are_not_found_not_errors(svc):
+    """NUL and control characters (PostgreSQL refuses them in a string) and over-long ids: 404 or
+    400, never a server error; the register keeps them masked and stripped."""
+    c = svc.client()
+    login(c, "reg_all")
+    pub = svc.pub()
+    for url in (
+        "/organisations/%00abc",
+        "/api/v1/organisations/91%00",
+        f"/api/v1/organisations/{'9' * 300}",
+        "/lists/%00",
+        "/api/v1/lists/%1b%5b31m",
+        "/plans/%00",
+        "/api/v1/plans/%00",
+        "/api/v1/persons/%00/score",
+    ):
+        assert c.get(url).status_code in (403, 404), url
+    assert c.get(f"/lists/{pub}", params={"q": "\x00\x1b"}).status_code == 200
+    r = c.post(
+        "/api/v1/plans",
+        json={"industry": IND, "period": "2026\x00", "seed": 1},
+        headers={"X-CSRF-Token": token_of(c)},
+    )
+    assert r.status_code == 422
+    a = svc.client()
+    login(a, "auditor")
+    assert a.get("/register", params={"user": "\x00x", "subject": "\x00"}).status_code == 200
+    assert a.get("/api/v1/register", params={"user": "\x00x"}).status_code == 200
+    for row in register_rows(svc):
+        assert "\x00" not in str(row) and "\x1b" not in str(row)

@@ -32,6 +32,9 @@ def test_login_logout_cookie_and_redirects(svc):
     r = c.get(f"/organisations/{svc.org()}")
     assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
     assert c.get("/api/v1/lists").status_code == 401
+    for path in ("/plans/new", "/admin/users", "/purpose", "/logout"):  # an anonymous form POST: the login page
+        r = c.post(path, data={})
+        assert r.status_code == 303 and r.headers["location"].startswith("/login"), path
 
     r = login(c, "reg", "wrong-password-123")
     assert r.status_code == 401 and "用户名或密码错误" in r.text
@@ -124,9 +127,12 @@ def test_api_tokens_and_purpose_header(svc):
     fresh = svc.client()
     assert fresh.get("/api/v1/register", headers={"Authorization": f"Bearer {atok}"}).status_code == 200
     assert fresh.get("/api/v1/register", headers={**auth, "X-Purpose": "daily_supervision"}).status_code == 403
+    # invalid parameters are refused (422) and registered as invalid too
+    r = fresh.get(f"/api/v1/lists/{svc.pub()}", params={"limit": 0}, headers={**auth, "X-Purpose": "daily_supervision"})
+    assert r.status_code == 422
     rows = register_rows(svc)
     invalid = [row for row in rows if row["result"] == "invalid" and row["username"] == "reg"]
-    assert len(invalid) == 2
+    assert len(invalid) == 3 and invalid[-1]["what"] == f"/api/v1/lists/{svc.pub()}"
     ok = [row for row in rows if row["username"] == "reg" and row["result"] == "ok"]
     assert not ok or all(row["purpose"] == "daily_supervision" and row["legal_basis"] for row in ok)
 
@@ -153,6 +159,8 @@ def test_purpose_required_in_console(svc):
     a = svc.client()
     login(a, "auditor")
     assert a.get("/register").status_code == 200
+    r = a.get("/purpose")
+    assert r.status_code == 303 and r.headers["location"] == "/"
 
 
 def test_security_headers_and_health(svc):
@@ -228,3 +236,20 @@ def test_serve_refuses_a_missing_database(tmp_path):
     assert r.exit_code == 2
     assert "does not exist" in r.output and "scoring demo" in r.output and "scoring serving push" in r.output
     assert not missing.exists()
+
+
+def test_oidc_routes_only_when_configured(serving_url):
+    from fastapi.routing import APIRoute
+
+    from scoring.service.app import create_app
+    from scoring.service.settings import OIDCSettings
+
+    sso = OIDCSettings("https://sso.example.gov.cn/realms/xinyi", "xinyi", "client-secret")
+    app = create_app(Settings(serving_url, secret_key="k" * 40, oidc=sso))
+    paths = {r.path for r in app.routes if isinstance(r, APIRoute)}
+    assert {"/login/oidc", "/login/oidc/callback"} <= paths
+    assert sso.metadata_url == "https://sso.example.gov.cn/realms/xinyi/.well-known/openid-configuration"
+    plain = create_app(Settings(serving_url, secret_key="k" * 40))
+    assert not {r.path for r in plain.routes if isinstance(r, APIRoute)} & {"/login/oidc", "/login/oidc/callback"}
+    app.state.engine.dispose()
+    plain.state.engine.dispose()

@@ -17,7 +17,7 @@ from pathlib import Path
 import typer
 
 from scoring import __version__
-from scoring.cli import access, archive, demo, features, grades, lineage, oversight, points, service, supervision
+from scoring.cli import access, archive, demo, features, grades, lineage, oversight, points, service, serving, supervision
 from scoring.cli.common import XinyiGroup, setup_logging
 
 __all__ = ["app"]
@@ -66,7 +66,7 @@ def main(
         ctx.with_resource(using_configs(configs))
 
 
-for _group in (archive, features, points, grades, lineage, oversight, demo, access, supervision, service):
+for _group in (archive, features, points, grades, lineage, oversight, demo, serving, access, supervision, service):
     _group.register(app)
 
 if __name__ == "__main__":  # pragma: no cover

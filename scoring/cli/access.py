@@ -184,7 +184,7 @@ def register_verify_cmd(serving: str | None = ServingOpt, as_json: bool = JsonOp
             }
         )
     elif v.ok:
-        emit_text(f"Register intact: {v.reason}.")
+        emit_text(f"Register intact: {v.rows:,} rows verified.")
         if v.head_seq:
             emit_fields({"head seq": v.head_seq, "head hash": v.head_hash, "anchored after seq": v.anchor_seq or "-"})
     else:

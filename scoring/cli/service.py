@@ -49,13 +49,15 @@ def serve(
     (/api/openapi.json) on the serving database."""
     import uvicorn
 
-    from scoring.service.settings import Settings
-    from scoring.serving.database import serving_url, shown
+    from scoring.service.settings import MIGRATED_ENV, Settings
+    from scoring.serving.database import connect, serving_url, shown
 
     url = serving_url(serving)
     check_serving(url)
     Settings.from_env(url)  # fails here (secret, single sign-on) rather than in every worker
+    connect(url, upgrade=True).dispose()  # migrated once, not by every worker at the same time
     os.environ["XINYI_SERVING_URL"] = url  # the workers' factory reads it
+    os.environ[MIGRATED_ENV] = url
     emit_text(f"xinyi service on http://{host}:{port}/ (serving database {shown(url)}); Ctrl-C stops it.")
     uvicorn.run(
         "scoring.service.app:app_from_env",

@@ -55,7 +55,7 @@ def _plan_fields(plan: Any) -> dict[str, Any]:
         "industry": f"{plan.industry_zh} ({plan.industry})",
         "region": plan.region or "all",
         "period": plan.period,
-        "seed": plan.seed,
+        "seed": str(plan.seed),
         "list": plan.publication_id,
         "drawn by": plan.drawn_by,
         "drawn at": plan.drawn_at,
@@ -68,6 +68,7 @@ def _plan_json(plan: Any, out: Path | None) -> dict[str, Any]:
     return {
         **{k.replace(" ", "_"): v for k, v in _plan_fields(plan).items()},
         "industry": plan.industry,
+        "seed": plan.seed,
         "strata": plan.strata.to_dict(orient="records"),
         "out": str(out) if out else None,
     }
@@ -111,7 +112,9 @@ def plans_draw_cmd(
         emit_json(_plan_json(plan, out))
         return
     emit_fields(_plan_fields(plan), title="双随机抽查计划")
-    emit_frame(plan.strata)
+    strata = plan.strata.copy()
+    strata["sampling_ratio"] = [f"{100 * r:g}%" for r in strata["sampling_ratio"]]
+    emit_frame(strata)
     if out is not None:
         emit_text(f"Written to {out}.")
 

@@ -185,6 +185,32 @@ class Plan:
         }
         return items
 
+    def to_dict(self) -> dict[str, object]:
+        """The plan as JSON-ready data (the service's API): its fields, strata and selections."""
+        return {
+            "plan_id": self.plan_id,
+            "industry": self.industry,
+            "industry_zh": self.industry_zh,
+            "region": self.region,
+            "region_zh": self.region_zh,
+            "period": self.period,
+            "seed": self.seed,
+            "as_of": self.as_of,
+            "publication_id": self.publication_id,
+            "drawn_by": self.drawn_by,
+            "drawn_at": self.drawn_at.isoformat() if self.drawn_at else None,
+            "population": self.population,
+            "selected": self.selected,
+            "strata": [
+                {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+                for r in self.strata.to_dict(orient="records")
+            ],
+            "selections": [
+                {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+                for r in self.selections.to_dict(orient="records")
+            ],
+        }
+
     def sheets(self) -> list[Sheet]:
         title = f"{self.industry_zh}双随机抽查计划 {self.period}（计划编号 {self.plan_id}）"
         sel = self.selections[list(SELECTIONS_ZH)].rename(columns=SELECTIONS_ZH)

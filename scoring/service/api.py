@@ -27,7 +27,9 @@ Change = Literal["上升", "下降", "持平", "新增"]
 PURPOSE_DOC = "查询目的代码（监管人员、分析人员必填）"
 
 
-def _filters(ctx: Context, grade: str | None, region: str | None, veto: bool | None, change: str | None, q: str | None) -> data.ListFilters:
+def _filters(
+    ctx: Context, grade: str | None, region: str | None, veto: bool | None, change: str | None, q: str | None
+) -> data.ListFilters:
     try:
         return data.ListFilters.parse(grade, region, veto, change, q)
     except XinyiError as e:
@@ -55,10 +57,15 @@ def list_detail(
     pub = data.grade_list(ctx, publication_id)
     f = _filters(ctx, grade, region, veto, change, q)
     rows, total = data.list_rows(ctx, pub, f, offset=offset, limit=limit)
-    ctx.record("read", detail={"publication_id": pub["publication_id"], "filters": f.detail(), "offset": offset, "rows": len(rows)})
+    ctx.record(
+        "read",
+        detail={"publication_id": pub["publication_id"], "filters": f.detail(), "offset": offset, "rows": len(rows)},
+    )
     cols, mig = data.migration_table(pub)
     return {
-        "publication": {k: pub.get(k) for k in ("publication_id", "scope", "as_of", "model_name", "model_version", "n_rows")},
+        "publication": {
+            k: pub.get(k) for k in ("publication_id", "scope", "as_of", "model_name", "model_version", "n_rows")
+        },
         "total": total,
         "offset": offset,
         "limit": limit,
@@ -87,7 +94,9 @@ def list_download(
     f = _filters(ctx, grade, region, veto, change, q)
     content, name, fallback, n = data.list_workbook(ctx, pub, f)
     ctx.record("download", detail={"publication_id": pub["publication_id"], "filters": f.detail(), "rows": n})
-    return Response(content, media_type=data.XLSX, headers={"Content-Disposition": data.content_disposition(name, fallback)})
+    return Response(
+        content, media_type=data.XLSX, headers={"Content-Disposition": data.content_disposition(name, fallback)}
+    )
 
 
 @router.get("/organisations/{subject_id}", summary="主体的信用等级、概率、原因及其记录、历次等级、评价依据")
@@ -106,7 +115,7 @@ class PlanRequest(BaseModel):
 
     industry: str = Field(..., max_length=64, description="行业代码")
     region: str | None = Field(None, pattern=r"^\d{6}$", description="区县代码；空为全辖区")
-    period: str = Field(..., min_length=1, max_length=32, description="期间，如 2026H1")
+    period: str = Field(..., pattern=r"^[0-9A-Za-z_-]{1,32}$", description="期间，如 2026、2026H1、2026Q3")
     seed: int = Field(..., ge=0, le=2**53, description="随机种子（相同种子、相同名单得到相同计划）")
 
 
@@ -125,7 +134,9 @@ def plan(plan_id: str, ctx: Context = Depends(api_context)) -> dict[str, Any]:
 
 
 @router.get("/whitelists/{industry}", summary="行业信易贷白名单")
-def whitelist(industry: str, ctx: Context = Depends(api_context), rule: str | None = Query(None, max_length=64)) -> dict[str, Any]:
+def whitelist(
+    industry: str, ctx: Context = Depends(api_context), rule: str | None = Query(None, max_length=64)
+) -> dict[str, Any]:
     frame, chosen = data.whitelist(ctx, industry, rule)
     return {
         "industry": industry,
@@ -155,7 +166,11 @@ def register_entries(
     limit: int = Query(200, ge=1, le=5000),
 ) -> dict[str, Any]:
     ctx.require_role("register", "read")
-    filters: dict[str, Any] = {k: v for k, v in (("user", user), ("role", role), ("subject", subject), ("action", action), ("result", result)) if v}
+    filters: dict[str, Any] = {
+        k: data.echo(v, 80)
+        for k, v in (("user", user), ("role", role), ("subject", subject), ("action", action), ("result", result))
+        if v
+    }
     if since:
         filters["since"] = _dt(ctx, since, False)
     if until:
@@ -188,7 +203,9 @@ def _doc(request: Request) -> list[dict[str, str]]:
     for path, methods in spec.get("paths", {}).items():
         for method, op in methods.items():
             params = "、".join(
-                p["name"] + ("（必填）" if p.get("required") else "") for p in op.get("parameters", []) if p.get("in") in ("query", "path")
+                p["name"] + ("（必填）" if p.get("required") else "")
+                for p in op.get("parameters", [])
+                if p.get("in") in ("query", "path")
             )
             ops.append({"method": method.upper(), "path": path, "summary": op.get("summary", ""), "params": params})
     return ops

@@ -25,7 +25,16 @@ from starlette.middleware.sessions import SessionMiddleware
 from scoring.core.errors import XinyiError
 from scoring.core.privacy import scrub
 from scoring.service import api, console
-from scoring.service.auth import LoginRequired, PurposeRequired, SecurityHeaders, is_api, login_redirect_target, session_user
+from scoring.service.auth import (
+    Context,
+    LoginRequired,
+    PurposeRequired,
+    SecurityHeaders,
+    is_api,
+    login_redirect_target,
+    request_user,
+    session_user,
+)
 from scoring.service.settings import Settings
 from scoring.serving import access as access_mod
 from scoring.serving import database
@@ -47,7 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.engine = database.connect(settings.serving_url, upgrade=True)
+    app.state.engine = database.connect(settings.serving_url, upgrade=settings.upgrade)
     app.state.access = access_mod.Access.load(settings.access_config)
 
     # the routes themselves, not an included router: app.routes lists every route (the role matrix
@@ -112,17 +121,46 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
-        errors = [{"loc": [str(x) for x in e.get("loc", ())], "msg": scrub(str(e.get("msg", "")))} for e in exc.errors()]
+        errors = [
+            {"loc": [str(x) for x in e.get("loc", ())], "msg": scrub(str(e.get("msg", "")))} for e in exc.errors()
+        ]
+        _register_failure(request, "invalid", {"errors": errors[:5]})
         if is_api(request) or not _wants_html(request):
             return JSONResponse({"detail": errors}, status_code=422)
         text = "；".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)
         return console.error_page(request, 422, f"请求参数有误：{text}")
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("error serving %s", request.url.path)
+        try:
+            _register_failure(request, "error", {"error": type(exc).__name__})
+        except Exception:  # the register itself failed: the answer is still a plain 500
+            log.exception("could not register the error")
+        if is_api(request) or not _wants_html(request):
+            return JSONResponse({"detail": "服务器内部错误，已记录"}, status_code=500)
+        return console.error_page(request, 500, "服务器内部错误，已记录，请稍后重试")
 
     @app.exception_handler(XinyiError)
     async def user_error(request: Request, exc: XinyiError) -> Response:
         if is_api(request) or not _wants_html(request):
             return JSONResponse({"detail": str(exc)}, status_code=400)
         return console.error_page(request, 400, str(exc))
+
+
+def _register_failure(request: Request, result: str, detail: dict) -> None:
+    """A request refused before its route ran (invalid parameters) or failed inside it (an error):
+    registered for the user who sent it (nobody logged in: nothing to register)."""
+    if request.url.path in ("/login", "/healthz") or request.url.path.startswith("/static/"):
+        return
+    try:
+        user, via = request_user(request)
+    except sa.exc.SQLAlchemyError:
+        return
+    if user is None:
+        return
+    action = "read" if request.method in ("GET", "HEAD") else "write"
+    Context(request, user, via=via).record(action, result=result, detail=detail)
 
 
 def _wants_html(request: Request) -> bool:
@@ -134,7 +172,7 @@ def _oidc_routes(app: FastAPI, settings: Settings) -> None:
     ``/login/oidc/callback`` maps the ID token's claims to an existing user (never creates one)."""
     from authlib.integrations.starlette_client import OAuth, OAuthError
 
-    from scoring.service.auth import Context, login_session, writing
+    from scoring.service.auth import login_session, writing
     from scoring.serving import identity
 
     oidc = settings.oidc
@@ -151,7 +189,7 @@ def _oidc_routes(app: FastAPI, settings: Settings) -> None:
 
     @app.get("/login/oidc", include_in_schema=False)
     async def oidc_login(request: Request) -> Response:
-        return await client.authorize_redirect(request, str(request.url_for("oidc_callback")))  # type: ignore[no-any-return]  # authlib is untyped
+        return await client.authorize_redirect(request, str(request.url_for("oidc_callback")))
 
     @app.get("/login/oidc/callback", include_in_schema=False, name="oidc_callback")
     async def oidc_callback(request: Request) -> Response:
@@ -166,7 +204,7 @@ def _oidc_routes(app: FastAPI, settings: Settings) -> None:
             raise HTTPException(403, "统一身份认证的账号未在本平台开通，请联系管理员")
         login_session(request, user)
         Context(request, user).record("login", detail={"via": "oidc"})
-        return RedirectResponse("/purpose" if access_mod.needs_purpose(user.role) else "/", status_code=303)
+        return RedirectResponse("/purpose" if app.state.access.needs_purpose(user.role) else "/", status_code=303)
 
 
 def app_from_env() -> FastAPI:

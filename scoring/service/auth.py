@@ -29,7 +29,6 @@ from fastapi import Header, HTTPException, Request
 from sqlalchemy.engine import Connection, Engine
 
 from scoring.core.privacy import scrub
-from scoring.serving import access as access_mod
 from scoring.serving import identity, register
 from scoring.serving.identity import User
 
@@ -72,7 +71,7 @@ def login_redirect_target(request: Request) -> str:
 
 # -- engine, access ----------------------------------------------------------------------------
 def engine_of(request: Request) -> Engine:
-    return request.app.state.engine  # type: ignore[no-any-return]  # set by create_app
+    return request.app.state.engine
 
 
 def access_of(request: Request) -> Any:
@@ -120,6 +119,8 @@ async def check_csrf(request: Request) -> None:
     given = form.get(CSRF_FIELD)
     if not csrf_valid(request, given if isinstance(given, str) else None):
         user = session_user(request)
+        if user is None and request.url.path != "/login":
+            raise LoginRequired()  # nobody logged in: the login page, as for every other page
         if user is not None:
             Context(request, user, via="session").record("write", result="denied", detail={"reason": "csrf"})
         raise HTTPException(403, "表单已失效（CSRF校验未通过），请刷新页面后重新提交")
@@ -147,7 +148,7 @@ def session_user(request: Request) -> User | None:
         user = None
     if user is None:  # removed or deactivated since the login
         session_of(request).clear()
-    return user  # type: ignore[no-any-return]  # User | None from identity.get_user
+    return user
 
 
 def bearer(request: Request) -> str | None:
@@ -169,30 +170,30 @@ def request_user(request: Request) -> tuple[User | None, str]:
 
 
 # -- purpose -----------------------------------------------------------------------------------
-def purposes(role: str | None = None) -> dict[str, Any]:
-    """code -> purpose (``label_zh``, ``legal_basis``) of configs/access; of one role when given."""
-    if role is not None:
-        return dict(access_mod.purposes_for(role))
-    return dict(access_mod.PURPOSES)
+def purposes(request: Request, role: str | None = None) -> dict[str, Any]:
+    """code -> purpose (``label_zh``, ``legal_basis``) of the app's access configuration
+    (configs/access, or ``Settings.access_config``); only those a ``role`` may give when given."""
+    config = access_of(request).config
+    return {c: p for c, p in config.purposes.items() if role is None or role in p.roles}
 
 
-def purpose_label(code: str | None) -> str:
-    p = purposes().get(code or "")
+def purpose_label(request: Request, code: str | None) -> str:
+    p = purposes(request).get(code or "")
     return str(p.label_zh) if p is not None else ""
 
 
-def purpose_basis(code: str | None) -> str | None:
-    p = purposes().get(code or "")
+def purpose_basis(request: Request, code: str | None) -> str | None:
+    p = purposes(request).get(code or "")
     return str(p.legal_basis) if p is not None and p.legal_basis else None
 
 
-def needs_purpose(user: User) -> bool:
-    return bool(access_mod.needs_purpose(user.role))
+def needs_purpose(request: Request, user: User) -> bool:
+    return bool(access_of(request).needs_purpose(user.role))
 
 
-def valid_purpose(user: User, code: str | None) -> bool:
+def valid_purpose(request: Request, user: User, code: str | None) -> bool:
     """``code`` is one of the purposes the user's role may give."""
-    return bool(code) and code in purposes(user.role)
+    return bool(code) and code in purposes(request, user.role)
 
 
 # -- the request context -----------------------------------------------------------------------
@@ -208,11 +209,11 @@ class Context:
 
     @property
     def purpose_zh(self) -> str:
-        return purpose_label(self.purpose)
+        return purpose_label(self.request, self.purpose)
 
     @property
     def legal_basis(self) -> str | None:
-        return purpose_basis(self.purpose)
+        return purpose_basis(self.request, self.purpose)
 
     @property
     def path(self) -> str:
@@ -311,9 +312,7 @@ class Context:
 def role_may(user: User, request: Request, resource: str, action: str) -> bool:
     """Whether the role may ``action`` the ``resource`` at all (somewhere in its scope): the role
     check before the object check (403 before 404)."""
-    return bool(
-        access_of(request).allowed(user, resource, action, subject_key=user.subject_key, agency=user.agency)
-    )
+    return bool(access_of(request).allowed(user, resource, action, subject_key=user.subject_key, agency=user.agency))
 
 
 def _api_purpose(request: Request, user: User) -> str | None:
@@ -325,26 +324,31 @@ def _api_purpose(request: Request, user: User) -> str | None:
 
 def api_context(
     request: Request,
-    x_purpose: str | None = Header(None, max_length=64, description="查询目的代码（监管人员、分析人员必填，见 configs/access）"),
+    x_purpose: str | None = Header(
+        None, max_length=64, description="查询目的代码（监管人员、分析人员必填，见 configs/access）"
+    ),
 ) -> Context:
     """The FastAPI dependency of every API route: a user (401 otherwise), the purpose of the
     ``X-Purpose`` header for regulators and analysts (400, registered as invalid, when missing or
     unknown), CSRF header for a POST with a session cookie."""
     user, via = request_user(request)
     if user is None:
-        raise HTTPException(401, "请先登录或提供有效的API令牌（Authorization: Bearer）", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "请先登录或提供有效的API令牌（Authorization: Bearer）", headers={"WWW-Authenticate": "Bearer"}
+        )
     ctx = Context(request, user, via=via)
     if via == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
         if not csrf_valid(request, request.headers.get(CSRF_HEADER)):
             ctx.record("write", result="denied", detail={"reason": "csrf"})
             raise HTTPException(403, "缺少或错误的CSRF令牌（X-CSRF-Token）")
-    if needs_purpose(user):
-        code = _api_purpose(request, user)
-        if not valid_purpose(user, code):
-            known = purposes(user.role)
+    if needs_purpose(request, user):
+        code = x_purpose.strip() if x_purpose and x_purpose.strip() else _api_purpose(request, user)
+        if not valid_purpose(request, user, code):
+            known = purposes(request, user.role)
             ctx.invalid(
                 "read" if request.method == "GET" else "write",
-                "请在请求头 X-Purpose 中给出查询目的代码，可选：" + "、".join(f"{k}（{v.label_zh}）" for k, v in known.items()),
+                "请在请求头 X-Purpose 中给出查询目的代码，可选："
+                + "、".join(f"{k}（{v.label_zh}）" for k, v in known.items()),
                 detail={"purpose": scrub(code)[:80] if code else None},
             )
         ctx.purpose = code
@@ -364,9 +368,9 @@ def page_context(request: Request) -> Context:
     regulators and analysts, the session's purpose (redirect to /purpose)."""
     user = page_user(request)
     ctx = Context(request, user, via="session")
-    if needs_purpose(user):
+    if needs_purpose(request, user):
         code = session_of(request).get("purpose")
-        if not valid_purpose(user, code):
+        if not valid_purpose(request, user, code):
             raise PurposeRequired()
         ctx.purpose = str(code)
     return ctx
@@ -376,7 +380,7 @@ def page_context_no_purpose(request: Request) -> Context:
     """A page context for pages that hold no subject's data (home, purpose, register of auditors)."""
     user = page_user(request)
     code = session_of(request).get("purpose")
-    return Context(request, user, via="session", purpose=str(code) if valid_purpose(user, code) else None)
+    return Context(request, user, via="session", purpose=str(code) if valid_purpose(request, user, code) else None)
 
 
 # -- security headers --------------------------------------------------------------------------
@@ -385,7 +389,9 @@ CSP = (
     "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 
-ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
+]
 
 
 class SecurityHeaders:

@@ -98,8 +98,10 @@ def render(request: Request, name: str, *, status: int = 200, user: User | None 
         "request": request,
         "user": user,
         "role_zh": roles_zh().get(user.role, user.role) if user else "",
-        "purpose_zh": purpose_label(str(code)) if user is not None and valid_purpose(user, code) else "",
-        "needs_purpose": bool(user and needs_purpose(user)),
+        "purpose_zh": purpose_label(request, str(code))
+        if user is not None and valid_purpose(request, user, code)
+        else "",
+        "needs_purpose": bool(user and needs_purpose(request, user)),
         "csrf_token": csrf_token(request),
         "nav": nav,
         **values,
@@ -109,7 +111,9 @@ def render(request: Request, name: str, *, status: int = 200, user: User | None 
 
 
 def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
-    heading = {400: "请求有误", 401: "请先登录", 403: "无权访问", 404: "未找到", 429: "尝试过于频繁"}.get(status, "出错了")
+    heading = {400: "请求有误", 401: "请先登录", 403: "无权访问", 404: "未找到", 429: "尝试过于频繁"}.get(
+        status, "出错了"
+    )
     return render(request, "error.html", status=status, heading=heading, detail=detail, title=heading)
 
 
@@ -157,11 +161,19 @@ async def login(request: Request) -> Response:
         user = identity.authenticate(conn, username, password, client)
     if user is None:
         return render(
-            request, "login.html", status=401, user=None, next=target, username=shown, oidc=False, error="用户名或密码错误", title="登录"
+            request,
+            "login.html",
+            status=401,
+            user=None,
+            next=target,
+            username=shown,
+            oidc=False,
+            error="用户名或密码错误",
+            title="登录",
         )
     login_session(request, user)
     Context(request, user).record("login", detail={"via": "password"})
-    if needs_purpose(user):
+    if needs_purpose(request, user):
         return _redirect("/purpose?" + urlencode({"next": target}))
     return _redirect(target)
 
@@ -176,8 +188,18 @@ def logout(request: Request) -> Response:
 
 
 @router.get("/purpose", response_class=HTMLResponse)
-def purpose_form(request: Request, ctx: Context = Depends(page_context_no_purpose), next: str = "/") -> HTMLResponse:
-    return render(request, "purpose.html", user=ctx.user, purposes=purposes(ctx.user.role), current=ctx.purpose, next=safe_next(next), title="查询目的")
+def purpose_form(request: Request, ctx: Context = Depends(page_context_no_purpose), next: str = "/") -> Response:
+    if not needs_purpose(request, ctx.user):  # roles that give no purpose (auditor, admin, citizen, officer)
+        return _redirect(safe_next(next))
+    return render(
+        request,
+        "purpose.html",
+        user=ctx.user,
+        purposes=purposes(request, ctx.user.role),
+        current=ctx.purpose,
+        next=safe_next(next),
+        title="查询目的",
+    )
 
 
 @router.post("/purpose", dependencies=[Depends(check_csrf)])
@@ -185,9 +207,16 @@ async def purpose_set(request: Request, ctx: Context = Depends(page_context_no_p
     form = await request.form()
     code = str(form.get("purpose") or "")
     target = safe_next(str(form.get("next") or "/"))
-    if not valid_purpose(ctx.user, code):
+    if not valid_purpose(request, ctx.user, code):
         return render(
-            request, "purpose.html", status=400, user=ctx.user, purposes=purposes(ctx.user.role), current=None, next=target, error="请选择列表中的查询目的"
+            request,
+            "purpose.html",
+            status=400,
+            user=ctx.user,
+            purposes=purposes(request, ctx.user.role),
+            current=None,
+            next=target,
+            error="请选择列表中的查询目的",
         )
     session_of(request)["purpose"] = code
     return _redirect(target)
@@ -207,11 +236,22 @@ def home(request: Request, ctx: Context = Depends(page_context_no_purpose)) -> H
     inds, regs = data.industries_zh(), data.regions_zh()
     scope_i = "全部行业" if "*" in user.industries else "、".join(inds.get(i, i) for i in user.industries) or "无"
     scope_r = "全辖区" if "*" in user.regions else "、".join(regs.get(r, r) for r in user.regions) or "无"
-    return render(request, "home.html", user=user, lists=lists, score=score, scope_industries=scope_i, scope_regions=scope_r, title="首页")
+    return render(
+        request,
+        "home.html",
+        user=user,
+        lists=lists,
+        score=score,
+        scope_industries=scope_i,
+        scope_regions=scope_r,
+        title="首页",
+    )
 
 
 # -- grade lists -------------------------------------------------------------------------------
-def _filters(ctx: Context, grade: str | None, region: str | None, veto: str | None, change: str | None, q: str | None) -> data.ListFilters:
+def _filters(
+    ctx: Context, grade: str | None, region: str | None, veto: str | None, change: str | None, q: str | None
+) -> data.ListFilters:
     try:
         return data.ListFilters.parse(grade, region, veto, change, q)
     except XinyiError as e:
@@ -236,7 +276,9 @@ def list_page(
     page = max(1, min(page, 10**6))
     rows, total = data.list_rows(ctx, pub, f, offset=(page - 1) * size, limit=size)
     pages = max(1, math.ceil(total / size))
-    ctx.record("read", detail={"publication_id": pub["publication_id"], "filters": f.detail(), "page": page, "rows": len(rows)})
+    ctx.record(
+        "read", detail={"publication_id": pub["publication_id"], "filters": f.detail(), "page": page, "rows": len(rows)}
+    )
     base = f"/lists/{publication_id}"
     query = f.as_query()
 
@@ -260,6 +302,7 @@ def list_page(
         changes=data.CHANGES,
         regions=regions,
         distribution=data.distribution_rows(pub),
+        region_scoped=scope is not None,
         migration_cols=cols,
         migration_rows=mig,
         rows=data.plain(rows),
@@ -273,7 +316,9 @@ def list_page(
 
 
 def xlsx(content: bytes, filename: str, fallback: str) -> Response:
-    return Response(content, media_type=data.XLSX, headers={"Content-Disposition": data.content_disposition(filename, fallback)})
+    return Response(
+        content, media_type=data.XLSX, headers={"Content-Disposition": data.content_disposition(filename, fallback)}
+    )
 
 
 @router.get("/lists/{publication_id}/download")
@@ -295,7 +340,9 @@ def list_download(
 
 # -- organisations -----------------------------------------------------------------------------
 @router.get("/organisations/{subject_id}", response_class=HTMLResponse)
-def organisation_page(request: Request, subject_id: str, ctx: Context = Depends(page_context), publication_id: str | None = None) -> HTMLResponse:
+def organisation_page(
+    request: Request, subject_id: str, ctx: Context = Depends(page_context), publication_id: str | None = None
+) -> HTMLResponse:
     view = data.organisation(ctx, subject_id, publication_id)
     org, entry = view["organisation"], view["entry"]
     inds = data.industries_zh()
@@ -334,7 +381,9 @@ def plans_page(request: Request, ctx: Context = Depends(page_context)) -> HTMLRe
     )
 
 
-def _plan_form(request: Request, ctx: Context, form: dict[str, Any], *, status: int = 200, error: str | None = None) -> HTMLResponse:
+def _plan_form(
+    request: Request, ctx: Context, form: dict[str, Any], *, status: int = 200, error: str | None = None
+) -> HTMLResponse:
     inds = data.industries_zh()
     industries = [(c, n) for c, n in inds.items() if ctx.industry_in_scope(c)]
     scope = ctx.regions()
@@ -366,10 +415,12 @@ async def plan_new(request: Request, ctx: Context = Depends(page_context)) -> Re
     ctx.require_role("inspection_plan", "write", what="write")
     raw = await request.form()
     form = {k: str(raw.get(k) or "").strip() for k in ("industry", "region", "period", "seed")}
-    if not form["seed"].isdigit() or len(form["seed"]) > 12 or not form["period"] or len(form["period"]) > 32:
+    if not form["seed"].isdigit() or len(form["seed"]) > 12 or not data.PERIOD.fullmatch(form["period"]):
         return _plan_form(request, ctx, form, status=400, error="请填写期间（如 2026H1）和随机种子（非负整数）")
     try:
-        plan = data.draw_plan(ctx, industry=form["industry"], region=form["region"] or None, period=form["period"], seed=int(form["seed"]))
+        plan = data.draw_plan(
+            ctx, industry=form["industry"], region=form["region"] or None, period=form["period"], seed=int(form["seed"])
+        )
     except HTTPException as e:
         if e.status_code == 400:
             return _plan_form(request, ctx, form, status=400, error=str(e.detail))
@@ -411,10 +462,16 @@ def _rule_text(rule: Any) -> tuple[str, str]:
 
 
 @router.get("/whitelists/{industry}", response_class=HTMLResponse)
-def whitelist_page(request: Request, industry: str, ctx: Context = Depends(page_context), rule: str | None = None) -> HTMLResponse:
+def whitelist_page(
+    request: Request, industry: str, ctx: Context = Depends(page_context), rule: str | None = None
+) -> HTMLResponse:
     frame, chosen = data.whitelist(ctx, industry, rule)
     rows = data.plain(frame)
-    keys = [c for c in ("subject_id", "name", "district_zh", "grade", "reason_1", "reason_2", "reason_3") if c in frame.columns]
+    keys = [
+        c
+        for c in ("subject_id", "name", "district_zh", "grade", "reason_1", "reason_2", "reason_3")
+        if c in frame.columns
+    ]
     from scoring.grades.lists import LIST_COLUMNS_ZH
 
     columns = [LIST_COLUMNS_ZH.get(k, {"district_zh": "区县"}.get(k, k)) for k in keys]
@@ -441,7 +498,11 @@ def whitelist_download(industry: str, ctx: Context = Depends(page_context), rule
     from scoring.grades.whitelist import whitelist_workbook
 
     frame, chosen = data.whitelist(ctx, industry, rule, action="download")
-    info = {"行业": data.industries_zh().get(industry, industry), "规则": _rule_text(chosen)[0], "生成时间": dt.datetime.now().isoformat(timespec="seconds")}
+    info = {
+        "行业": data.industries_zh().get(industry, industry),
+        "规则": _rule_text(chosen)[0],
+        "生成时间": dt.datetime.now().isoformat(timespec="seconds"),
+    }
     content = whitelist_workbook(frame, chosen, info)
     name_zh = data.industries_zh().get(industry, industry)
     return xlsx(content, f"{name_zh}信易贷白名单_{dt.date.today().isoformat()}.xlsx", f"whitelist_{industry}.xlsx")
@@ -466,14 +527,16 @@ def register_filters(
     out: dict[str, Any] = {}
     for key, value in (("user", user), ("role", role), ("subject", subject), ("action", action), ("result", result)):
         if value and value.strip():
-            out[key] = value.strip()[:80]
+            out[key] = data.echo(value.strip(), 80)
     for key, value in (("since", since), ("until", until)):
         if value:
             try:
                 day = dt.date.fromisoformat(value)
             except ValueError:
                 ctx.invalid("read", f"日期 {data.echo(value, 20)!r} 应为 YYYY-MM-DD")
-            out[key] = dt.datetime.combine(day, dt.time.min) if key == "since" else dt.datetime.combine(day, dt.time.max)
+            out[key] = (
+                dt.datetime.combine(day, dt.time.min) if key == "since" else dt.datetime.combine(day, dt.time.max)
+            )
     return out
 
 
@@ -497,7 +560,15 @@ def register_page(
     with reading(request) as conn:
         frame, total = register.entries(conn, **filters, offset=(page - 1) * size, limit=size)
     ctx.record("read", detail={"register": {k: str(v) for k, v in filters.items()}, "page": page})
-    shown = {"user": user or "", "role": role or "", "subject": subject or "", "action": action or "", "result": result or "", "since": since or "", "until": until or ""}
+    shown = {
+        "user": user or "",
+        "role": role or "",
+        "subject": subject or "",
+        "action": action or "",
+        "result": result or "",
+        "since": since or "",
+        "until": until or "",
+    }
     query = {k: v for k, v in shown.items() if v}
 
     def page_link(n: int) -> str:
@@ -549,7 +620,9 @@ def register_export(
     ctx.record("export", detail={"register": {k: str(v) for k, v in filters.items()}})
     media = data.XLSX if suffix == ".xlsx" else "text/csv; charset=utf-8"
     name = f"查询使用登记_{dt.date.today().isoformat()}{suffix}"
-    return Response(content, media_type=media, headers={"Content-Disposition": data.content_disposition(name, f"register{suffix}")})
+    return Response(
+        content, media_type=media, headers={"Content-Disposition": data.content_disposition(name, f"register{suffix}")}
+    )
 
 
 @router.get("/register/verify", response_class=HTMLResponse)
@@ -570,12 +643,22 @@ def _users(request: Request) -> list[dict]:
     u = schema.users
     with reading(request) as conn:
         rows = conn.execute(
-            sa.select(u.c.username, u.c.display_name, u.c.role, u.c.industries, u.c.regions, u.c.agency, u.c.active).order_by(u.c.username)
+            sa.select(
+                u.c.username, u.c.display_name, u.c.role, u.c.industries, u.c.regions, u.c.agency, u.c.active
+            ).order_by(u.c.username)
         ).mappings()
         return [dict(r) for r in rows]
 
 
-def _users_page(request: Request, ctx: Context, form: dict[str, str], *, status: int = 200, error: str | None = None, message: str | None = None) -> HTMLResponse:
+def _users_page(
+    request: Request,
+    ctx: Context,
+    form: dict[str, str],
+    *,
+    status: int = 200,
+    error: str | None = None,
+    message: str | None = None,
+) -> HTMLResponse:
     return render(
         request,
         "users.html",

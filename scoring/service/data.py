@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +23,7 @@ from scoring.service.auth import Context
 from scoring.serving import queries
 from scoring.serving.regions import load_regions
 
+PERIOD = re.compile(r"[0-9A-Za-z_-]{1,32}")
 CHANGES = ("上升", "下降", "持平", "新增")
 VETO_CHOICES = {"yes": True, "no": False}
 
@@ -53,6 +55,12 @@ def plain(value: Any) -> Any:
 def echo(text: str | None, limit: int = 100) -> str:
     """User input shown back (a filter's value): control characters out, ID-number-like tokens masked."""
     return scrub(text or "", newlines=False)[:limit]
+
+
+def valid_key(value: str | None, max_len: int) -> bool:
+    """An id from a path that may be looked up at all: 1 to ``max_len`` printable characters (a NUL
+    or a control character, which PostgreSQL refuses in a string, is simply not found)."""
+    return bool(value) and len(value or "") <= max_len and (value or "").isprintable()
 
 
 def content_disposition(filename: str, fallback: str) -> str:
@@ -154,6 +162,8 @@ def lists_in_scope(ctx: Context) -> list[dict]:
 def grade_list(ctx: Context, publication_id: str, *, action: str = "read") -> dict:
     """A grade list's publication (403 without the role, 404 unknown or outside the industries in scope)."""
     ctx.require_role("grade_list", "read", what=action)
+    if not valid_key(publication_id, 160):
+        ctx.not_found(action, detail={"publication_id": echo(publication_id, 160)})
     with ctx.conn() as conn:
         pub = queries.publication(conn, publication_id)
     if pub is None or pub.get("kind") != "grade_list":
@@ -161,7 +171,7 @@ def grade_list(ctx: Context, publication_id: str, *, action: str = "read") -> di
     industry = str(pub.get("scope") or pub.get("industry") or "")
     if not ctx.industry_in_scope(industry) or not ctx.may("grade_list", "read", industry=industry, region=None):
         ctx.not_found(action, detail={"publication_id": publication_id})
-    return plain(pub)  # type: ignore[no-any-return]
+    return plain(pub)
 
 
 def list_rows(
@@ -217,8 +227,7 @@ def list_workbook(ctx: Context, pub: dict, filters: ListFilters) -> tuple[bytes,
     from scoring.grades import lists as lists_mod
 
     rows, total = list_rows(ctx, pub, filters)
-    info = dict(pub.get("notes") or {})
-    info.setdefault("公示编号", pub["publication_id"])
+    info = lists_mod.publication_notes(pub)
     if filters.as_query():
         info["筛选条件"] = "；".join(f"{k}={v}" for k, v in filters.detail().items())
     data = lists_mod.grade_list_workbook(rows, info)
@@ -235,6 +244,8 @@ def organisation(ctx: Context, subject_id: str, publication_id: str | None = Non
     of its grades. Registered as a read of the subject (denied / not_found too)."""
     ctx.require_role("organisation", "read", subject=None)
     sid = subject_id.strip().upper()
+    if not valid_key(sid, 40) or (publication_id is not None and not valid_key(publication_id, 160)):
+        ctx.not_found("read", detail={"subject_id": echo(subject_id, 40)})
     with ctx.conn() as conn:
         org = queries.organisation(conn, sid)
         if org is None:
@@ -253,9 +264,25 @@ def organisation(ctx: Context, subject_id: str, publication_id: str | None = Non
     return {"organisation": plain(org), "entry": plain(entry) if entry else None, "history": history}
 
 
+def readable(value: Any) -> str:
+    """A value of the notes or of a justification summary as one line of Chinese-ready text."""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, dict):
+        return "；".join(
+            f"{_JUSTIFY_ZH.get(str(k), str(k))}：{readable(v)}" for k, v in value.items() if v not in (None, "", [], {})
+        )
+    if isinstance(value, list | tuple):
+        return "、".join(readable(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(plain(value))
+
+
 def justification_items(entry: dict | None) -> list[tuple[str, str]]:
-    """模型版本, 数据快照, 分级表 ... of an entry: from the publication (its notes) and the pushed
-    justification summary, as label -> text."""
+    """The justification of an entry (评价依据): model and version, data snapshot, configs, band table
+    and band evidence, from the publication (its 说明 notes) and the pushed justification summary
+    (``scoring justify``), as label -> text."""
     if not entry:
         return []
     pub = entry.get("publication") or {}
@@ -264,10 +291,11 @@ def justification_items(entry: dict | None) -> list[tuple[str, str]]:
     seen: set[str] = set()
 
     def add(label: str, value: Any) -> None:
-        if value in (None, "", [], {}) or label in seen:
+        text = readable(value)
+        if not text or label in seen:
             return
         seen.add(label)
-        items.append((label, value if isinstance(value, str) else json.dumps(plain(value), ensure_ascii=False)))
+        items.append((label, text))
 
     add("公示编号", pub.get("publication_id"))
     add("模型", pub.get("model_name"))
@@ -277,7 +305,7 @@ def justification_items(entry: dict | None) -> list[tuple[str, str]]:
     add("数据快照", pub.get("store_fingerprint"))
     add("数据批次", pub.get("store_batch"))
     add("配置版本", pub.get("config_bundle"))
-    for key in ("注册模型", "评价模型", "选用依据", "分级表", "标签", "说明"):
+    for key in ("注册模型", "评价模型", "选用依据", "分级表", "标签", "评价依据", "说明"):
         add(key, notes.get(key))
     summary = entry.get("justification") or {}
     if isinstance(summary, dict):
@@ -287,13 +315,26 @@ def justification_items(entry: dict | None) -> list[tuple[str, str]]:
 
 
 _JUSTIFY_ZH = {
-    "model_version": "模型版本（复核）",
+    "publication_id": "公示编号（复核）",
+    "kind": "类型",
+    "model": "模型（复核）",
+    "name": "名称",
+    "version": "版本",
+    "content_version": "内容版本",
+    "run_id": "MLflow运行ID",
     "data_snapshot": "数据快照（复核）",
-    "fingerprint": "数据快照（复核）",
+    "batch": "批次",
+    "fingerprint": "指纹",
+    "published": "公示结果",
+    "rederived": "复算结果",
+    "match": "复算一致",
     "configs": "配置版本（复核）",
-    "band_evidence": "分级依据",
-    "bands": "分级表（复核）",
-    "match": "复核结果",
+    "band_evidence": "分级证据",
+    "grade": "等级",
+    "what": "说明",
+    "holdout_cutoff": "留出期起点",
+    "metrics": "模型指标",
+    "as_of": "评价基准日",
     "checked_at": "复核时间",
 }
 
@@ -304,7 +345,7 @@ def person_score(ctx: Context, subject_key: str) -> dict:
     key = subject_key.strip()
     if not ctx.may_role("score", "read"):
         ctx.deny("read", detail={"resource": "score"})
-    if not ctx.may("score", "read", subject_key=key):
+    if not valid_key(key, 64) or not ctx.may("score", "read", subject_key=key):
         ctx.not_found("read", detail={"subject_key": echo(key, 40)})
     with ctx.conn() as conn:
         entry = queries.score_entry(conn, key)
@@ -329,6 +370,8 @@ def load_plan(ctx: Context, plan_id: str, *, action: str = "read") -> Any:
     from scoring.serving.plans import load_plan as load
 
     ctx.require_role("inspection_plan", "read", what=action)
+    if not valid_key(plan_id, 80):
+        ctx.not_found(action, detail={"plan_id": echo(plan_id, 80)})
     try:
         with ctx.conn() as conn:
             plan = load(conn, plan_id)
@@ -345,32 +388,12 @@ def load_plan(ctx: Context, plan_id: str, *, action: str = "read") -> Any:
 
 
 def plan_attr(plan: Any, name: str) -> Any:
-    for n in (name, f"{name}_code"):
-        v = getattr(plan, n, None)
-        if v is not None:
-            return v
-    info = getattr(plan, "info", None) or {}
-    return info.get(name) if isinstance(info, dict) else None
+    return getattr(plan, name, None)
 
 
 def plan_view(plan: Any) -> dict:
-    """A plan as the page and the API show it."""
-    selections = getattr(plan, "selections", pd.DataFrame())
-    strata = getattr(plan, "strata", pd.DataFrame())
-    out = {
-        "plan_id": plan.plan_id,
-        "industry": plan_attr(plan, "industry"),
-        "industry_zh": industries_zh().get(str(plan_attr(plan, "industry")), ""),
-        "region": plan_attr(plan, "region"),
-        "period": plan_attr(plan, "period"),
-        "seed": plan_attr(plan, "seed"),
-        "publication_id": plan_attr(plan, "publication_id"),
-        "drawn_by": plan_attr(plan, "drawn_by"),
-        "drawn_at": plan_attr(plan, "drawn_at"),
-        "strata": plain(strata),
-        "selections": plain(selections),
-    }
-    return plain(out)  # type: ignore[no-any-return]
+    """A plan as the page and the API show it (:meth:`scoring.grades.inspection.Plan.to_dict`)."""
+    return plain(plan.to_dict())
 
 
 def plans_in_scope(ctx: Context) -> list[dict]:
@@ -382,9 +405,11 @@ def plans_in_scope(ctx: Context) -> list[dict]:
     rows = plain(plans)
     if ctx.user.role == "regulator":
         rows = [
-            p for p in rows if plan_scope_ok(ctx, p.get("industry_code") or p.get("industry"), p.get("region_code") or p.get("region"))
+            p
+            for p in rows
+            if plan_scope_ok(ctx, p.get("industry_code") or p.get("industry"), p.get("region_code") or p.get("region"))
         ]
-    return rows  # type: ignore[no-any-return]
+    return rows
 
 
 def draw_plan(ctx: Context, *, industry: str, region: str | None, period: str, seed: int) -> Any:
@@ -392,6 +417,8 @@ def draw_plan(ctx: Context, *, industry: str, region: str | None, period: str, s
     from scoring.workflows.supervision import draw_inspection_plan
 
     ctx.require_role("inspection_plan", "write", what="write")
+    if not PERIOD.fullmatch(period or ""):
+        ctx.invalid("write", "抽查期间应为1-32位字母、数字、下划线或连字符，如 2026、2026H1、2026Q3")
     if industry not in load_industries():
         ctx.invalid("write", f"行业代码 {echo(industry, 40)!r} 不存在")
     if region and region not in load_regions():
@@ -424,9 +451,7 @@ def whitelist(ctx: Context, industry: str, rule: str | None, *, action: str = "r
     ctx.require_role("whitelist", "read", what=action)
     if industry not in load_industries():
         ctx.not_found(action, detail={"industry": echo(industry, 40)})
-    if not ctx.industry_in_scope(industry) or not ctx.may(
-        "whitelist", "read", industry=industry, region=None
-    ):
+    if not ctx.industry_in_scope(industry) or not ctx.may("whitelist", "read", industry=industry, region=None):
         ctx.not_found(action, detail={"industry": industry})
     try:
         frame, chosen = credit_whitelist(

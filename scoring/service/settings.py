@@ -27,6 +27,8 @@ OIDC_ENV = ("XINYI_OIDC_ISSUER", "XINYI_OIDC_CLIENT_ID", "XINYI_OIDC_CLIENT_SECR
 #: a signed session cookie is accepted for at most this long (8 hours: one working day)
 SESSION_SECONDS = 8 * 3600
 MIN_SECRET = 32
+#: set by ``scoring serve`` to the URL it migrated before starting the workers
+MIGRATED_ENV = "XINYI_SERVING_MIGRATED"
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,9 @@ def secret_file_key(path: Path) -> str:
         )
     key = path.read_text(encoding="utf-8").strip()
     if len(key) < MIN_SECRET:
-        raise ConfigError(f"{path}: the session secret is shorter than {MIN_SECRET} characters; delete the file to renew it")
+        raise ConfigError(
+            f"{path}: the session secret is shorter than {MIN_SECRET} characters; delete the file to renew it"
+        )
     return key
 
 
@@ -112,6 +116,7 @@ class Settings:
     access_config: str | Path | None = None
     session_seconds: int = SESSION_SECONDS
     page_size: int = 50
+    upgrade: bool = True  # bring the schema up to date at start (``scoring serve`` does it once for all workers)
 
     def __post_init__(self) -> None:
         self.secret_key = resolve_secret(self.serving_url, self.secret_key)
@@ -135,7 +140,17 @@ class Settings:
         if any(values):
             if not all(values):
                 missing = ", ".join(k for k, v in zip(OIDC_ENV, values) if not v)
-                raise ConfigError(f"single sign-on is half configured: set {missing} too (or none of {', '.join(OIDC_ENV)})")
+                raise ConfigError(
+                    f"single sign-on is half configured: set {missing} too (or none of {', '.join(OIDC_ENV)})"
+                )
             oidc = OIDCSettings(*values)
         https = os.environ.get("XINYI_HTTPS_ONLY", "").strip().lower() in ("1", "true", "yes")
-        return cls(serving_url=url, secret_key=secret_key, https_only=https, oidc=oidc, access_config=access_config)
+        upgrade = os.environ.get(MIGRATED_ENV, "") != url  # the parent of the workers migrated this URL already
+        return cls(
+            serving_url=url,
+            secret_key=secret_key,
+            https_only=https,
+            oidc=oidc,
+            access_config=access_config,
+            upgrade=upgrade,
+        )

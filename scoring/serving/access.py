@@ -350,6 +350,22 @@ class Access:
         ctx = Request(industry=industry, region=region, subject_key=subject_key, agency=agency)
         return bool(self.enforcer.enforce(user, resource, action, ctx))
 
+    def scope(
+        self, user: User | None, resource: str, action: str = "read"
+    ) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+        """(industries, regions) the user may ``action`` the ``resource`` in, for filtering lists:
+        None means all (a rule of domain ``any``, or ``"*"`` in the user's scope), ``()`` none."""
+        if user is None or not getattr(user, "active", True):
+            return (), ()
+        domains = {dom for res, act, dom in self.grants(user.role) if res == resource and act == action}
+        if "any" in domains:
+            return None, None
+        if "scope" in domains:
+            inds = None if "*" in user.industries else tuple(user.industries)
+            regs = None if "*" in user.regions else tuple(user.regions)
+            return inds, regs
+        return (), ()
+
     def grants(self, role: str) -> list[tuple[str, str, str]]:
         """The (resource, action, domain) rows of a role (for the admin page and the docs)."""
         return [(res, act, dom) for r, res, act, dom in self.policy if r == role]

@@ -7,6 +7,7 @@ brought up to date.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,47 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
+def _json(value: Any) -> str:
+    """JSON cells as UTF-8 text (Chinese stays readable and small); numpy scalars, dates and NaN
+    (null: PostgreSQL's json rejects NaN) converted when plain JSON fails."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):  # numpy scalars, dates, NaN: made JSON-ready first
+        return json.dumps(_jsonable(value), ensure_ascii=False, allow_nan=False, default=str)
+
+
+def _jsonable(v: Any) -> Any:
+    """``v`` with numpy / pandas scalars, dates and NaN made JSON-ready (NaN: null)."""
+    import datetime as dt
+
+    import numpy as np
+
+    if v is None or isinstance(v, (str, bool, int)):
+        return v
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_jsonable(x) for x in list(v)]
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v) if np.isfinite(v) else None
+    if isinstance(v, dt.datetime):
+        return v.isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    try:
+        import pandas as pd
+
+        if v is pd.NA or v is pd.NaT:
+            return None
+    except ImportError:  # pragma: no cover
+        pass
+    return v
+
+
 def engine(url: str) -> Engine:
     """An engine for ``url`` (no schema change)."""
     try:
@@ -54,12 +96,12 @@ def engine(url: str) -> Engine:
     if u.get_backend_name() == "sqlite":
         if u.database:
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-        eng = sa.create_engine(u, connect_args={"check_same_thread": False})
+        eng = sa.create_engine(u, connect_args={"check_same_thread": False}, json_serializer=_json)
         sa.event.listen(eng, "connect", _sqlite_pragmas)
         return eng
     if u.get_backend_name() != "postgresql":
         raise ConfigError(f"serving database {u.render_as_string(hide_password=True)}: use sqlite:/// or postgresql://")
-    return sa.create_engine(u, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return sa.create_engine(u, pool_size=10, max_overflow=20, pool_pre_ping=True, json_serializer=_json)
 
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

@@ -135,7 +135,9 @@ def _hasher(params: Argon2Params) -> Any:
 
 def password_hasher() -> Any:
     """The argon2id PasswordHasher with the parameters of ``configs/access/access.yaml``."""
-    return _hasher(access_config().passwords.argon2)
+    params = access_config().passwords.argon2
+    _dummy_hash(params)  # made once with the hasher: an unknown user's first login costs no extra hash
+    return _hasher(params)
 
 
 @lru_cache(maxsize=8)

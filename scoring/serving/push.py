@@ -105,6 +105,11 @@ def _float(v: Any) -> float | None:
 
 def _jsonable(v: Any) -> Any:
     """``v`` with numpy / pandas scalars, dates and NaN made JSON-ready (both backends store JSON text)."""
+    tp = type(v)
+    if tp is str or tp is int or tp is bool:
+        return v
+    if tp is dict:
+        return {str(k): _jsonable(x) for k, x in v.items()}
     if v is None or v is pd.NA or v is pd.NaT:
         return None
     if isinstance(v, Mapping):
@@ -301,7 +306,7 @@ def push_grade_list(
                 "risk": float(r["risk"]),
                 "score": _float(r.get("score")),
                 "probabilities": {c[2:]: _float(r[c]) for c in probs},
-                "reasons": _jsonable(list(reasons.get(sid, []))[:TOP_REASONS]),
+                "reasons": list(reasons.get(sid, []))[:TOP_REASONS],  # JSON-ready: database._json
                 "reasons_zh": "\n".join(texts).rstrip("\n") if any(texts) else "",
                 "rules": _str(r.get("rules")) or "",
                 "sampling_ratio": _float(r.get("sampling_ratio")),
@@ -349,7 +354,7 @@ def push_scores(
                 else None,
                 "reason": scrub(s) if (s := _str(r.get("reason"))) else None,
                 "suspended_until": None if scored else _date(r.get("suspended_until")),
-                "items": _jsonable(list(items.get(key, []))),
+                "items": list(items.get(key, [])),  # JSON-ready: database._json
             }
         )
     _insert(conn, t.score_entries, entries)
@@ -421,7 +426,6 @@ def records_by_subject(store: Store, spec, as_of: dt.date, subject_ids: Iterable
     subject (:func:`scoring.features.builder.records_behind`; ``via`` masked), an evaluation
     result (``latest_grade``) with its grade. Needs :func:`scoring.features.builder.prepare_views`."""
     from scoring.features.asof import counts_sql, link_valid_sql
-    from scoring.features.builder import records_json
     from scoring.features.definitions import LINK_KEYS
     from scoring.features.engine_duckdb import _mask as mask_sql
 
@@ -461,15 +465,44 @@ def records_by_subject(store: Store, spec, as_of: dt.date, subject_ids: Iterable
             }
     finally:
         store.con.unregister("xinyi_push_ids")
-    out: dict[str, list[dict]] = {}
-    for sid, part in df.groupby("_subject", sort=False):
-        recs = records_json(part.drop(columns="_subject"))
-        if grades:
+    out = _records_json_by(df, "_subject")
+    if grades:
+        for sid, recs in out.items():
             for rec in recs:
                 gr = grades.get((sid, rec.get("record_type"), rec.get("event_date"), rec.get("document_no")))
                 if gr is not None:
                     rec["grade"] = gr
-        out[str(sid)] = recs
+    return out
+
+
+def _records_json_by(df: pd.DataFrame, key: str) -> dict[str, list[dict]]:
+    """:func:`scoring.features.builder.records_json` of every group of ``df`` by ``key`` at once
+    (dates as ISO dates, missing values left out), in the frame's order."""
+    cols = [c for c in df.columns if c != key]
+    if df.empty:
+        return {}
+    data: dict[str, np.ndarray] = {}
+    for c in cols:
+        col = df[c]
+        if pd.api.types.is_datetime64_any_dtype(col):
+            data[c] = np.asarray(col.dt.strftime("%Y-%m-%d").astype(object).where(col.notna(), None).to_numpy())
+        else:
+            vals = col.astype(object).to_numpy()
+            data[c] = np.array(
+                [
+                    None
+                    if v is None or (not isinstance(v, str) and pd.isna(v))
+                    else v.isoformat()[:10]
+                    if isinstance(v, (dt.date, pd.Timestamp))
+                    else v
+                    for v in vals
+                ],
+                dtype=object,
+            )
+    out: dict[str, list[dict]] = {}
+    rows = zip(*(data[c] for c in cols))
+    for sid, row in zip(df[key].astype(str).to_numpy(), rows):
+        out.setdefault(sid, []).append({c: v for c, v in zip(cols, row) if v is not None})
     return out
 
 
@@ -545,17 +578,19 @@ def score_items(store: Store, card, scores: pd.DataFrame, as_of: dt.date) -> dic
     prepare_views(store, catalog)
     feats = [f for f in card.features_ if int(card.max_points_.get(f, 0)) > 0]
     per_feature = {f: records_by_subject(store, builder.fset[f], as_of, X.index) for f in feats}
-    bins = {f: card.binnings_[f].bin_index(X[f]) for f in feats}
+    bins = {f: np.asarray(card.binnings_[f].bin_index(X[f])) for f in feats}
+    xs = {f: X[f].to_numpy(float) for f in feats}
+    pts = {f: items[f].to_numpy() for f in feats}
     words: dict[tuple[str, int], str] = {}
     values: dict[tuple[str, float | None], tuple[str, bool]] = {}
     out: dict[str, list[dict]] = {}
-    for row, sid in enumerate(X.index):
+    for row, sid in enumerate(str(s) for s in X.index):
         lines = []
         for f in feats:
             spec = builder.fset[f]
             idx = int(bins[f][row])
-            raw = X.iat[row, X.columns.get_loc(f)]
-            value = None if pd.isna(raw) else float(raw)
+            raw = xs[f][row]
+            value = None if np.isnan(raw) else float(raw)
             if (f, idx) not in words:
                 words[(f, idx)] = wording.bin_words(spec, card.binnings_[f], idx, catalog)
             if (f, value) not in values:
@@ -570,12 +605,12 @@ def score_items(store: Store, card, scores: pd.DataFrame, as_of: dt.date) -> dic
                     "none": none,
                     "bin": words[(f, idx)],
                     "note": wording.feature_note(spec),
-                    "points": int(items.iat[row, items.columns.get_loc(f)]),
+                    "points": int(pts[f][row]),
                     "max_points": int(card.max_points_[f]),
-                    "records": [wording.record_entry(r, catalog) for r in per_feature[f].get(str(sid), [])],
+                    "records": [wording.record_entry(r, catalog) for r in per_feature[f].get(sid, [])],
                 }
             )
-        out[str(sid)] = lines
+        out[sid] = lines
     return out
 
 

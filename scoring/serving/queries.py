@@ -201,7 +201,7 @@ def list_rows(
     return _list_frame(rows, pub), int(total)
 
 
-def _list_frame(rows: list, pub: dict | None) -> pd.DataFrame:
+def _list_frame(rows: Sequence[Any], pub: dict | None) -> pd.DataFrame:
     model_version = (pub or {}).get("model_content_version", "")
     run_id = (pub or {}).get("run_id", "")
     probs: list[str] = []

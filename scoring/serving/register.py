@@ -124,6 +124,18 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+def _numbers(value: Any) -> Any:
+    """Integral floats as integers (5.0 -> 5, 1e16 -> 10000000000000000): a JSON column may give a
+    number back in the other form (PostgreSQL's jsonb does), the hash must not depend on it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value
+
+
 def canonical(row: Mapping[str, Any]) -> str:
     """The canonical text of a register row that its hash covers: the fields of :data:`FIELDS` in
     that order, ``at`` as ISO text to the microsecond, ``detail`` as sorted-key JSON."""
@@ -135,7 +147,7 @@ def canonical(row: Mapping[str, Any]) -> str:
     out["at"] = _time(at).isoformat(timespec="microseconds")
     # keys in FIELDS order (not sorted): json.dumps keeps insertion order at the top level
     head = json.dumps({k: out[k] for k in FIELDS if k != "detail"}, ensure_ascii=False, separators=(",", ":"))
-    return head[:-1] + ',"detail":' + _dumps(out["detail"]) + "}"
+    return head[:-1] + ',"detail":' + _dumps(_numbers(out["detail"])) + "}"
 
 
 def row_hash(prev_hash: str, row: Mapping[str, Any]) -> str:

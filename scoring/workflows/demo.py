@@ -9,7 +9,10 @@ named workflows of :mod:`scoring.workflows`.
    it, write and publish its grade list;
 5. justify a few published results (re-derived exactly from the registered versions);
 6. monitor across two periods (PSI/CSI, migration, calibration drift);
-7. HTML model reports with model cards, attached to the MLflow runs.
+7. HTML model reports with model cards, attached to the MLflow runs;
+8. push every publication (grade lists with reasons and records, the score snapshot with its line
+   items) and the justifications into the serving database ``<workdir>/serving.sqlite``, which
+   ``scoring serve`` shows.
 
 Everything is tracked in a local MLflow store (SQLite) beside the DuckDB store; no server is needed.
 """
@@ -28,7 +31,8 @@ from scoring.lineage.registry import POINTS_NAME, grades_name
 from scoring.workflows import archive, grades, lineage, oversight, points
 from scoring.workflows.workspace import Progress, Workspace, quiet
 
-STEPS = 7
+STEPS = 8
+SERVING_FILE = "serving.sqlite"
 DIFF_FROM = "2024-06-30"
 
 
@@ -56,6 +60,7 @@ def run_demo(workdir: str | Path, sample_dir: str | Path | None = None, progress
         "quality_report": str(report_path),
         "quality_report_text": str(report_path.with_suffix(".txt")),
         "mlflow_tracking_uri": ws.tracking_uri,
+        "serving_database": f"sqlite:///{(wd / SERVING_FILE).resolve()}",
     }
     say(f"step 1/{STEPS} · ingest {src} into {ws.store_path}")
     res = archive.ingest_archive(ws.store_path, [src], report_path=report_path, progress=say)
@@ -71,9 +76,10 @@ def run_demo(workdir: str | Path, sample_dir: str | Path | None = None, progress
             feature_lines.append(f"  {subjects:<14} {n:>7,} subjects x {k} features as of {cutoff}")
         points_lines = _points(st, ws, export, outputs, say)
         grade_lines = _grades(st, ws, export, outputs, say)
-        justify_lines = _justify(st, ws, export, outputs, say)
+        justify_lines, justified = _justify(st, ws, export, outputs, say)
         monitor_lines = _monitoring(st, ws, cutoff, export, outputs, say)
         report_lines = _reports(st, ws, outputs, say)
+        serving_lines = _serving(st, ws, outputs, justified, say)
         summary = st.summary()
     seconds = time.perf_counter() - t0
     text = "\n".join(
@@ -98,6 +104,9 @@ def run_demo(workdir: str | Path, sample_dir: str | Path | None = None, progress
             "报告 · model reports and model cards:",
             *report_lines,
             "",
+            "服务库 · serving database (what `scoring serve` shows):",
+            *serving_lines,
+            "",
             f"demo finished in {seconds:.1f}s. Outputs:",
             *[f"  {k:<28} {v}" for k, v in outputs.items() if not isinstance(v, dict)],
             f"  store holds {summary['subjects']:,} subjects, {summary['records']:,} records, "
@@ -121,7 +130,14 @@ def _points(st: Store, ws: Workspace, export: str, outputs: dict, say: Progress)
     fit = points.fit_and_register_card(st, ws, progress=say)
     champion = points.ModelChoice(alias="champion")
     scores = points.publish_scores(
-        st, ws, export, choice=champion, out=ws.path("scores", f"xinyijin_{export}.csv"), publish=True, progress=say
+        st,
+        ws,
+        export,
+        choice=champion,
+        out=ws.path("scores", f"xinyijin_{export}.csv"),
+        publish=True,
+        serving=outputs["serving_database"],
+        progress=say,
     )
     assert scores.publication is not None
     outputs.update(
@@ -174,7 +190,14 @@ def _grades(st: Store, ws: Workspace, export: str, outputs: dict, say: Progress)
         say(f"step 4/{STEPS} · industry {i}/{len(codes)} {code}: fit the contenders, register, grade list")
         fit = grades.fit_and_register_grades(st, ws, code, progress=say)
         lst = grades.publish_grade_list(
-            st, ws, code, export, choice=points.ModelChoice(alias="champion"), publish=True, keep_existing=True
+            st,
+            ws,
+            code,
+            export,
+            choice=points.ModelChoice(alias="champion"),
+            publish=True,
+            keep_existing=True,
+            serving=outputs["serving_database"],
         )
         assert lst.publication is not None
         pubs[code] = lst.publication["publication_id"]
@@ -215,18 +238,22 @@ def _justify_picks(st: Store, outputs: dict) -> list[str]:
     return picks + list(person)
 
 
-def _justify(st: Store, ws: Workspace, export: str, outputs: dict, say: Progress) -> list[str]:
+def _justify(
+    st: Store, ws: Workspace, export: str, outputs: dict, say: Progress
+) -> tuple[list[str], list[tuple[str, dict]]]:
+    """Justify the picks; returns the lines and (subject, justification) pairs."""
     say(f"step 5/{STEPS} · justify published results")
-    results, lines = [], []
+    results, lines, pairs = [], [], []
     for sid in _justify_picks(st, outputs):
         j = lineage.justify_result(st, ws, sid, export)
         results.append(j)
+        pairs.append((sid, j))
         lines.append(
             f"  {j['subject']}: published {j['published']}, re-derived {j['rederived']} -> "
             f"{'match' if j['match'] else 'MISMATCH'} ({j['model']['name']} v{j['model']['version']})"
         )
     outputs["justifications"] = _dump(ws.path("reports", "justifications.json"), results)
-    return lines
+    return lines, pairs
 
 
 def _monitoring(st: Store, ws: Workspace, cutoff: str, export: str, outputs: dict, say: Progress) -> list[str]:
@@ -259,3 +286,38 @@ def _reports(st: Store, ws: Workspace, outputs: dict, say: Progress) -> list[str
         outputs[f"report_{key}"] = str(rep.path)
         lines.append(f"  {rep.path}")
     return lines
+
+
+def _serving(st: Store, ws: Workspace, outputs: dict, justified: list[tuple[str, dict]], say: Progress) -> list[str]:
+    """Push every publication not yet there (the publish steps pushed theirs already) and the
+    justification summaries into the serving database (persons under their keyed pseudonym)."""
+    from scoring.core.privacy import pseudonym
+    from scoring.serving.database import connect
+    from scoring.serving.push import push_justification
+    from scoring.workflows.serving import push_to_serving, serving_status
+
+    url = outputs["serving_database"]
+    say(f"step 8/{STEPS} · serving database {url}: publications and justifications")
+    results = push_to_serving(st, url, tracking_uri=ws.tracking_uri, progress=say)
+    key = st.pseudonym_key
+    eng = connect(url)
+    try:
+        with eng.begin() as conn:
+            for sid, j in justified:
+                subject = pseudonym(sid, key) if _is_person(st, sid) else sid
+                push_justification(conn, j["publication_id"], subject, j)
+    finally:
+        eng.dispose()
+    status = serving_status(url)
+    t = status["tables"]
+    return [
+        f"  {url}: {len(results)} publications ({sum(r.new for r in results)} pushed in this step, the rest by the "
+        f"publish steps), {t.get('organisations', 0):,} organisations, {t.get('grade_entries', 0):,} grade entries, "
+        f"{t.get('score_entries', 0):,} score entries, {t.get('justifications', 0)} justifications",
+        "  serve it: scoring serve   (users: scoring users add ...)",
+    ]
+
+
+def _is_person(st: Store, sid: str) -> bool:
+    rows = st.sql("SELECT subject_type FROM subjects WHERE subject_id = ?", [sid])
+    return bool(len(rows)) and rows["subject_type"].iloc[0] == "person"

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 from sqlalchemy import Engine
 
-from scoring.core.errors import NotFoundError
+from scoring.core.errors import DataError, NotFoundError
 from scoring.features.industry import Industry, load_industries
 from scoring.grades.inspection import Plan, draw_plan, ratios_of
 from scoring.grades.whitelist import WhitelistRule, whitelist, whitelist_rule
@@ -59,6 +59,24 @@ def _legal_basis(role: str, purpose: str | None) -> str | None:
     return None
 
 
+def _scope(user: Any, role: str, industry: str, region: str | None) -> tuple[bool, list[str] | None]:
+    """(in scope, the regions the rows may come from) for a :class:`scoring.serving.identity.User`
+    regulator (industries x regions); a user name or another role: (True, None, every region)."""
+    if role != "regulator" or not hasattr(user, "in_scope"):
+        return True, None
+    regions = list(getattr(user, "regions", ()) or ())
+    return bool(user.in_scope(industry, region)), (None if "*" in regions else regions)
+
+
+def _denied(engine: Engine, *, user: str, role: str, what: str, purpose: str | None, basis: str | None) -> NoReturn:
+    """Register a request outside the user's scope and answer as for an unknown one (nothing leaks)."""
+    with engine.begin() as conn:
+        register.record(
+            conn, user=user, role=role, action="read", what=what, purpose=purpose, legal_basis=basis, result="denied"
+        )
+    raise NotFoundError(f"{what}: not found in your scope (industries x regions)")
+
+
 def _latest(conn: Any, industry: str) -> dict:
     pub = queries.latest_list(conn, industry)
     if pub is None:
@@ -83,10 +101,20 @@ def draw_inspection_plan(
     """Draw a 双随机 plan for ``industry`` (and ``region``, a 6-digit code; None: the whole
     jurisdiction) and ``period`` from the industry's latest published list at its sampling ratios,
     save it (:func:`scoring.serving.plans.save_plan`; the same draw again is the same plan) and
-    register the draw with its seed, in one transaction."""
+    register the draw with its seed, in one transaction. ``user``: a name, or a
+    :class:`scoring.serving.identity.User`: a regulator draws within its scope only (``region``
+    None: its one region, or every region when its scope is all; outside it: registered as denied,
+    answered as not found)."""
     ind = _industry(industry)
     name = _username(user)
     basis = _legal_basis(role, purpose)
+    ok, regions = _scope(user, role, industry, region)
+    if not ok:
+        _denied(engine, user=name, role=role, what=f"inspection_plan {industry}", purpose=purpose, basis=basis)
+    if region is None and regions is not None:  # a regulator of some districts draws for one of them
+        if len(regions) != 1:
+            raise DataError(f"give the region of the plan: one of your regions {', '.join(regions)}")
+        region = regions[0]
     with engine.begin() as conn:
         pub = _latest(conn, industry)
         rows, _ = queries.list_rows(conn, pub["publication_id"], region=region)
@@ -118,24 +146,32 @@ def draw_inspection_plan(
 
 
 def plan_of(engine: Engine, plan_id: str, *, user: Any, role: str, purpose: str | None = None) -> Plan:
-    """A saved plan, its reading registered (``scoring plans show``)."""
+    """A saved plan, its reading registered (``scoring plans show``). An unknown id, and for a
+    regulator (a :class:`scoring.serving.identity.User`) a plan outside its scope, are registered
+    (not_found, denied) and answered alike: not found."""
     name = _username(user)
     basis = _legal_basis(role, purpose)
-    with engine.begin() as conn:
-        try:
+    what = f"inspection_plan {plan_id}"
+    try:
+        with engine.connect() as conn:
             plan = load_plan(conn, plan_id)
-        except NotFoundError:
+    except NotFoundError:
+        with engine.begin() as conn:
             register.record(
-                conn, user=name, role=role, action="read", what=f"inspection_plan {plan_id}", purpose=purpose,
-                legal_basis=basis, result="not_found",
+                conn, user=name, role=role, action="read", what=what, purpose=purpose, legal_basis=basis,
+                result="not_found",
             )  # fmt: skip
-            raise
+        raise
+    ok, regions = _scope(user, role, plan.industry, plan.region)
+    if not ok or (plan.region is None and regions is not None):  # a whole-jurisdiction plan needs every region
+        _denied(engine, user=name, role=role, what=what, purpose=purpose, basis=basis)
+    with engine.begin() as conn:
         register.record(
             conn,
             user=name,
             role=role,
             action="read",
-            what=f"inspection_plan {plan_id}",
+            what=what,
             purpose=purpose,
             legal_basis=basis,
             detail={"plan_id": plan_id, "selected": plan.selected},
@@ -168,9 +204,12 @@ def credit_whitelist(
         raise NotFoundError(f"whitelist {r.code} covers {', '.join(r.industries)}, not {industry}")
     name = _username(user)
     basis = _legal_basis(role, purpose)
+    ok, regions = _scope(user, role, industry, None)
+    if not ok:
+        _denied(engine, user=name, role=role, what=f"whitelist {r.code} {industry}", purpose=purpose, basis=basis)
     with engine.begin() as conn:
         pub = _latest(conn, industry)
-        rows, total = queries.list_rows(conn, pub["publication_id"])
+        rows, total = queries.list_rows(conn, pub["publication_id"], regions=regions)
         listed = whitelist(rows, r)
         as_of = pub.get("as_of")
         listed.attrs = {
