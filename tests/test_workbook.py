@@ -141,6 +141,14 @@ def test_no_cell_is_a_formula_and_formula_like_text_is_quoted(tmp_path):
     assert {HOSTILE[0], HOSTILE[1], "红"} <= set(seen)
 
 
+def test_no_raw_id_number_leaves_in_a_workbook():
+    raw = "11010519491231002X"  # a valid GB 11643 number
+    df = pd.DataFrame({"备注": [f"法定代表人 {raw}"], "统一社会信用代码": ["91350200776049653A"]})
+    ws = _book([Sheet("t", df, kinds={"统一社会信用代码": "code"})])["t"]
+    assert raw not in ws["A2"].value and ws["A2"].value.startswith("法定代表人 110")
+    assert ws["B2"].value == "91350200776049653A"  # a valid USCC is not an ID number
+
+
 def test_notes_sheet_and_bytes_and_errors(tmp_path):
     items = {"发布编号": "grade_list-x", "免责声明": "评价结果仅用于分级分类监管" * 10}
     ws = _book([notes_sheet(items)])["说明"]

@@ -14,7 +14,8 @@ What a regulator gets, whatever the sheet:
 * printing: landscape A4, fit to one page wide, the title and header rows and the key columns
   repeated on every page, the sheet's title in the page header and 第 N 页 / 共 M 页 in the footer;
 * inert text (:mod:`scoring.core.inert`): every text is a string cell, never a formula, URL or
-  number; a text starting like a formula also gets Excel's quote prefix; controls are removed.
+  number; a text starting like a formula also gets Excel's quote prefix; controls are removed and
+  ID-number-like tokens masked (:func:`scoring.core.privacy.scrub`).
 
 ``write_workbook(target, [Sheet(...), notes_sheet({...})])`` or ``workbook_bytes(sheets)``.
 Kinds are inferred when not given (:func:`infer_kind`).
@@ -37,7 +38,7 @@ import pandas as pd
 
 from scoring.core.errors import DataError
 from scoring.core.inert import is_dangerous
-from scoring.core.privacy import strip_controls
+from scoring.core.privacy import scrub, strip_controls
 
 Kind = Literal["text", "code", "int", "float", "percent", "date", "datetime", "prob", "bool"]
 KINDS: tuple[str, ...] = ("text", "code", "int", "float", "percent", "date", "datetime", "prob", "bool")
@@ -237,7 +238,9 @@ def _column_cells(kind: str, series: pd.Series) -> tuple[list[Any], str]:
 
 
 def _inert_cells(cells: list[Any]) -> tuple[list[Any], set[int]]:
-    """String cells without controls, and the rows whose text starts like a formula (quoted)."""
+    """String cells without controls and with every ID-number-like token masked
+    (:func:`scoring.core.privacy.scrub`: no raw ID number leaves in a workbook), and the rows whose
+    text starts like a formula (quoted)."""
     clean: dict[str, str] = {}
     out: list[Any] = []
     dangerous: set[int] = set()
@@ -247,7 +250,7 @@ def _inert_cells(cells: list[Any]) -> tuple[list[Any], set[int]]:
             continue
         t = clean.get(v)
         if t is None:
-            t = clean[v] = strip_controls(v)
+            t = clean[v] = scrub(v)
         if is_dangerous(v) or is_dangerous(t):
             dangerous.add(i)
         out.append(t)

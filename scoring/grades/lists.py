@@ -31,7 +31,7 @@ import pandas as pd
 from scoring.archive.catalog import Catalog, load_catalog
 from scoring.archive.store import Store
 from scoring.core.dates import add_months
-from scoring.core.errors import DataError
+from scoring.core.errors import DataError, XinyiError
 from scoring.core.inert import write_csv
 from scoring.core.workbook import Sheet, notes_sheet, workbook_bytes, write_workbook
 from scoring.features.builder import FeatureBuilder
@@ -561,14 +561,27 @@ DISCLAIMER = (
 _OPS_ZH = {">=": "≥", ">": "＞", "==": "＝"}
 
 
+_VETO_RULES: dict[tuple, dict[str, str]] = {}
+
+
 def veto_rules(industry: Industry, catalog: Catalog | None = None) -> dict[str, str]:
     """The industry's 直接定级 rules for a list's 说明: per veto its label, its condition (the
     feature as the feature set names it, the threshold, the grade it sets or caps) and the legal
-    basis of the records behind the feature (configs/catalog.yaml)."""
+    basis of the records behind the feature (configs/catalog.yaml). Cached until a config file of
+    the industries, the feature sets or the catalogue changes (a download needs it every time)."""
     if not industry.vetoes:
         return {}
-    fset = feature_set_for("organisations", industry.code)
-    meta = fset.metadata(catalog if catalog is not None else load_catalog()).set_index("feature")
+    from scoring.core.config import config_dir, files_signature
+
+    key = (
+        industry.code,
+        tuple(v.model_dump_json() for v in industry.vetoes),
+        files_signature(config_dir() / "features", config_dir() / "catalog.yaml"),
+    )
+    if catalog is None and key in _VETO_RULES:
+        return dict(_VETO_RULES[key])
+    cat = catalog if catalog is not None else load_catalog()
+    meta = feature_set_for("organisations", industry.code, catalog=cat).metadata(cat).set_index("feature")
     out: dict[str, str] = {}
     for i, v in enumerate(industry.vetoes, start=1):
         label = str(meta["label_zh"].get(v.feature, v.feature)) if v.feature in meta.index else v.feature
@@ -579,6 +592,8 @@ def veto_rules(industry: Industry, catalog: Catalog | None = None) -> dict[str, 
         out[f"直接定级规则{i}：{v.label_zh}"] = f"条件：{condition}，{effect}（代码 {v.code}）" + (
             f"；依据：{basis}" if basis else ""
         )
+    if catalog is None:
+        _VETO_RULES[key] = dict(out)
     return out
 
 
@@ -643,7 +658,7 @@ def list_notes(
     bands = resolve_bands(model, pop.industry)
     notes |= {
         "MLflow运行ID": run_id,
-        "标签": str(info.get("label", "")),
+        "标签": _label_zh(str(info.get("label", ""))),
         "数据快照": fingerprint,
         **({"配置版本": configs} if configs else {}),  # the config bundle's hash (scoring.lineage.configs)
         "分级表": bands_text(bands),
@@ -654,6 +669,17 @@ def list_notes(
         "免责声明": DISCLAIMER,
     }
     return notes
+
+
+def _label_zh(code: str) -> str:
+    """A model's label in Chinese with its code: ``下一次行业信用评价等级 (expert_grade)``."""
+    from scoring.features.training import load_expert_grade, load_outcome
+
+    try:
+        zh = {"outcome": load_outcome().label_zh, "expert_grade": load_expert_grade().label_zh}.get(code)
+    except XinyiError:  # a labels config that does not load: the code as it is
+        zh = None
+    return f"{zh} ({code})" if zh else code
 
 
 def publication_notes(publication: dict[str, Any]) -> dict[str, str]:
