@@ -13,12 +13,15 @@ endpoint and then all mixed, for ``--seconds`` each:
   industry's largest list in the districts whose rows come nearest to 5,000);
 - ``healthz``: the peer, ``/healthz`` of the same server (no database, no template): the floor
   of uvicorn + FastAPI + the bench's own clients on the same 2 cores;
-- ``mixed``: every client picks organisation 70 %, list_api 25 %, download 5 %.
+- ``mixed``: every client picks organisation 70 %, list_api 25 %, download 5 %;
+- ``alone`` (first): one client, all three endpoints: each request's own cost, no queueing.
 
 It prints p50 / p99 / max latency, errors (any non-200 or transport error) and throughput per
 endpoint and phase, and each endpoint's p50 against the healthz peer. ``--backend both`` runs SQLite
 then PostgreSQL in the same run and prints the PostgreSQL / SQLite ratio. The clients run in this
-process, on the same 2 cores as the server: the figures include their cost. Stops by itself.
+process, on the same 2 cores as the server: the figures include their cost. Stops by itself (each
+phase lets the requests in flight finish). The database and the server's log stay in
+``bench/out/serve-<backend>/``.
 
     python bench/serve_bench.py --backend sqlite --organisations 100000 --clients 20 --seconds 30
     python bench/serve_bench.py --backend both --organisations 100000 --clients 20 --seconds 30
@@ -35,7 +38,6 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -169,6 +171,7 @@ class Client:
             raise RuntimeError(f"purpose: {r.status_code} {r.text[:200]}")
 
     async def hit(self, endpoint: str) -> tuple[bool, int]:
+        """One request: (answered 200, status)."""
         t = self.t
         if endpoint == "organisation":
             r = await self.page.get(f"/organisations/{self.rng.choice(t.organisations)}")
@@ -181,7 +184,7 @@ class Client:
             r = await self.api.get("/healthz")
         else:
             raise ValueError(endpoint)
-        return r.status_code == 200, len(r.content)
+        return r.status_code == 200, r.status_code
 
     async def close(self) -> None:
         await self.api.aclose()
@@ -206,8 +209,9 @@ async def run_phase(clients: list[Client], endpoints: tuple[tuple[str, float], .
         while time.perf_counter() < deadline:
             e = c.rng.choices(names, weights)[0]
             t0 = time.perf_counter()
+            status = 0
             try:
-                ok, _n = await c.hit(e)
+                ok, status = await c.hit(e)
             except Exception as exc:  # transport errors count as errors, the run goes on
                 ok = False
                 if len(fig.error_samples) < 5:
@@ -215,6 +219,8 @@ async def run_phase(clients: list[Client], endpoints: tuple[tuple[str, float], .
             fig.latencies[e].append(time.perf_counter() - t0)
             if not ok:
                 fig.errors[e] += 1
+                if status and len(fig.error_samples) < 5:
+                    fig.error_samples.append(f"{e}: HTTP {status}")
 
     t0 = time.perf_counter()
     await asyncio.gather(*(loop(c) for c in clients))
@@ -333,6 +339,7 @@ async def _phases(base: str, pid: int, t: Target, args: argparse.Namespace, back
     await asyncio.gather(*(c.login() for c in clients))
     profiler = Profiler(Path(args.profile) / backend if args.profile else None, pid)
     phases: dict[str, tuple[tuple[str, float], ...]] = {
+        "alone": (("organisation", 1.0), ("list_api", 1.0), ("download", 0.2)),
         "healthz": (("healthz", 1.0),),
         "organisation": (("organisation", 1.0),),
         "list_api": (("list_api", 1.0),),
@@ -344,9 +351,10 @@ async def _phases(base: str, pid: int, t: Target, args: argparse.Namespace, back
         for name, endpoints in phases.items():
             if args.only and name not in args.only:
                 continue
-            print(f"   phase {name}: {args.clients} clients, {args.seconds:.0f} s ...", flush=True)
+            n = 1 if name == "alone" else args.clients
+            print(f"   phase {name}: {n} client(s), {args.seconds:.0f} s ...", flush=True)
             profiler.start(name, args.seconds)
-            fig = await run_phase(clients, endpoints, args.seconds)
+            fig = await run_phase(clients[:n], endpoints, args.seconds)
             top = profiler.stop()
             results[name] = fig
             if top:
@@ -445,8 +453,10 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     for backend in backends:
-        with tempfile.TemporaryDirectory(prefix=f"serve-{backend}-", dir=ROOT / "bench" / "out") as tmp:
-            rows += table(backend, bench_backend(backend, args, Path(tmp)))
+        out = ROOT / "bench" / "out" / f"serve-{backend}"  # the database and the server's log stay here
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        rows += table(backend, bench_backend(backend, args, out))
     print(
         f"\n{args.organisations:,} organisations, {args.clients} clients, {args.seconds:.0f} s per phase, "
         f"{args.workers} worker(s); total {time.perf_counter() - started:.0f} s"
