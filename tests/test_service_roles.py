@@ -558,3 +558,39 @@ def test_verify_through_the_service_detects_an_edited_row(served):
             c.execute(edit, {"u": victim["username"], "s": victim["seq"]})
         eng.dispose()
     assert aud.request("GET", "/api/v1/register/verify").json()["ok"] is True
+
+
+def test_access_decisions_from_many_threads():
+    """The service's sync routes run in uvicorn's thread pool, so decisions are made concurrently:
+    none may fail. (Found by bench/serve_bench.py: HTTP 500 ``SystemError: AST constructor recursion
+    depth mismatch`` from casbin's per-call ``ast.parse`` in concurrent threads on CPython 3.11.)"""
+    import sys
+    import threading
+
+    from scoring.serving.access import Access
+    from scoring.serving.identity import User
+
+    access = Access.load()
+    user = User(1, "r", "监管", "regulator", industries=("food",), regions=("330702",))
+    errors: list[str] = []
+    answers: set[bool] = set()
+
+    def work(industry: str) -> None:
+        for _ in range(2000):
+            try:
+                answers.add(access.allowed(user, "organisation", "read", industry=industry, region="330702"))
+            except Exception as exc:  # any failure of a decision is the defect
+                errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=work, args=("food" if i % 4 else "medical",)) for i in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads switch often, as under load
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, f"{len(errors)} failed decisions, e.g. {errors[0]}"
+    assert answers == {True, False}
