@@ -226,3 +226,58 @@ def test_publish_workflows_push_with_serving(registered, serving_url, tmp_path):
 def test_mask_name():
     assert mask_name("张三") == "张*" and mask_name("欧阳明月") == "欧***" and mask_name("王") == "王*"
     assert mask_name(None) is None and mask_name("  ") is None
+
+
+def test_archive_address_optional(tmp_path):
+    """住所 (address): optional in the archive, stored, part of a row's content only when given (rows
+    ingested before keep their hash), pushed to the serving database; a store made before the
+    column keeps opening (the column is added)."""
+    from scoring.archive.ingest import ingest
+    from scoring.archive.store import open_store
+    from scoring.serving.push import organisations_of
+    from tests.conftest import penalty, small_archive
+
+    subjects, orgs, persons = small_archive(3, 3)
+    d = tmp_path / "a"
+    d.mkdir()
+    subjects.to_csv(d / "subjects.csv", index=False)
+    pd.DataFrame([penalty("r1", orgs[0])]).to_csv(d / "records.csv", index=False)
+    path = tmp_path / "store.duckdb"
+    with open_store(path) as st:
+        ingest([d / "subjects.csv", d / "records.csv"], st, export_date=pd.Timestamp("2026-06-30").date())
+        # the same rows again (other column order, so another file): nothing changes
+        again = tmp_path / "b"
+        again.mkdir()
+        subjects[list(reversed(subjects.columns))].to_csv(again / "subjects.csv", index=False)
+        res = ingest([again / "subjects.csv"], st, export_date=pd.Timestamp("2026-06-30").date())
+        assert res.updated == 0 and res.unchanged == len(subjects)
+        # an address given (Chinese header 住所): that organisation is updated, the others unchanged
+        third = tmp_path / "c"
+        third.mkdir()
+        with_addr = subjects.copy()
+        with_addr["address"] = None
+        with_addr.loc[0, "address"] = "浙江省金华市婺城区人民路1号"
+        with_addr.rename(columns={"address": "住所"}).to_csv(third / "subjects.csv", index=False)
+        res = ingest([third / "subjects.csv"], st, export_date=pd.Timestamp("2026-06-30").date())
+        assert res.updated == 1 and res.unchanged == len(subjects) - 1
+        orgs_df = organisations_of(st).set_index("subject_id")
+        assert orgs_df.loc[orgs[0], "address"] == "浙江省金华市婺城区人民路1号"
+        assert orgs_df.loc[orgs[1], "address"] is None or pd.isna(orgs_df.loc[orgs[1], "address"])
+        assert orgs_df.loc[orgs[0], "legal_rep_masked"] == mask_name("测试0") == "测**"
+        assert orgs_df.loc[orgs[0], "district_zh"] == "婺城区"
+        hist = st.sql("SELECT subject_id, address FROM subjects_history")
+        assert hist["subject_id"].tolist() == [orgs[0]] and hist["address"].isna().all()
+        # a store from before the column: drop it, as such a store is
+        st.con.execute("ALTER TABLE subjects DROP COLUMN address")
+        st.con.execute("ALTER TABLE subjects_history DROP COLUMN address")
+    with open_store(path, read_only=True) as st:  # read-only: opens as it is
+        assert organisations_of(st)["address"].isna().all()
+    with open_store(path) as st:  # writable: the column is added
+        assert "address" in st.sql("SELECT * FROM subjects LIMIT 0").columns
+        fourth = tmp_path / "d"
+        fourth.mkdir()
+        with_addr.loc[1, "address"] = "浙江省金华市义乌市稠州路2号"
+        with_addr[list(reversed(with_addr.columns))].to_csv(fourth / "subjects.csv", index=False)
+        res = ingest([fourth / "subjects.csv"], st, export_date=pd.Timestamp("2026-06-30").date())
+        assert res.updated >= 1
+        assert organisations_of(st).set_index("subject_id").loc[orgs[1], "address"] == "浙江省金华市义乌市稠州路2号"

@@ -86,6 +86,17 @@ def test_synthetic_fill_counts_and_shares(serving_url):
             share = sum(r.model_grade == g for r in mine) / len(mine)
             assert abs(share - targets[g]) <= 0.02, (code, g, share)
     assert any(r.veto for r in rows) and any(r.new_entrant for r in rows)
+    # no ID-number-like value anywhere (USCCs are valid organisation codes; persons are pseudonyms)
+    import json
+
+    from scoring.core.privacy import contains_raw_id
+
+    with eng.connect() as conn:
+        for table in t.metadata.sorted_tables:
+            for row in conn.execute(sa.select(table).limit(2000)):
+                for v in row:
+                    text = json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
+                    assert not (isinstance(text, str) and contains_raw_id(text)), (table.name, text)
     assert all(r.grade == "中等" for r in rows if r.new_entrant and not r.veto)
     eng.dispose()
 
@@ -99,3 +110,38 @@ def test_synthetic_fill_is_seeded(tmp_path):
     q = sa.select(t.grade_entries.c.subject_id, t.grade_entries.c.grade).order_by(t.grade_entries.c.subject_id)
     with a.connect() as ca, b.connect() as cb:
         assert ca.execute(q).all() == cb.execute(q).all()
+
+
+def test_cli_upgrade_and_status(serving_url):
+    import json
+
+    from typer.testing import CliRunner
+
+    from scoring.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["serving", "status", "--serving", serving_url, "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["revision"] is None and out["head"] == "0001" and out["tables"] == {}
+    res = runner.invoke(app, ["serving", "upgrade", "--serving", serving_url, "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["revision"] == "0001"
+    synthetic.fill(database.connect(serving_url), organisations=200, seed=1)
+    out = json.loads(runner.invoke(app, ["serving", "status", "--serving", serving_url, "--json"]).output)
+    assert out["tables"]["organisations"] == 200 and len(out["publications"]) == 2 * len(load_industries())
+
+
+def test_cli_push_without_store_is_a_clear_error(tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from scoring.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("XINYI_STORE", raising=False)
+    res = CliRunner().invoke(app, ["serving", "push", "--json"])
+    assert res.exit_code != 0
+    err = json.loads(res.output)
+    assert "--store" in err["error"] and err["kind"] == "store"

@@ -264,7 +264,7 @@ def check_subjects(con: Any, export_date: dt.date, uscc_mode: str, uscc_allowlis
         ),
         *[
             _issue("BAD_VALUE", f, f"has_ctl(nz({f}))", "'a control character inside the value'")
-            for f in ("subject_type", "name", "industry_code", "region_code", "positive_opt_out")
+            for f in ("subject_type", "name", "industry_code", "region_code", "address", "positive_opt_out")
         ],
         _issue("DUPLICATE_EXACT", "subject_id", "exact_rank > 1", "'same row seen earlier'"),
         _issue(
@@ -284,7 +284,7 @@ def check_subjects(con: Any, export_date: dt.date, uscc_mode: str, uscc_allowlis
             FROM stg_subjects
         ), d AS ({_ranks("s", "k_id", None, raw)}
         )
-        {_typed_select(items, SUBJECT_VALUES, "d", SUBJECT_EXTRAS)}
+        {_typed_select(items, SUBJECT_VALUES, "d", SUBJECT_EXTRAS, SUBJECT_OPTIONAL)}
     """)
 
 
@@ -519,6 +519,9 @@ SUBJECT_EXTRAS = [
     ("xd(nz(legal_rep_since))", "legal_rep_since"),
     ("xd(nz(actual_controller_since))", "actual_controller_since"),
 ]
+#: typed values of optional stored columns added later (住所): stored, and part of a row's content hash
+#: only when given, so rows ingested before the column existed keep their hash
+SUBJECT_OPTIONAL = [("nz(address)", "address")]
 RECORD_VALUES = [
     ("k_id", "record_id"),
     ("k_subject", "subject_id"),
@@ -541,12 +544,22 @@ RECORD_VALUES = [
 
 
 def _typed_select(
-    items: list[str], values: list[tuple[str, str]], src: str, extras: list[tuple[str, str]] | None = None
+    items: list[str],
+    values: list[tuple[str, str]],
+    src: str,
+    extras: list[tuple[str, str]] | None = None,
+    optional: list[tuple[str, str]] | None = None,
 ) -> str:
     """The check tables keep lineage, issues, the typed values and their content hash only
-    (``extras``: typed values outside the hash)."""
-    typed = ", ".join(f"{expr} AS {name}" for expr, name in values + (extras or []))
+    (``extras``: typed values outside the hash; ``optional``: in the hash only when not null)."""
+    typed = ", ".join(f"{expr} AS {name}" for expr, name in values + (extras or []) + (optional or []))
     names = ", ".join(name for _, name in values)
+    digest = f"md5(CAST(ROW({names}) AS VARCHAR))"
+    given: list[str] = []
+    for _, name in optional or []:
+        given.append(name)
+        with_it = f"md5(CAST(ROW({names}, {', '.join(given)}) AS VARCHAR))"
+        digest = f"CASE WHEN {name} IS NULL THEN {digest} ELSE {with_it} END"
     return f"""
-        SELECT *, md5(CAST(ROW({names}) AS VARCHAR)) AS content_hash FROM (
+        SELECT *, {digest} AS content_hash FROM (
             SELECT _ord, _file, _row, _sha, {_issues_sql(items)} AS issues, {typed} FROM {src})"""

@@ -76,6 +76,13 @@ SUBJECT_COLUMNS: tuple[Column, ...] = (
         "organisations: the day the actual controller became so (as legal_rep_since)",
     ),
     Column(
+        "address",
+        "string",
+        "no",
+        "住所",
+        "organisations: registered address (住所), shown to regulators in the serving database and inspection plans",
+    ),
+    Column(
         "positive_opt_out",
         "boolean",
         "no",
@@ -157,7 +164,7 @@ TABLES = {"subjects": SUBJECT_COLUMNS, "records": RECORD_COLUMNS}
 #: Optional input columns kept only where they are used (the link history, scoring.archive.write
 #: links_plan), not in the ``subjects`` table: a quarantined row's original values name them only
 #: when given, so quarantine content keyed before they existed stays the same.
-SPARSE_COLUMNS = {"subjects": ("legal_rep_since", "actual_controller_since"), "records": ()}
+SPARSE_COLUMNS = {"subjects": ("legal_rep_since", "actual_controller_since", "address"), "records": ()}
 
 #: Input values accepted as aliases, mapped to the stored code.
 SUBJECT_TYPE_ALIASES = {

@@ -111,7 +111,7 @@ def snapshot(store: Store, batch_id: str, subject_ids: list[str], path: str | Pa
         tables = [("subjects", subjects), ("records", records), ("ingest_batches", batches_tbl)]
         for name, tbl in tables + ([("links", links_tbl)] if links_tbl is not None else []):
             snap.con.register("snap_in", tbl)
-            snap.con.execute(f"INSERT INTO {name} SELECT * FROM snap_in")
+            snap.con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM snap_in")
             snap.con.unregister("snap_in")
         if links_tbl is None:  # a store from before the link history: its subjects' links, throughout
             snap.con.execute(f"INSERT INTO links {BACKFILL_LINKS}")

@@ -41,7 +41,8 @@ DDL = [
         content_hash VARCHAR NOT NULL,
         batch_id VARCHAR NOT NULL,
         source_file VARCHAR NOT NULL,
-        source_row BIGINT NOT NULL)""",
+        source_row BIGINT NOT NULL,
+        address VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS records (
         record_id VARCHAR NOT NULL,
         subject_id VARCHAR NOT NULL,
@@ -232,6 +233,10 @@ class Store:
         had_links = self._has_table("links")
         for stmt in DDL:
             self.con.execute(stmt)
+        # optional columns added after a store was made (住所: address): added when missing, so
+        # existing stores keep opening (written by name: scoring.archive.write)
+        for table in ("subjects", "subjects_history"):
+            self.con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS address VARCHAR")
         if not had_links:
             # a store made before the link history: its links rebuilt from the subjects' versions
             # (an organisation ingested once: its links count from the beginning, as until now)

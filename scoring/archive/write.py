@@ -96,7 +96,9 @@ def write(con: Any, table: str, key: str, main: str, main_name: str, batch_id: s
     ``<table>_history``), insert new ones."""
     updated = f"SELECT c.{key} FROM chk_{table} c JOIN act_{table} a USING (_ord) WHERE a.action = 'update'"
     con.execute(
-        f"INSERT INTO {main}.{table}_history SELECT *, ? FROM {main}.{table} WHERE {key} IN ({updated})", [batch_id]
+        f"INSERT INTO {main}.{table}_history BY NAME SELECT *, ? AS superseded_batch FROM {main}.{table} "
+        f"WHERE {key} IN ({updated})",
+        [batch_id],
     )
     con.execute(f"DELETE FROM {main}.{table} WHERE {key} IN ({updated})")
     cols = [

@@ -38,9 +38,13 @@ CHANGE_WORDS = {
 }
 
 
-def _industry_zh(code: str) -> str:
-    ind = load_industries().get(code)
-    return ind.name_zh if ind is not None else code
+def _industry_names() -> dict[str, str]:
+    """industry code -> 行业 (configs/industries), read once per query."""
+    return {c: ind.name_zh for c, ind in load_industries().items()}
+
+
+def _industry_zh(code: str, names: dict[str, str] | None = None) -> str:
+    return (names if names is not None else _industry_names()).get(code, code)
 
 
 def _all(scope: Sequence[str] | None) -> bool:
@@ -55,11 +59,11 @@ def _iso(v: Any) -> str | None:
     return str(v)
 
 
-def _pub_dict(row: Any) -> dict:
+def _pub_dict(row: Any, names: dict[str, str] | None = None) -> dict:
     d = dict(row._mapping)
     code = d["scope"]
     d["industry"] = code if d["kind"] == "grade_list" else None
-    d["industry_zh"] = _industry_zh(code) if d["kind"] == "grade_list" else "自然人"
+    d["industry_zh"] = _industry_zh(code, names) if d["kind"] == "grade_list" else "自然人"
     for k in ("as_of", "published_at", "pushed_at"):
         d[k] = _iso(d[k])
     return d
@@ -73,7 +77,8 @@ def grade_lists(conn: sa.Connection, industries: Sequence[str] | None = None) ->
     if not _all(industries):
         q = q.where(p.c.scope.in_(list(industries or [])))
     q = q.order_by(p.c.as_of.desc(), p.c.scope, p.c.published_at.desc())
-    return [_pub_dict(r) for r in conn.execute(q)]
+    names = _industry_names()
+    return [_pub_dict(r, names) for r in conn.execute(q)]
 
 
 def publication(conn: sa.Connection, publication_id: str) -> dict | None:
@@ -163,9 +168,19 @@ def list_rows(
     ``offset``/``limit``; returns (frame, total rows matching). Columns: those of
     :func:`scoring.grades.lists.grade_list`, then region_code, district_zh, address, legal_rep_masked."""
     pub = publication(conn, publication_id)
-    g, o = t.grade_entries, t.organisations
     frm, cond = _list_query(publication_id, grade=grade, region=region, veto=veto, change=change, regions=regions, q=q)
     total = conn.execute(sa.select(sa.func.count()).select_from(frm).where(*cond)).scalar_one()
+    stmt = _list_select(frm, cond)
+    if offset:
+        stmt = stmt.offset(int(offset))
+    if limit is not None:
+        stmt = stmt.limit(int(limit))
+    rows = conn.execute(stmt).all()
+    return _list_frame(rows, pub), int(total)
+
+
+def _list_select(frm: Any, cond: list) -> sa.Select:
+    g, o = t.grade_entries, t.organisations
     rank = sa.case(*((g.c.grade == k, i) for k, i in GRADE_INDEX.items()), else_=len(GRADES))
     cols = [
         g.c.subject_id,
@@ -192,13 +207,7 @@ def list_rows(
         o.c.address,
         o.c.legal_rep_masked,
     ]
-    stmt = sa.select(*cols).select_from(frm).where(*cond).order_by(rank.desc(), g.c.risk, g.c.subject_id)
-    if offset:
-        stmt = stmt.offset(int(offset))
-    if limit is not None:
-        stmt = stmt.limit(int(limit))
-    rows = conn.execute(stmt).all()
-    return _list_frame(rows, pub), int(total)
+    return sa.select(*cols).select_from(frm).where(*cond).order_by(rank.desc(), g.c.risk, g.c.subject_id)
 
 
 def _list_frame(rows: Sequence[Any], pub: dict | None) -> pd.DataFrame:
@@ -209,6 +218,7 @@ def _list_frame(rows: Sequence[Any], pub: dict | None) -> pd.DataFrame:
         for k in r.probabilities or {}:
             if k not in probs:
                 probs.append(k)
+    names = _industry_names()
     records = []
     for r in rows:
         reasons = (r.reasons_zh or "").split("\n") if r.reasons_zh else []
@@ -217,7 +227,7 @@ def _list_frame(rows: Sequence[Any], pub: dict | None) -> pd.DataFrame:
         rec: dict[str, Any] = {
             "subject_id": r.subject_id,
             "name": r.name,
-            "industry_zh": _industry_zh(r.industry_code),
+            "industry_zh": _industry_zh(r.industry_code, names),
             "industry": r.industry_code,
             "as_of": _iso(r.as_of),
             "grade": r.grade,
@@ -286,11 +296,12 @@ def organisation_grades(conn: sa.Connection, subject_id: str) -> list[dict]:
         .where(g.c.subject_id == subject_id)
         .order_by(g.c.as_of.desc(), p.c.published_at.desc())
     )  # fmt: skip
+    names = _industry_names()
     return [
         {
             "publication_id": r.publication_id,
             "industry": r.industry_code,
-            "industry_zh": _industry_zh(r.industry_code),
+            "industry_zh": _industry_zh(r.industry_code, names),
             "as_of": _iso(r.as_of),
             "grade": r.grade,
             "previous_grade": r.previous_grade,
@@ -310,8 +321,11 @@ def grade_entry(conn: sa.Connection, publication_id: str, subject_id: str) -> di
     r = conn.execute(sa.select(g).where(g.c.publication_id == publication_id, g.c.subject_id == subject_id)).first()
     if r is None:
         return None
-    rows, _ = list_rows(conn, publication_id, q=subject_id)
-    rows = rows[rows["subject_id"] == subject_id]
+    pub = publication(conn, publication_id)
+    frm, _ = _list_query(publication_id, grade=None, region=None, veto=None, change=None, regions=None, q=None)
+    rows = _list_frame(
+        conn.execute(_list_select(frm, [g.c.publication_id == publication_id, g.c.subject_id == subject_id])).all(), pub
+    )
     row = rows.iloc[0].to_dict() if len(rows) else {}
     row = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
     j = conn.execute(
@@ -325,7 +339,7 @@ def grade_entry(conn: sa.Connection, publication_id: str, subject_id: str) -> di
         "reasons": list(r.reasons or []),
         "supervision": {"sampling_ratio": r.sampling_ratio, "frequency": r.frequency, "note": r.supervision_note},
         "upgrade_capped": bool(r.upgrade_capped),
-        "publication": publication(conn, publication_id),
+        "publication": pub,
         "justification": {**dict(j.summary), "checked_at": _iso(j.checked_at)} if j is not None else None,
     }
 

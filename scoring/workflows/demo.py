@@ -60,7 +60,7 @@ def run_demo(workdir: str | Path, sample_dir: str | Path | None = None, progress
         "quality_report": str(report_path),
         "quality_report_text": str(report_path.with_suffix(".txt")),
         "mlflow_tracking_uri": ws.tracking_uri,
-        "serving_database": f"sqlite:///{(wd / SERVING_FILE).resolve()}",
+        "serving_database": str(wd / SERVING_FILE),  # the SQLite file `scoring serve` shows by default
     }
     say(f"step 1/{STEPS} · ingest {src} into {ws.store_path}")
     res = archive.ingest_archive(ws.store_path, [src], report_path=report_path, progress=say)
@@ -136,7 +136,7 @@ def _points(st: Store, ws: Workspace, export: str, outputs: dict, say: Progress)
         choice=champion,
         out=ws.path("scores", f"xinyijin_{export}.csv"),
         publish=True,
-        serving=outputs["serving_database"],
+        serving=_serving_url(outputs),
         progress=say,
     )
     assert scores.publication is not None
@@ -197,7 +197,7 @@ def _grades(st: Store, ws: Workspace, export: str, outputs: dict, say: Progress)
             choice=points.ModelChoice(alias="champion"),
             publish=True,
             keep_existing=True,
-            serving=outputs["serving_database"],
+            serving=_serving_url(outputs),
         )
         assert lst.publication is not None
         pubs[code] = lst.publication["publication_id"]
@@ -296,7 +296,7 @@ def _serving(st: Store, ws: Workspace, outputs: dict, justified: list[tuple[str,
     from scoring.serving.push import push_justification
     from scoring.workflows.serving import push_to_serving, serving_status
 
-    url = outputs["serving_database"]
+    url = _serving_url(outputs)
     say(f"step 8/{STEPS} · serving database {url}: publications and justifications")
     results = push_to_serving(st, url, tracking_uri=ws.tracking_uri, progress=say)
     key = st.pseudonym_key
@@ -321,3 +321,8 @@ def _serving(st: Store, ws: Workspace, outputs: dict, justified: list[tuple[str,
 def _is_person(st: Store, sid: str) -> bool:
     rows = st.sql("SELECT subject_type FROM subjects WHERE subject_id = ?", [sid])
     return bool(len(rows)) and rows["subject_type"].iloc[0] == "person"
+
+
+def _serving_url(outputs: dict) -> str:
+    """The URL of the main job's serving database (``<workdir>/serving.sqlite``)."""
+    return f"sqlite:///{Path(outputs['serving_database']).resolve()}"
