@@ -406,6 +406,18 @@ CODE_COLUMNS = ("subject_id", "industry", "veto", "model_version", "mlflow_run_i
 KEY_COLUMNS = ("subject_id", "name", "grade")
 #: the organisation's columns from the serving database, right after the key columns
 ORGANISATION_COLUMNS = ("district_zh", "address", "legal_rep_masked")
+#: what a regulator acts on, after the key and organisation columns (reason_1..k go before veto_zh)
+READING_COLUMNS = (
+    "score",
+    "sampling_ratio",
+    "frequency",
+    "veto_zh",
+    "veto",
+    "new_entrant",
+    "rules",
+    "previous_grade",
+    "change",
+)
 #: the kind of each list column in a workbook (:mod:`scoring.core.workbook`); the rest inferred
 LIST_KINDS = {
     "subject_id": "code",
@@ -720,9 +732,15 @@ def list_info(lst: pd.DataFrame, info: dict | None = None) -> dict[str, str]:
 
 def list_columns(lst: pd.DataFrame) -> list[str]:
     """The order of a written list's columns: code, name, grade (the key columns), the
-    organisation's district, address and legal representative when known, then the rest as
+    organisation's district, address and legal representative when known, what a regulator acts on
+    (:data:`READING_COLUMNS`: score, sampling ratio and frequency, reasons, veto with its code beside
+    it, new entrant, rules,
+    previous grade and change), then the rest (industry, dates, probabilities, codes) as
     :func:`grade_list` orders them."""
-    first = [c for c in (*KEY_COLUMNS, *ORGANISATION_COLUMNS) if c in lst.columns]
+    first = [c for c in (*KEY_COLUMNS, *ORGANISATION_COLUMNS, *READING_COLUMNS) if c in lst.columns]
+    reasons = [c for c in lst.columns if str(c).startswith("reason_") and c not in first]
+    at = first.index("veto_zh") if "veto_zh" in first else len(first)
+    first = first[:at] + reasons + first[at:]
     return first + [c for c in lst.columns if c not in first]
 
 
