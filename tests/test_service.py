@@ -15,6 +15,7 @@ import pytest
 from scoring.core.privacy import contains_raw_id
 from scoring.features.industry import GRADES
 from scoring.serving import register
+from scoring.serving.regions import load_regions
 from tests.service_helpers import IND, build, login, register_rows, token_of
 
 RAW_ID = "11010519491231002X"  # a valid GB 11643 number (DOMAIN.md): must never come back
@@ -85,6 +86,20 @@ def test_region_scope_and_direct_objects(svc):
     r_out, r_unknown = c.get(f"/organisations/{outside}"), c.get(f"/organisations/{unknown}")
     assert r_out.status_code == r_unknown.status_code == 404
     assert r_out.text.replace(outside, "") == r_unknown.text.replace(unknown, "")
+    # the industry of its grade lists decides, whatever the registered industry code (GB/T 4754 in pushes)
+    import sqlalchemy as sa
+
+    from scoring.serving import schema
+
+    mine = svc.org(region=svc.region)
+    with svc.engine.begin() as conn:
+        conn.execute(
+            sa.update(schema.organisations)
+            .where(schema.organisations.c.subject_id == mine)
+            .values(industry_code="4811")
+        )
+    page = c.get(f"/organisations/{mine}")
+    assert page.status_code == 200 and "建筑施工企业" in page.text
     # another industry's list: 404 as an unknown list
     assert c.get(f"/lists/{svc.pub('medical')}").status_code == 404
     assert c.get("/lists/grade_list-construction-1999-01-01-guessed").status_code == 404
@@ -181,6 +196,11 @@ def test_downloads_open_with_openpyxl(svc):
     assert pub in notes or any(pub in str(v) for v in notes)  # the publication id in 说明
     row = [x for x in register_rows(svc) if x["what"] == f"/lists/{pub}/download"][-1]
     assert row["action"] == "download" and row["detail"]["rows"] == total
+    # an analyst reads lists but takes no file away
+    an = svc.client()
+    login(an, "analyst", purpose="model_evaluation")
+    assert an.get(f"/lists/{pub}").status_code == 200 and "下载名单" not in an.get(f"/lists/{pub}").text
+    assert an.get(f"/lists/{pub}/download").status_code == 403
     # the API download is the same workbook
     api = c.get(f"/api/v1/lists/{pub}/download", params={"grade": "良好"})
     assert api.status_code == 200 and api.content[:2] == b"PK"
@@ -234,6 +254,13 @@ def test_whitelist(svc):
     worst = {"较差", "差"}
     assert all(row["grade"] not in worst for row in body["rows"])
     assert all(not row.get("veto") for row in body["rows"])
+    # a regulator of one region sees the whitelisted organisations of that region only
+    r1 = svc.client()
+    login(r1, "reg", purpose="credit_loans")
+    one = r1.get(f"/api/v1/whitelists/{IND}", headers={"X-Purpose": "credit_loans"}).json()
+    district = load_regions()[svc.region]
+    assert 0 < one["total"] < body["total"] and {row["district_zh"] for row in one["rows"]} == {district}
+    assert set(codes_in(r1.get(f"/whitelists/{IND}").text)) == {row["subject_id"] for row in one["rows"]}
 
 
 def test_citizen_sees_own_score_only(svc):

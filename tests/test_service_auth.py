@@ -236,6 +236,12 @@ def test_serve_refuses_a_missing_database(tmp_path):
     assert r.exit_code == 2
     assert "does not exist" in r.output and "scoring demo" in r.output and "scoring serving push" in r.output
     assert not missing.exists()
+    import sqlite3
+
+    empty = tmp_path / "empty.sqlite"
+    sqlite3.connect(empty).close()
+    r = CliRunner().invoke(app, ["serve", "--serving", f"sqlite:///{empty}"])
+    assert r.exit_code == 2 and "has no tables yet" in r.output and "scoring demo" in r.output
 
 
 def test_oidc_routes_only_when_configured(serving_url):

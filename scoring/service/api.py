@@ -106,7 +106,8 @@ def organisation(
     publication_id: str | None = Query(None, max_length=160),
 ) -> dict[str, Any]:
     view = data.organisation(ctx, subject_id, publication_id)
-    view["justification"] = dict(data.justification_items(view["entry"]))
+    allowed = ctx.may_role("justification", "read")
+    view["justification"] = dict(data.justification_items(view["entry"])) if allowed else {}
     return view
 
 

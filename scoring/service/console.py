@@ -311,6 +311,7 @@ def list_page(
         pages=pages,
         page_link=page_link,
         download=f"{base}/download" + ("?" + urlencode(query) if query else ""),
+        can_download=ctx.may_role("download", "export"),
         title="信用等级名单",
     )
 
@@ -355,11 +356,12 @@ def organisation_page(
         user=ctx.user,
         org=org,
         entry=entry,
-        industry_zh=inds.get(str(org.get("industry_code") or ""), org.get("industry_code") or ""),
+        industry_zh=org.get("industry_zh")
+        or inds.get(str(org.get("industry_code") or ""), org.get("industry_code") or ""),
         industries=inds,
         probabilities=probabilities,
         reasons=[r for r in reasons if isinstance(r, dict)],
-        justification=data.justification_items(entry),
+        justification=data.justification_items(entry) if ctx.may_role("justification", "read") else [],
         history=view["history"],
         title=org.get("name") or "主体",
     )

@@ -162,6 +162,8 @@ def lists_in_scope(ctx: Context) -> list[dict]:
 def grade_list(ctx: Context, publication_id: str, *, action: str = "read") -> dict:
     """A grade list's publication (403 without the role, 404 unknown or outside the industries in scope)."""
     ctx.require_role("grade_list", "read", what=action)
+    if action == "download":  # a file leaves the platform: the download right too
+        ctx.require_role("download", "export", what=action)
     if not valid_key(publication_id, 160):
         ctx.not_found(action, detail={"publication_id": echo(publication_id, 160)})
     with ctx.conn() as conn:
@@ -170,6 +172,8 @@ def grade_list(ctx: Context, publication_id: str, *, action: str = "read") -> di
         ctx.not_found(action, detail={"publication_id": echo(publication_id, 160)})
     industry = str(pub.get("scope") or pub.get("industry") or "")
     if not ctx.industry_in_scope(industry) or not ctx.may("grade_list", "read", industry=industry, region=None):
+        ctx.not_found(action, detail={"publication_id": publication_id})
+    if action == "download" and not ctx.may("download", "export", industry=industry, region=None):
         ctx.not_found(action, detail={"publication_id": publication_id})
     return plain(pub)
 
@@ -250,18 +254,25 @@ def organisation(ctx: Context, subject_id: str, publication_id: str | None = Non
         org = queries.organisation(conn, sid)
         if org is None:
             ctx.not_found("read", detail={"subject_id": echo(subject_id, 40)})
-        industry, region = org.get("industry_code"), org.get("region_code")
-        if not ctx.in_scope(industry, region) or not ctx.may("organisation", "read", industry=industry, region=region):
-            ctx.not_found("read", detail={"subject_id": sid})
+        region = org.get("region_code")
         history = [plain(h) for h in queries.organisation_grades(conn, sid)]
-        if ctx.user.role == "regulator":
-            history = [h for h in history if ctx.user.in_scope(h.get("industry") or industry, region)]
+
+        def visible(industry: str | None) -> bool:
+            return ctx.in_scope(industry, region) and ctx.may("organisation", "read", industry=industry, region=region)
+
+        # the industries of its grade lists decide (the registered industry may be a GB/T 4754 code)
+        history = [h for h in history if visible(h.get("industry"))]
+        if not history and not visible(org.get("industry_code")):
+            ctx.not_found("read", detail={"subject_id": sid})
         chosen = publication_id or (history[0]["publication_id"] if history else None)
         if publication_id and not any(h["publication_id"] == publication_id for h in history):
             ctx.not_found("read", subject=sid, detail={"publication_id": echo(publication_id, 160)})
         entry = queries.grade_entry(conn, chosen, sid) if chosen else None
     ctx.record("read", subject=sid, detail={"publication_id": chosen} if chosen else None)
-    return {"organisation": plain(org), "entry": plain(entry) if entry else None, "history": history}
+    org = plain(org)
+    if history:  # the industry of its newest grade list (行业 as the lists name it)
+        org["industry"], org["industry_zh"] = history[0].get("industry"), history[0].get("industry_zh")
+    return {"organisation": org, "entry": plain(entry) if entry else None, "history": history}
 
 
 def readable(value: Any) -> str:
@@ -369,7 +380,7 @@ def load_plan(ctx: Context, plan_id: str, *, action: str = "read") -> Any:
     """An inspection plan (C's :func:`scoring.grades.inspection.load_plan`); 404 unknown or outside scope."""
     from scoring.serving.plans import load_plan as load
 
-    ctx.require_role("inspection_plan", "read", what=action)
+    ctx.require_role("inspection_plan", "export" if action == "download" else "read", what=action)
     if not valid_key(plan_id, 80):
         ctx.not_found(action, detail={"plan_id": echo(plan_id, 80)})
     try:
@@ -448,7 +459,7 @@ def whitelist(ctx: Context, industry: str, rule: str | None, *, action: str = "r
     """The 信易贷 whitelist of an industry in the user's regions (C's workflow registers it as an export)."""
     from scoring.workflows.supervision import credit_whitelist
 
-    ctx.require_role("whitelist", "read", what=action)
+    ctx.require_role("whitelist", "export" if action == "download" else "read", what=action)
     if industry not in load_industries():
         ctx.not_found(action, detail={"industry": echo(industry, 40)})
     if not ctx.industry_in_scope(industry) or not ctx.may("whitelist", "read", industry=industry, region=None):
@@ -467,6 +478,25 @@ def whitelist(ctx: Context, industry: str, rule: str | None, *, action: str = "r
     except XinyiError as e:
         ctx.invalid(action, str(e), detail={"industry": industry})
     regions = ctx.regions()
-    if regions is not None and "region_code" in frame.columns:
-        frame = frame[frame["region_code"].isin(regions)].reset_index(drop=True)
+    if regions is not None:  # a regulator of some regions: only their organisations
+        frame = _in_regions(ctx, frame, regions)
     return frame, chosen
+
+
+def _in_regions(ctx: Context, frame: pd.DataFrame, regions: list[str]) -> pd.DataFrame:
+    """The rows of ``frame`` (a whitelist of a published list) whose organisations are in ``regions``."""
+    import sqlalchemy as sa
+
+    from scoring.serving import schema
+
+    g = schema.grade_entries
+    pub = frame.attrs.get("publication_id")
+    q = sa.select(g.c.subject_id).where(g.c.region_code.in_(regions))
+    if pub:
+        q = q.where(g.c.publication_id == pub)
+    with ctx.conn() as conn:
+        keep = set(conn.execute(q).scalars())
+    attrs = dict(frame.attrs)
+    out = frame[frame["subject_id"].isin(keep)].reset_index(drop=True)
+    out.attrs = attrs
+    return out
