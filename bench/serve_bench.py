@@ -186,6 +186,17 @@ class Client:
             raise ValueError(endpoint)
         return r.status_code == 200, r.status_code
 
+    async def warm(self) -> None:
+        """Before a phase, not measured: a keep-alive connection idle since the last phase may have been
+        closed by the server (uvicorn's keep-alive timeout); one unmeasured request each reopens it."""
+        import httpx
+
+        for http in (self.api, self.page):
+            try:
+                await http.get("/healthz")
+            except httpx.TransportError:
+                await http.get("/healthz")
+
     async def close(self) -> None:
         await self.api.aclose()
         await self.page.aclose()
@@ -353,6 +364,7 @@ async def _phases(base: str, pid: int, t: Target, args: argparse.Namespace, back
                 continue
             n = 1 if name == "alone" else args.clients
             print(f"   phase {name}: {n} client(s), {args.seconds:.0f} s ...", flush=True)
+            await asyncio.gather(*(c.warm() for c in clients[:n]))
             profiler.start(name, args.seconds)
             fig = await run_phase(clients[:n], endpoints, args.seconds)
             top = profiler.stop()
