@@ -99,6 +99,19 @@ def _decoded(f) -> str:
         return "\n".join(
             ",".join("" if v is None else str(v) for v in row) for ws in wb for row in ws.iter_rows(values_only=True)
         )
+    if f.suffix == ".sqlite":  # the serving database: its cells (index pages run keys and header bytes together)
+        import sqlite3
+
+        con = sqlite3.connect(f"file:{f}?mode=ro", uri=True)
+        try:
+            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return "\n".join(
+                ",".join("" if v is None else str(v) for v in row)
+                for t in tables
+                for row in con.execute(f'SELECT * FROM "{t}"')
+            )
+        finally:
+            con.close()
     return f.read_bytes().decode("latin-1")
 
 

@@ -168,7 +168,8 @@ def test_push_store_then_read_back(published, serving_url):
         hist = queries.organisation_grades(conn, vetoed_id)
         assert [h["publication_id"] for h in hist] == [pid]
         org = queries.organisation(conn, vetoed_id)
-        assert org is not None and org["district_zh"] and org["industry_code"]
+        assert org is not None and org["district_zh"] and org["industry_code"] == "construction"
+        assert org["industry_zh"] == rows["industry_zh"].iloc[0]
         assert queries.subjects_in(conn, [vetoed_id, "91330000XXXXXXXXXX"]) == {vetoed_id}
         # a person's score under the keyed pseudonym, line items with their records
         sp = kinds["score_snapshot"].publication_id

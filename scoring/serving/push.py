@@ -398,7 +398,8 @@ def push_justification(
 # -- what the store gives ------------------------------------------------------------------------
 def organisations_of(store: Store, subject_ids: Iterable[str] | None = None) -> pd.DataFrame:
     """The organisations of the store as the serving database keeps them: subject_id, name,
-    subject_type, industry_code, region_code, district_zh, address (住所, when the archive has it),
+    subject_type, industry_code (the configured industry, configs/industries: construction, ...; empty
+    for an organisation of no configured industry), region_code, district_zh, address (住所, when the archive has it),
     legal_rep_masked (the linked person's name masked, never the ID number), registered_on."""
     has_address = "address" in set(store.sql("SELECT * FROM subjects LIMIT 0").columns)
     addr = "s.address" if has_address else "CAST(NULL AS VARCHAR)"
@@ -410,6 +411,11 @@ def organisations_of(store: Store, subject_ids: Iterable[str] | None = None) -> 
     )
     if subject_ids is not None:
         df = df[df["subject_id"].isin(set(subject_ids))]
+    from scoring.features.industry import industry_of, load_industries
+
+    inds = load_industries()
+    classes = {c: industry_of(c, inds) for c in df["industry_code"].dropna().unique()}
+    df["industry_code"] = df["industry_code"].map(classes)  # the configured industry, not the GB/T class
     regions = load_regions()
     df["district_zh"] = df["region_code"].map(lambda c: regions.get(str(c), str(c)))
     df["legal_rep_masked"] = df.pop("rep_name").map(mask_name)

@@ -67,7 +67,7 @@ organisations = Table(
     Column("subject_id", String(32), primary_key=True),  # USCC, public
     Column("name", String(200), nullable=False),
     Column("subject_type", String(32), nullable=False),
-    Column("industry_code", String(64), index=True),
+    Column("industry_code", String(64), index=True),  # the configured industry (construction, ...), not GB/T 4754
     Column("region_code", String(6), nullable=False, index=True),
     Column("district_zh", String(64)),  # configs/regions.yaml; the code when unnamed
     Column("address", String(300)),  # 住所, when the archive has it
