@@ -141,6 +141,7 @@ def test_organisation_page(svc):
             assert rec["document_no"] in html
     assert "历次信用等级" in html and html.count(f"/organisations/{sid}?publication_id=") == 2  # two periods
     assert "模型版本" in html and "数据快照" in html and "公示编号" in html
+    assert "<script" not in html and "style=" not in html and "http://" not in html  # CSP: nothing inline or external
     # a pushed justification (scoring justify) shows beside the publication's notes
     from scoring.serving.push import push_justification
 

@@ -49,7 +49,7 @@ def test_login_logout_cookie_and_redirects(svc):
     assert r.status_code == 303 and r.headers["location"] == "/login"
     assert c.get("/").status_code == 303
     actions = [(row["username"], row["action"], row["result"]) for row in register_rows(svc)]
-    assert ("reg", "login", "ok") in actions
+    assert ("reg", "login", "ok") in actions and ("reg", "logout", "ok") in actions
 
 
 def test_login_rejects_open_redirect(svc):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -182,7 +181,7 @@ async def login(request: Request) -> Response:
 def logout(request: Request) -> Response:
     user = session_user(request)
     if user is not None:
-        Context(request, user).record("login", detail={"via": "logout"})
+        Context(request, user).record("logout")
     session_of(request).clear()
     return _redirect("/login")
 
@@ -511,7 +510,7 @@ def whitelist_download(industry: str, ctx: Context = Depends(page_context), rule
 
 
 # -- the register (auditors) -------------------------------------------------------------------
-REGISTER_ACTIONS = ("read", "write", "export", "download", "login")
+REGISTER_ACTIONS = ("read", "write", "export", "download", "login", "logout")
 REGISTER_RESULTS = ("ok", "denied", "not_found", "invalid", "error")
 
 
@@ -585,6 +584,9 @@ def register_page(
         roles_map=roles_zh(),
         actions=REGISTER_ACTIONS,
         results=REGISTER_RESULTS,
+        actions_zh=dict(register.ACTIONS_ZH),
+        results_zh=dict(register.RESULTS_ZH),
+        purposes_zh={c: p.label_zh for c, p in purposes(request).items()},
         rows=data.plain(frame),
         total=int(total),
         page=page,
@@ -609,16 +611,9 @@ def register_export(
 ) -> Response:
     ctx.require_role("register", "export", what="export")
     filters = register_filters(ctx, user, role, subject, action, result, since, until)
-    with tempfile.TemporaryDirectory(prefix="xinyi-register-") as tmp:
-        path = Path(tmp) / "register.xlsx"
-        with reading(request) as conn:
-            written = register.export(conn, path, **filters)
-        out = Path(written) if isinstance(written, str | Path) and Path(written).exists() else path
-        if not out.exists():
-            candidates = sorted(Path(tmp).iterdir())
-            out = candidates[0]
-        content = out.read_bytes()
-        suffix = out.suffix
+    suffix = ".xlsx"
+    with reading(request) as conn:
+        content = register.export_bytes(conn, suffix, **filters)
     ctx.record("export", detail={"register": {k: str(v) for k, v in filters.items()}})
     media = data.XLSX if suffix == ".xlsx" else "text/csv; charset=utf-8"
     name = f"查询使用登记_{dt.date.today().isoformat()}{suffix}"

@@ -441,7 +441,7 @@ def draw_plan(ctx: Context, *, industry: str, region: str | None, period: str, s
     try:
         return draw_inspection_plan(
             ctx.request.app.state.engine,
-            user=ctx.user.username,
+            user=ctx.user,  # the User: the workflow applies the scope too
             role=ctx.user.role,
             industry=industry,
             region=region or None,
@@ -467,7 +467,7 @@ def whitelist(ctx: Context, industry: str, rule: str | None, *, action: str = "r
     try:
         frame, chosen = credit_whitelist(
             ctx.request.app.state.engine,
-            user=ctx.user.username,
+            user=ctx.user,  # the User: the workflow applies the scope too
             role=ctx.user.role,
             industry=industry,
             rule=rule or "xinyidai",
