@@ -209,22 +209,6 @@ def last_seq(url: str) -> int:
 
 
 # -- the app in its own process -------------------------------------------------------------------
-def _has_serve() -> bool:
-    try:
-        import scoring.cli.service  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def app_from_env() -> Any:
-    """uvicorn ``--factory`` entry when ``scoring serve`` is not there: the app on $XINYI_SERVING_URL."""
-    from scoring.service.app import create_app
-    from scoring.service.settings import Settings
-
-    return create_app(Settings(serving_url=os.environ["XINYI_SERVING_URL"]))
-
-
 class ServiceProcess:
     """``scoring serve --serving URL --port P`` in its own process; ``with ServiceProcess(url) as s:
     s.base`` is ``http://127.0.0.1:P``. Output goes to ``log`` (a file), shown when start fails."""
@@ -242,23 +226,8 @@ class ServiceProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
-        if _has_serve():
-            cmd = [sys.executable, "-m", "scoring.cli", "serve", "--serving", self.url, "--port", str(self.port)]
-            if self.workers != 1:
-                cmd += ["--workers", str(self.workers)]
-            return cmd
-        return [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "tests.service_harness:app_from_env",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--no-access-log",
-        ]
+        cmd = [sys.executable, "-m", "scoring.cli", "serve", "--serving", self.url, "--port", str(self.port)]
+        return cmd + (["--workers", str(self.workers)] if self.workers != 1 else [])
 
     def start(self) -> ServiceProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
