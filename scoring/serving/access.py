@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,6 +242,10 @@ class Request:
     agency: str | None = None
 
 
+#: decisions an :class:`Access` keeps before it starts afresh
+DECISIONS_KEPT = 100_000
+
+
 def _within(domain: str, user: User, ctx: Request) -> bool:
     """The scope check of a policy row's domain (a matcher function of model.conf)."""
     if domain == "any":
@@ -296,6 +301,11 @@ class Access:
         self.enforcer = enforcer
         self.config = config
         self.policy = tuple(policy)
+        # casbin's enforce parses its matcher on every call and is not safe from several threads at
+        # once (the service answers from a thread pool): decisions are made under a lock and kept,
+        # since the policy of a loaded Access never changes
+        self._lock = threading.Lock()
+        self._decisions: dict[tuple, bool] = {}
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Access:
@@ -347,8 +357,17 @@ class Access:
             raise ValueError(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
         if user is None or not getattr(user, "active", True) or user.role not in ROLES:
             return False
+        key = (user, resource, action, industry, region, subject_key, agency)
+        hit = self._decisions.get(key)
+        if hit is not None:
+            return hit
         ctx = Request(industry=industry, region=region, subject_key=subject_key, agency=agency)
-        return bool(self.enforcer.enforce(user, resource, action, ctx))
+        with self._lock:
+            decision = bool(self.enforcer.enforce(user, resource, action, ctx))
+            if len(self._decisions) >= DECISIONS_KEPT:
+                self._decisions.clear()
+            self._decisions[key] = decision
+        return decision
 
     def scope(
         self, user: User | None, resource: str, action: str = "read"
