@@ -82,10 +82,35 @@ def load_model(model: type[M], path: str | Path, context: dict | None = None) ->
     return validate_model(model, read_yaml(path), path, context)
 
 
+#: Signatures kept for the life of the process once :func:`pin_configs` was called (a running service).
+_PINNED: dict[tuple, tuple] | None = None
+
+
+def pin_configs() -> None:
+    """Read every config once for the rest of this process: :func:`files_signature` keeps the first
+    signature of each folder, so the content-keyed config caches stop re-reading files. For a
+    long-running process (``scoring serve``): it serves with the configs it started with; restart it
+    to apply a config change (what a publication records is its own config bundle either way)."""
+    global _PINNED
+    if _PINNED is None:
+        _PINNED = {}
+
+
 def files_signature(*folders: str | Path) -> tuple:
     """(path, sha256 of the bytes) of every YAML file in ``folders`` (or of a file given instead of a
     folder): a cache key that changes whenever a config file's content does, also when it is rewritten
-    within the file system's timestamp resolution with the same size, and that differs between folders."""
+    within the file system's timestamp resolution with the same size, and that differs between folders.
+    After :func:`pin_configs`, the first signature of the same folders is kept."""
+    if _PINNED is not None:
+        key = tuple(str(f) for f in folders)
+        hit = _PINNED.get(key)
+        if hit is None:
+            hit = _PINNED[key] = _signature(folders)
+        return hit
+    return _signature(folders)
+
+
+def _signature(folders: tuple[str | Path, ...]) -> tuple:
     import hashlib
 
     out = []

@@ -16,6 +16,7 @@ a config of another folder.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -27,6 +28,7 @@ from scoring.core.errors import NotFoundError
 _CHECKOUT = Path(__file__).resolve().parents[2]
 
 
+@functools.cache  # the installation does not change under a running process
 def _bundled(name: str) -> Path | None:
     p = Path(str(resources.files("scoring") / "_bundled" / name))
     return p if p.is_dir() else None

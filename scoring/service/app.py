@@ -11,6 +11,7 @@ tokens and the register in :mod:`scoring.service.auth`.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from scoring.core.config import pin_configs
 from scoring.core.errors import XinyiError
 from scoring.core.privacy import scrub
 from scoring.service import api, console
@@ -57,6 +59,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = database.connect(settings.serving_url, upgrade=settings.upgrade)
+    # SQLite has one writer at a time: this process's writes queue here (scoring.service.auth.writing)
+    app.state.write_lock = threading.RLock() if app.state.engine.dialect.name == "sqlite" else None
     app.state.access = access_mod.Access.load(settings.access_config)
 
     # the routes themselves, not an included router: app.routes lists every route (the role matrix
@@ -208,7 +212,9 @@ def _oidc_routes(app: FastAPI, settings: Settings) -> None:
 
 
 def app_from_env() -> FastAPI:
-    """The factory of ``scoring serve`` (uvicorn ``factory=True``): :meth:`Settings.from_env`."""
+    """The factory of ``scoring serve`` (uvicorn ``factory=True``): :meth:`Settings.from_env`; the
+    served process keeps the configs it started with (:func:`scoring.core.config.pin_configs`)."""
+    pin_configs()
     return create_app(Settings.from_env())
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 from urllib.parse import quote
@@ -87,8 +87,12 @@ def reading(request: Request) -> Iterator[Connection]:
 
 @contextmanager
 def writing(request: Request) -> Iterator[Connection]:
-    """A transaction of the serving database (committed when the block ends)."""
-    with engine_of(request).begin() as conn:
+    """A transaction of the serving database (committed when the block ends). On SQLite the app's
+    threads queue for the one write lock in process (a lock handed over at once) rather than in
+    SQLite's busy handler, which polls with sleeps of up to 100 ms and makes the slowest requests
+    wait for nothing; across processes (``--workers``) SQLite's own lock still serialises."""
+    lock = getattr(request.app.state, "write_lock", None)
+    with lock if lock is not None else nullcontext(), engine_of(request).begin() as conn:
         yield conn
 
 

@@ -217,6 +217,13 @@ def _list_select(frm: Any, cond: list) -> sa.Select:
 
 
 def _list_frame(rows: Sequence[Any], pub: dict | None) -> pd.DataFrame:
+    records, columns = _list_records(rows, pub)
+    return pd.DataFrame(records, columns=columns)
+
+
+def _list_records(rows: Sequence[Any], pub: dict | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """The list rows as records with the columns of :func:`scoring.grades.lists.grade_list` (and the
+    organisation's), and those columns in order."""
     model_version = (pub or {}).get("model_content_version", "")
     run_id = (pub or {}).get("run_id", "")
     probs: list[str] = []
@@ -270,7 +277,7 @@ def _list_frame(rows: Sequence[Any], pub: dict | None) -> pd.DataFrame:
         "veto_zh", "veto", "new_entrant", "rules", "previous_as_of", "previous_grade", "change",
         "model_version", "mlflow_run_id", "region_code", "district_zh", "address", "legal_rep_masked",
     ]  # fmt: skip
-    return pd.DataFrame(records, columns=columns)
+    return records, columns
 
 
 def organisation(conn: sa.Connection, subject_id: str) -> dict | None:
@@ -329,10 +336,10 @@ def grade_entry(conn: sa.Connection, publication_id: str, subject_id: str) -> di
         return None
     pub = publication(conn, publication_id)
     frm, _ = _list_query(publication_id, grade=None, region=None, veto=None, change=None, regions=None, q=None)
-    rows = _list_frame(
+    records, _ = _list_records(  # one row: records, not a frame
         conn.execute(_list_select(frm, [g.c.publication_id == publication_id, g.c.subject_id == subject_id])).all(), pub
     )
-    row = rows.iloc[0].to_dict() if len(rows) else {}
+    row = records[0] if records else {}
     row = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
     j = conn.execute(
         sa.select(t.justifications.c.summary, t.justifications.c.checked_at).where(
