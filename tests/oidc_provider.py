@@ -4,7 +4,8 @@
 
 * ``/.well-known/openid-configuration`` (discovery) and ``/jwks`` (the public RS256 key);
 * ``/authorize``: authlib's ``AuthorizationCodeGrant`` with the ``OpenIDCode`` extension, approving
-  at once the end user named by :attr:`Provider.user` (the test chooses who "logs in");
+  the end user named by :attr:`Provider.user` (the test chooses who "logs in") at once or, with
+  :attr:`Provider.login_page`, when the button of its page is pressed;
 * ``/token``: the code exchanged for an access token and an ID token signed by authlib (joserfc key).
 
 Only the ``client_secret_basic`` and ``client_secret_post`` client authentications, one registered
@@ -15,6 +16,7 @@ relying party refuses it.
 
 from __future__ import annotations
 
+import html
 import secrets
 import socket
 import threading
@@ -34,7 +36,7 @@ from authlib.oidc.core.grants import OpenIDCode
 from joserfc.jwk import RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 
@@ -159,7 +161,7 @@ class _CodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
-        provider: Provider = self.server.provider  # type: ignore[attr-defined]  # our _Server
+        provider: Provider = self.server.provider  # our _Server
         provider.codes[code] = Code(
             code=code,
             client_id=request.payload.client_id,
@@ -170,12 +172,12 @@ class _CodeGrant(grants.AuthorizationCodeGrant):
         )
 
     def query_authorization_code(self, code: str, client: Client) -> Code | None:
-        provider: Provider = self.server.provider  # type: ignore[attr-defined]  # our _Server
+        provider: Provider = self.server.provider  # our _Server
         found = provider.codes.get(code)
         return found if found is not None and found.client_id == client.client_id else None
 
     def delete_authorization_code(self, authorization_code: Code) -> None:
-        provider: Provider = self.server.provider  # type: ignore[attr-defined]  # our _Server
+        provider: Provider = self.server.provider  # our _Server
         provider.codes.pop(authorization_code.code, None)
 
     def authenticate_user(self, authorization_code: Code) -> EndUser:
@@ -233,6 +235,9 @@ class Provider:
         self.authorize_requests: list[dict[str, str]] = []
         self.claims_override: dict[str, Any] = {}
         self.nonce_override: str | None = None
+        #: True: /authorize shows a page whose button approves (the browser leaves from the provider's
+        #: own page, as after a real login form); False: approved at once by a redirect
+        self.login_page = False
         self.issuer = ""
         self.server = _Server(self)
         self.server.register_token_generator(
@@ -243,7 +248,7 @@ class Provider:
             routes=[
                 Route("/.well-known/openid-configuration", self.discovery),
                 Route("/jwks", self.jwks),
-                Route("/authorize", self.authorize),
+                Route("/authorize", self.authorize, methods=["GET", "POST"]),
                 Route("/token", self.token, methods=["POST"]),
             ]
         )
@@ -273,8 +278,19 @@ class Provider:
 
     async def authorize(self, request: Request) -> Response:
         args = dict(request.query_params)
+        if request.method == "POST":  # the end user approved on the login page
+            args = {k: str(v) for k, v in (await request.form()).items()}
+        elif self.login_page:
+            self.server.get_consent_grant(_Request(request, args, {}), end_user=self.user)  # a bad request fails here
+            fields = "".join(
+                f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in args.items()
+            )
+            return HTMLResponse(
+                f'<!doctype html><title>统一身份认证</title><form method="post" action="/authorize">{fields}'
+                f"<button>同意并登录 {html.escape(self.user.name)}</button></form>"
+            )
         self.authorize_requests.append(args)
-        return self.server.create_authorization_response(_Request(request, args, {}), grant_user=self.user)
+        return self.server.create_authorization_response(_Request(request, {}, args), grant_user=self.user)
 
     async def token(self, request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
@@ -290,13 +306,19 @@ class Provider:
             yield provider
 
 
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """``app`` on uvicorn at ``http://127.0.0.1:<free port>`` in a thread while the block runs."""
+def bound_socket() -> tuple[socket.socket, str]:
+    """A socket bound to a free port of 127.0.0.1 and its base URL (``http://127.0.0.1:<port>``)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@contextmanager
+def serve(app: Any, bound: tuple[socket.socket, str] | None = None) -> Iterator[str]:
+    """``app`` on uvicorn in a thread while the block runs, on ``bound`` (default: a free port of
+    127.0.0.1); yields its base URL."""
+    sock, base = bound or bound_socket()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -305,7 +327,7 @@ def serve(app: Any) -> Iterator[str]:
             if not thread.is_alive():
                 raise RuntimeError("the test server did not start")
             time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
+        yield base
     finally:
         server.should_exit = True
         thread.join(timeout=30)

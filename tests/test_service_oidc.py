@@ -4,6 +4,8 @@ PostgreSQL (the ``serving_url`` fixture). Nothing of the client side is mocked."
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ import sqlalchemy as sa
 from scoring.service.app import SESSION_COOKIE, create_app
 from scoring.service.settings import OIDCSettings, Settings
 from scoring.serving import database, identity, register, schema, synthetic
-from tests.oidc_provider import EndUser, Provider, serve
+from tests.oidc_provider import EndUser, Provider, bound_socket, serve
 
 SECRET = "o" * 48
 
@@ -44,7 +46,10 @@ class SSO:
 
 
 @pytest.fixture
-def sso(serving_url: str) -> Iterator[SSO]:
+def sso(request: pytest.FixtureRequest, serving_url: str) -> Iterator[SSO]:
+    """xinyi (on uvicorn) with single sign-on at a running provider; ``request.param``: more
+    OIDCSettings (``redirect_uri`` may name ``{base}``, xinyi's URL)."""
+    extra = dict(getattr(request, "param", {}))
     engine = database.connect(serving_url)
     synthetic.fill(engine, organisations=60, seed=5)
     with Provider.running(client_secret="client-secret-for-tests") as provider:
@@ -64,28 +69,31 @@ def sso(serving_url: str) -> Iterator[SSO]:
                 oidc_subject=f"{iss}|u-reg",
             )
             identity.create_user(conn, "admin", "correct-horse-battery", "admin", display_name="管理员")
-        settings = Settings(
-            serving_url,
-            secret_key=SECRET,
-            oidc=OIDCSettings(iss, provider.client.client_id, provider.client.client_secret),
-        )
-        app = create_app(settings)
-        with serve(app) as base:
+            identity.create_user(conn, "zhang.san", None, "analyst", display_name="分析员张三")
+        bound = bound_socket()
+        if extra.get("redirect_uri"):
+            extra["redirect_uri"] = extra["redirect_uri"].format(base=bound[1])
+        oidc = OIDCSettings(iss, provider.client.client_id, provider.client.client_secret, **extra)
+        app = create_app(Settings(serving_url, secret_key=SECRET, oidc=oidc))
+        with serve(app, bound) as base:
             provider.client.redirect_uris = [f"{base}/login/oidc/callback"]
             yield SSO(provider, base, engine)
         app.state.engine.dispose()
     engine.dispose()
 
 
-def to_provider(sso: SSO, c: httpx.Client) -> tuple[str, dict[str, str]]:
-    """GET /login/oidc: the redirect to the provider's /authorize, checked, and its query."""
-    r = c.get(f"{sso.base}/login/oidc")
+def to_provider(
+    sso: SSO, c: httpx.Client, *, callback: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[str, dict[str, str]]:
+    """GET /login/oidc: the redirect to the provider's /authorize, checked (``callback``: the
+    redirect_uri expected, default xinyi's own), and its query."""
+    r = c.get(f"{sso.base}/login/oidc", headers=headers)
     assert r.status_code in (302, 303, 307), r.text
     loc = r.headers["location"]
     assert loc.startswith(f"{sso.provider.issuer}/authorize?")
     q = {k: v[0] for k, v in parse_qs(urlsplit(loc).query).items()}
     assert q["response_type"] == "code" and q["client_id"] == sso.provider.client.client_id
-    assert q["redirect_uri"] == f"{sso.base}/login/oidc/callback"
+    assert q["redirect_uri"] == (callback or f"{sso.base}/login/oidc/callback")
     assert "openid" in q["scope"].split() and q["state"] and q["nonce"]
     return loc, q
 
@@ -125,6 +133,7 @@ def test_sso_logs_in_the_linked_user(sso: SSO) -> None:
         assert r.headers["location"] == "/"  # an auditor gives no purpose
         cookie = r.headers["set-cookie"]
         assert cookie.startswith(f"{SESSION_COOKIE}=") and "httponly" in cookie.lower()
+        assert "samesite=lax" in cookie.lower()  # sent when the browser comes back from the provider
         home = c.get(f"{sso.base}/")
         assert home.status_code == 200 and "审计员王五" in home.text
     # the provider issued a signed ID token whose nonce is the one xinyi sent
@@ -212,3 +221,126 @@ def test_id_token_not_meant_for_xinyi_is_refused(sso: SSO, lie: dict, reason: st
         assert f"统一身份认证失败（{reason}）" in r.text
         assert_logged_out(sso, c)
     assert not sso.logins("sso_auditor")
+
+
+def _chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    return exe
+
+
+def test_sso_in_a_real_browser_from_another_site(sso: SSO) -> None:
+    """Headless Chromium: xinyi at ``localhost``, the provider at ``127.0.0.1`` (another site), so the
+    return from the provider is a cross-site navigation, as with a platform's real 统一身份认证."""
+    from playwright.sync_api import sync_playwright
+
+    exe = _chromium()
+    base = sso.base.replace("127.0.0.1", "localhost")
+    sso.provider.client.redirect_uris.append(f"{base}/login/oidc/callback")
+    sso.provider.user = EndUser(sub="u-aud", name="Wang Wu")
+    sso.provider.login_page = True
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+    ]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=args)
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/login")
+            page.click("text=统一身份认证登录")
+            page.wait_for_load_state()
+            assert urlsplit(page.url).hostname == "127.0.0.1"  # at the provider's page
+            page.click("text=同意并登录 Wang Wu")
+            page.wait_for_load_state()
+            assert urlsplit(page.url).path == "/", page.content()
+            assert "审计员王五" in page.content()
+            # the next page of the console keeps the session
+            page.goto(f"{base}/")
+            assert "审计员王五" in page.content()
+        finally:
+            browser.close()
+    assert sso.provider.authorize_requests and len(sso.logins("sso_auditor")) == 1
+
+
+@pytest.mark.parametrize("sso", [{"redirect_uri": "{base}/login/oidc/callback"}], indirect=True)
+def test_configured_callback_url_behind_a_proxy(sso: SSO) -> None:
+    """Behind a reverse proxy the Host xinyi sees is not the one the provider knows: the configured
+    XINYI_OIDC_REDIRECT_URI is sent, whatever the Host header."""
+    sso.provider.user = EndUser(sub="u-aud")
+    with sso.client() as c:
+        authorize, _ = to_provider(sso, c, headers={"Host": "xinyi.internal:8080"})
+        r = c.get(to_callback(sso, c, authorize))
+        assert r.status_code == 303 and r.headers["location"] == "/"
+        assert "审计员王五" in c.get(f"{sso.base}/").text
+
+
+def test_without_configured_callback_the_request_host_is_used(sso: SSO) -> None:
+    with sso.client() as c:
+        authorize, q = to_provider(
+            sso, c, headers={"Host": "xinyi.internal:8080"}, callback="http://xinyi.internal:8080/login/oidc/callback"
+        )
+        r = c.get(authorize)  # the provider refuses a callback URL not registered for the client
+        assert r.status_code == 400 and "Redirect URI" in r.json()["error_description"]
+
+
+@pytest.mark.parametrize("sso", [{"link_by": "preferred_username"}], indirect=True)
+def test_link_by_claim_links_a_user_on_first_login_never_an_admin(sso: SSO) -> None:
+    iss = sso.provider.issuer
+    # an admin is never linked by a claim, even when the claim names it
+    sso.provider.user = EndUser(sub="u-evil", preferred_username="admin")
+    with sso.client() as c:
+        authorize, _ = to_provider(sso, c)
+        assert c.get(to_callback(sso, c, authorize)).status_code == 403
+    # a claim naming nobody: refused, nothing created
+    before = sso.users()
+    sso.provider.user = EndUser(sub="u-new", preferred_username="li.si")
+    with sso.client() as c:
+        authorize, _ = to_provider(sso, c)
+        assert c.get(to_callback(sso, c, authorize)).status_code == 403
+    assert sso.users() == before
+    # a user not linked yet whose username is the claim: linked to <iss>|<sub> and logged in
+    sso.provider.user = EndUser(sub="u-zs", preferred_username="zhang.san")
+    with sso.client() as c:
+        authorize, _ = to_provider(sso, c)
+        r = c.get(to_callback(sso, c, authorize))
+        assert r.status_code == 303 and r.headers["location"].startswith("/purpose")  # an analyst gives a purpose
+        assert "分析员张三" in c.get(f"{sso.base}/purpose").text
+    assert ("zhang.san", "analyst", f"{iss}|u-zs") in sso.users()
+    assert ("admin", "admin", None) in sso.users()
+    # once linked, another subject claiming the same username is not let in
+    sso.provider.user = EndUser(sub="u-other", preferred_username="zhang.san")
+    with sso.client() as c:
+        authorize, _ = to_provider(sso, c)
+        assert c.get(to_callback(sso, c, authorize)).status_code == 403
+    assert len(sso.logins("zhang.san")) == 1 and not sso.logins("admin")
+
+
+def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.setenv("XINYI_SECRET_KEY", SECRET)
+    monkeypatch.setenv("XINYI_OIDC_ISSUER", "https://sso.example.gov.cn/realms/xinyi")
+    monkeypatch.setenv("XINYI_OIDC_CLIENT_ID", "xinyi")
+    monkeypatch.setenv("XINYI_OIDC_CLIENT_SECRET", "client-secret")
+    monkeypatch.setenv("XINYI_OIDC_REDIRECT_URI", "https://xinyi.example.gov.cn/login/oidc/callback")
+    monkeypatch.setenv("XINYI_OIDC_LINK_BY", "preferred_username")
+    s = Settings.from_env(f"sqlite:///{tmp_path / 'serving.sqlite'}")
+    assert s.oidc == OIDCSettings(
+        "https://sso.example.gov.cn/realms/xinyi",
+        "xinyi",
+        "client-secret",
+        redirect_uri="https://xinyi.example.gov.cn/login/oidc/callback",
+        link_by="preferred_username",
+    )
+    assert s.oidc.mapping == {"link_by": "preferred_username"}
+    monkeypatch.delenv("XINYI_OIDC_REDIRECT_URI")
+    monkeypatch.delenv("XINYI_OIDC_LINK_BY")
+    s = Settings.from_env(f"sqlite:///{tmp_path / 'serving.sqlite'}")
+    assert s.oidc is not None and s.oidc.redirect_uri is None and s.oidc.mapping == {}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -87,7 +87,10 @@ def create_app(settings: Settings) -> FastAPI:
         secret_key=settings.secret,
         session_cookie=SESSION_COOKIE,
         max_age=settings.session_seconds,
-        same_site="strict",
+        # with single sign-on the browser comes back from the provider's site (a cross-site navigation
+        # to /login/oidc/callback): a strict cookie is not sent then, so the login's state would be
+        # lost; lax is sent on top-level GETs only (forms keep their CSRF token)
+        same_site="lax" if settings.oidc is not None else "strict",
         https_only=settings.https_only,
     )
     app.add_middleware(SecurityHeaders, https_only=settings.https_only)
@@ -191,7 +194,7 @@ def _oidc_routes(app: FastAPI, settings: Settings) -> None:
 
     @app.get("/login/oidc", include_in_schema=False)
     async def oidc_login(request: Request) -> Response:
-        return await client.authorize_redirect(request, str(request.url_for("oidc_callback")))
+        return await client.authorize_redirect(request, oidc.redirect_uri or str(request.url_for("oidc_callback")))
 
     @app.get("/login/oidc/callback", include_in_schema=False, name="oidc_callback")
     async def oidc_callback(request: Request) -> Response:
@@ -209,7 +212,7 @@ def _oidc_routes(app: FastAPI, settings: Settings) -> None:
         if not claims:
             return _sso_refused(request, 401, "统一身份认证失败（未返回经验证的身份令牌 ID token），请重新登录")
         with writing(request) as conn:
-            user = identity.oidc_user(conn, claims, None)
+            user = identity.oidc_user(conn, claims, oidc.mapping)
         if user is None:
             return _sso_refused(request, 403, "统一身份认证的账号未在本平台开通，请联系管理员")
         login_session(request, user)
@@ -218,8 +221,8 @@ def _oidc_routes(app: FastAPI, settings: Settings) -> None:
 
 
 def _sso_refused(request: Request, status: int, detail: str) -> Response:
-    """A refused single sign-on: a page saying why (with the way back to the login page), nobody logged in."""
-    request.session.pop("uid", None)
+    """A refused single sign-on: a page saying why, nobody logged in (a session already open is left
+    as it was: a forged callback link cannot log anybody out)."""
     return console.error_page(request, status, detail)
 
 
