@@ -344,3 +344,20 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> No
     monkeypatch.delenv("XINYI_OIDC_LINK_BY")
     s = Settings.from_env(f"sqlite:///{tmp_path / 'serving.sqlite'}")
     assert s.oidc is not None and s.oidc.redirect_uri is None and s.oidc.mapping == {}
+
+
+def test_unreachable_provider_gives_a_clear_page(serving_url: str) -> None:
+    sock, nowhere = bound_socket()
+    sock.close()  # nothing listens there
+    oidc = OIDCSettings(nowhere, "xinyi", "client-secret")
+    app = create_app(Settings(serving_url, secret_key=SECRET, oidc=oidc))
+    try:
+        with serve(app) as base, httpx.Client(follow_redirects=False, timeout=30) as c:
+            login = c.get(f"{base}/login")
+            assert login.status_code == 200 and 'href="/login/oidc"' in login.text
+            r = c.get(f"{base}/login/oidc")
+            assert r.status_code == 502 and "统一身份认证服务暂时无法访问" in r.text
+            r = c.get(f"{base}/login/oidc/callback?code=x&state=y")
+            assert r.status_code == 401 and "统一身份认证失败（mismatching_state）" in r.text
+    finally:
+        app.state.engine.dispose()

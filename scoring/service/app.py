@@ -194,7 +194,11 @@ def _oidc_routes(app: FastAPI, settings: Settings) -> None:
 
     @app.get("/login/oidc", include_in_schema=False)
     async def oidc_login(request: Request) -> Response:
-        return await client.authorize_redirect(request, oidc.redirect_uri or str(request.url_for("oidc_callback")))
+        try:  # the provider's discovery document (fetched once, then kept)
+            return await client.authorize_redirect(request, oidc.redirect_uri or str(request.url_for("oidc_callback")))
+        except (httpx.HTTPError, ValueError) as e:  # unreachable, or not JSON
+            log.warning("single sign-on provider %s: %s", oidc.issuer, type(e).__name__)
+            return _sso_refused(request, 502, "统一身份认证服务暂时无法访问，请稍后重试或使用账号密码登录")
 
     @app.get("/login/oidc/callback", include_in_schema=False, name="oidc_callback")
     async def oidc_callback(request: Request) -> Response:
