@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -91,7 +91,10 @@ def create_app(settings: Settings) -> FastAPI:
         secret_key=settings.secret,
         session_cookie=SESSION_COOKIE,
         max_age=settings.session_seconds,
-        same_site="strict",
+        # with single sign-on the browser comes back from the provider's site (a cross-site navigation
+        # to /login/oidc/callback): a strict cookie is not sent then, so the login's state would be
+        # lost; lax is sent on top-level GETs only (forms keep their CSRF token)
+        same_site="lax" if settings.oidc is not None else "strict",
         https_only=settings.https_only,
     )
     app.add_middleware(SecurityHeaders, https_only=settings.https_only)
@@ -174,7 +177,9 @@ def _wants_html(request: Request) -> bool:
 def _oidc_routes(app: FastAPI, settings: Settings) -> None:
     """Single sign-on (统一身份认证) with authlib: ``/login/oidc`` sends the browser to the provider,
     ``/login/oidc/callback`` maps the ID token's claims to an existing user (never creates one)."""
+    import httpx
     from authlib.integrations.starlette_client import OAuth, OAuthError
+    from joserfc.errors import JoseError
 
     from scoring.service.auth import login_session, writing
     from scoring.serving import identity
@@ -193,22 +198,40 @@ def _oidc_routes(app: FastAPI, settings: Settings) -> None:
 
     @app.get("/login/oidc", include_in_schema=False)
     async def oidc_login(request: Request) -> Response:
-        return await client.authorize_redirect(request, str(request.url_for("oidc_callback")))
+        try:  # the provider's discovery document (fetched once, then kept)
+            return await client.authorize_redirect(request, oidc.redirect_uri or str(request.url_for("oidc_callback")))
+        except (httpx.HTTPError, ValueError) as e:  # unreachable, or not JSON
+            log.warning("single sign-on provider %s: %s", oidc.issuer, type(e).__name__)
+            return _sso_refused(request, 502, "统一身份认证服务暂时无法访问，请稍后重试或使用账号密码登录")
 
     @app.get("/login/oidc/callback", include_in_schema=False, name="oidc_callback")
     async def oidc_callback(request: Request) -> Response:
         try:
+            # checks the state against this browser's session, exchanges the code, verifies the ID
+            # token (signature by the provider's JWKS, iss, aud, exp, nonce)
             token = await client.authorize_access_token(request)
-        except OAuthError as e:
-            raise HTTPException(401, f"统一身份认证失败：{e.error}") from e
+        except (OAuthError, JoseError) as e:
+            code = str(getattr(e, "error", "") or type(e).__name__)
+            return _sso_refused(request, 401, f"统一身份认证失败（{scrub(code)}），请重新登录")
+        except httpx.HTTPError as e:
+            log.warning("single sign-on provider %s: %s", oidc.issuer, type(e).__name__)
+            return _sso_refused(request, 502, "统一身份认证服务暂时无法访问，请稍后重试或使用账号密码登录")
         claims = dict(token.get("userinfo") or {})
+        if not claims:
+            return _sso_refused(request, 401, "统一身份认证失败（未返回经验证的身份令牌 ID token），请重新登录")
         with writing(request) as conn:
-            user = identity.oidc_user(conn, claims, None)
+            user = identity.oidc_user(conn, claims, oidc.mapping)
         if user is None:
-            raise HTTPException(403, "统一身份认证的账号未在本平台开通，请联系管理员")
+            return _sso_refused(request, 403, "统一身份认证的账号未在本平台开通，请联系管理员")
         login_session(request, user)
         Context(request, user).record("login", detail={"via": "oidc"})
         return RedirectResponse("/purpose" if app.state.access.needs_purpose(user.role) else "/", status_code=303)
+
+
+def _sso_refused(request: Request, status: int, detail: str) -> Response:
+    """A refused single sign-on: a page saying why, nobody logged in (a session already open is left
+    as it was: a forged callback link cannot log anybody out)."""
+    return console.error_page(request, status, detail)
 
 
 def app_from_env() -> FastAPI:

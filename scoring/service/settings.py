@@ -7,6 +7,8 @@ value for every worker and every host behind the same address).
 
 Single sign-on (OIDC) is configured by ``XINYI_OIDC_ISSUER``, ``XINYI_OIDC_CLIENT_ID`` and
 ``XINYI_OIDC_CLIENT_SECRET`` (:meth:`Settings.from_env`); without them ``/login/oidc`` does not exist.
+Optional: ``XINYI_OIDC_REDIRECT_URI`` (the callback URL as registered at the provider) and
+``XINYI_OIDC_LINK_BY`` (a claim linking a not yet linked user by username on first login).
 """
 
 from __future__ import annotations
@@ -40,6 +42,18 @@ class OIDCSettings:
     client_id: str
     client_secret: str
     scope: str = "openid profile email"
+    #: the callback URL registered at the provider (``XINYI_OIDC_REDIRECT_URI``), needed behind a
+    #: reverse proxy; None: ``/login/oidc/callback`` on the host and scheme the request came to
+    redirect_uri: str | None = None
+    #: a claim (``XINYI_OIDC_LINK_BY``, e.g. ``preferred_username`` or ``email``) that links a user not
+    #: linked yet, by username, on first login (never an admin); None: only users linked by hand
+    link_by: str | None = None
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        """The claims mapping of :func:`scoring.serving.identity.oidc_user` (the ``iss`` claim is
+        checked by authlib against the provider's discovery document)."""
+        return {"link_by": self.link_by} if self.link_by else {}
 
     @property
     def metadata_url(self) -> str:
@@ -143,7 +157,14 @@ class Settings:
                 raise ConfigError(
                     f"single sign-on is half configured: set {missing} too (or none of {', '.join(OIDC_ENV)})"
                 )
-            oidc = OIDCSettings(*values)
+            issuer, client_id, client_secret = values
+            oidc = OIDCSettings(
+                issuer,
+                client_id,
+                client_secret,
+                redirect_uri=os.environ.get("XINYI_OIDC_REDIRECT_URI", "").strip() or None,
+                link_by=os.environ.get("XINYI_OIDC_LINK_BY", "").strip() or None,
+            )
         https = os.environ.get("XINYI_HTTPS_ONLY", "").strip().lower() in ("1", "true", "yes")
         upgrade = os.environ.get(MIGRATED_ENV, "") != url  # the parent of the workers migrated this URL already
         return cls(
