@@ -117,6 +117,12 @@ def test_the_wheel_carries_configs_sample_license_and_types(installed):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert BUNDLED <= names
     assert "scoring/py.typed" in names
+    # the service's pages and the serving database's migrations (package data, not modules)
+    for folder in ("scoring/service/templates", "scoring/service/static", "scoring/serving/migrations"):
+        committed_files = {
+            str(p.relative_to(ROOT)) for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        }
+        assert committed_files and committed_files <= names, sorted(committed_files - names)
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     committed = {
         str(p.relative_to(ROOT / "configs"))

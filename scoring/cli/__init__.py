@@ -7,7 +7,9 @@ under ``--json`` a JSON object on stdout. ID numbers are masked in everything pr
 One module per command group: :mod:`~scoring.cli.archive` (ingest, quarantine, info, catalog,
 archive-format, sample), :mod:`~scoring.cli.features`, :mod:`~scoring.cli.points`,
 :mod:`~scoring.cli.grades`, :mod:`~scoring.cli.lineage` (models, justify),
-:mod:`~scoring.cli.oversight` (monitor, report), :mod:`~scoring.cli.demo`.
+:mod:`~scoring.cli.oversight` (monitor, report), :mod:`~scoring.cli.demo`,
+:mod:`~scoring.cli.serving` (serving upgrade|push|status), :mod:`~scoring.cli.access` (users,
+register), :mod:`~scoring.cli.supervision` (plans, whitelist), :mod:`~scoring.cli.service` (serve).
 """
 
 from __future__ import annotations
