@@ -32,8 +32,9 @@ from scoring.archive.store import open_store, scratch_path
 from scoring.core.config import config_dir
 from scoring.core.errors import ConfigError, DataError, InputFileError
 from scoring.core.identifiers import normalise_id
-from scoring.core.inert import InertWorkbook, inert_text, write_csv, write_xlsx
+from scoring.core.inert import InertWorkbook, inert_text, write_csv
 from scoring.core.privacy import scrub
+from scoring.core.workbook import write_xlsx
 
 SUBJECTS, ORGS, PERSONS = small_archive(3, 3)
 RECORD_COLUMNS = list(penalty("x", "y"))

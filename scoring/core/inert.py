@@ -13,7 +13,7 @@ through :func:`inert_text`:
 Escape sequences and control characters are removed from text on the way out (a terminal or a
 cell viewer never receives them). Numbers, dates and booleans keep their types.
 
-Use :func:`write_csv` / :func:`write_xlsx` (or :mod:`scoring.core.workbook`, the one workbook
+Use :func:`write_csv` / :func:`scoring.core.workbook.write_xlsx` (or :mod:`scoring.core.workbook`, the one workbook
 writer with layout, formats and print setup) instead of ``DataFrame.to_csv`` / ``to_excel``.
 """
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -153,13 +152,3 @@ class InertWorkbook:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def write_xlsx(sheets: pd.DataFrame | Mapping[str, pd.DataFrame], path: str | Path, *, index: bool = False) -> Path:
-    """Write one frame (sheet ``Sheet1``) or several named frames as an inert .xlsx, laid out by
-    the one workbook writer (:mod:`scoring.core.workbook`: widths, formats, frozen header)."""
-    from scoring.core.workbook import Sheet, write_workbook
-
-    frames = {"Sheet1": sheets} if isinstance(sheets, pd.DataFrame) else dict(sheets)
-    write_workbook(Path(path), [Sheet(name, df, index=index) for name, df in frames.items()])
-    return Path(path)

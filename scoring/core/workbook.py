@@ -407,3 +407,11 @@ def workbook_bytes(sheets: Sequence[Sheet]) -> bytes:
     buf = io.BytesIO()
     write_workbook(buf, sheets)
     return buf.getvalue()
+
+
+def write_xlsx(sheets: pd.DataFrame | Mapping[str, pd.DataFrame], path: str | Path, *, index: bool = False) -> Path:
+    """Write one frame (sheet ``Sheet1``) or several named frames as an inert .xlsx, laid out by
+    this module's writer (widths, formats, frozen header)."""
+    frames = {"Sheet1": sheets} if isinstance(sheets, pd.DataFrame) else dict(sheets)
+    write_workbook(Path(path), [Sheet(name, df, index=index) for name, df in frames.items()])
+    return Path(path)

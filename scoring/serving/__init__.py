@@ -8,3 +8,5 @@ records; justification summaries), the platform's users and roles, the query reg
 (查询使用登记) and the inspection plans drawn. No raw ID number is ever stored in it: persons appear
 under the store's keyed pseudonym (``subject_key``), legal representatives by a masked name.
 """
+
+__all__: list[str] = []  # one module per concept: schema, database, push, queries, identity, access, register, plans

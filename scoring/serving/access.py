@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -328,9 +329,9 @@ class Access:
         for role, resource, action, domain in policy:
             enforcer.add_policy(role, resource, action, domain)
         enforcer.add_function("within", _within)
-        from scoring.serving.identity import User
-
-        probe = User(0, "probe", "probe", "admin", industries=("*",), regions=("*",))
+        # a user-like probe (the matcher reads role, scope, subject_key, agency); not identity.User,
+        # which imports this module
+        probe = SimpleNamespace(role="admin", industries=("*",), regions=("*",), subject_key=None, agency=None)
         try:  # a matcher is evaluated only when asked: ask once now, so a broken one fails at load
             enforcer.enforce(probe, "users", "read", Request())
         except Exception as exc:  # simpleeval's errors for an unknown function or name

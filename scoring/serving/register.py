@@ -422,7 +422,8 @@ def export_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def export(conn: Connection, path: str | Path, **filters: Any) -> Path:
     """Write the matching rows (oldest first) to ``path``: .xlsx, or .csv (every text inert)."""
-    from scoring.core.inert import write_csv, write_xlsx
+    from scoring.core.inert import write_csv
+    from scoring.core.workbook import write_xlsx
 
     p = Path(path)
     suffix = p.suffix.lower()
