@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import re
-import shutil
 import subprocess
 from html.parser import HTMLParser
 
@@ -17,6 +15,7 @@ from typer.testing import CliRunner
 
 from scoring.cli import app
 from scoring.core.privacy import contains_raw_id
+from tests.browser import chromium
 
 SECTIONS = (
     "区分能力 Discrimination",
@@ -30,18 +29,9 @@ SECTIONS = (
 )
 
 
-def _chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    return exe
-
-
 def screenshot(html_path, png_path, tmp_path, height: int = 4000):
     cmd = [
-        _chromium(),
+        chromium(),
         "--headless",
         "--no-sandbox",
         "--disable-gpu",

@@ -10,9 +10,7 @@ Missing chromium fails under CI (``$CI``) and skips elsewhere.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,37 +18,18 @@ from typing import Any
 import pytest
 from playwright.sync_api import sync_playwright
 
+from tests.browser import HEADLESS_ARGS, chromium
 from tests.service_harness import PASSWORD, Population, ServiceProcess, populate, purpose_for, register_rows
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-def _chromium() -> str:
-    exe = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    return exe
 
 
 @pytest.fixture(scope="module")
 def browser_context(tmp_path_factory) -> Iterator[Any]:
     """One headless Chromium for the module, a fresh profile folder; pages get fresh contexts."""
-    exe = _chromium()
+    exe = chromium()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, headless=True, args=ARGS)
+        browser = p.chromium.launch(executable_path=exe, headless=True, args=HEADLESS_ARGS)
         # a fresh user-data-dir per launch is what chromium.launch does; the persistent variant is
         # exercised by test_playwright_drives_debian_chromium
         yield browser
@@ -62,7 +41,7 @@ def test_playwright_drives_debian_chromium(tmp_path):
     import http.server
     import threading
 
-    exe = _chromium()
+    exe = chromium()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -85,7 +64,7 @@ def test_playwright_drives_debian_chromium(tmp_path):
     try:
         with sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=exe, headless=True, args=ARGS, accept_downloads=True
+                str(tmp_path / "profile"), executable_path=exe, headless=True, args=HEADLESS_ARGS, accept_downloads=True
             )
             page = ctx.new_page()
             page.goto(f"http://127.0.0.1:{server.server_address[1]}/")

@@ -4,8 +4,6 @@ PostgreSQL (the ``serving_url`` fixture). Nothing of the client side is mocked."
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ import sqlalchemy as sa
 from scoring.service.app import SESSION_COOKIE, create_app
 from scoring.service.settings import OIDCSettings, Settings
 from scoring.serving import database, identity, register, schema, synthetic
+from tests.browser import HEADLESS_ARGS, chromium
 from tests.oidc_provider import EndUser, Provider, bound_socket, serve
 
 SECRET = "o" * 48
@@ -223,36 +222,18 @@ def test_id_token_not_meant_for_xinyi_is_refused(sso: SSO, lie: dict, reason: st
     assert not sso.logins("sso_auditor")
 
 
-def _chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    return exe
-
-
 def test_sso_in_a_real_browser_from_another_site(sso: SSO) -> None:
     """Headless Chromium: xinyi at ``localhost``, the provider at ``127.0.0.1`` (another site), so the
     return from the provider is a cross-site navigation, as with a platform's real 统一身份认证."""
     from playwright.sync_api import sync_playwright
 
-    exe = _chromium()
+    exe = chromium()
     base = sso.base.replace("127.0.0.1", "localhost")
     sso.provider.client.redirect_uris.append(f"{base}/login/oidc/callback")
     sso.provider.user = EndUser(sub="u-aud", name="Wang Wu")
     sso.provider.login_page = True
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-quic",
-    ]
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=exe, args=args)
+        browser = pw.chromium.launch(executable_path=exe, args=HEADLESS_ARGS)
         try:
             page = browser.new_page()
             page.goto(f"{base}/login")

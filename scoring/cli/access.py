@@ -6,23 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from scoring.cli.common import JsonOpt, emit_fields, emit_frame, emit_json, emit_text, group
+from scoring.cli.common import JsonOpt, ServingOpt, emit_fields, emit_frame, emit_json, emit_text, group
 from scoring.core.errors import InputFileError
 
 users_app = group("Users of the platform service (roles, scopes) and their API tokens.")
 register_app = group("The query register (查询使用登记): verify its hash chain, export it, prune it.")
-
-ServingOpt: Any = typer.Option(
-    None,
-    "--serving",
-    metavar="URL",
-    help="The serving database (sqlite:///FILE or postgresql://...); default $XINYI_SERVING_URL, "
-    "else work/serving.sqlite.",
-)
 
 
 def register(app: typer.Typer) -> None:

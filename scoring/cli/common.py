@@ -216,3 +216,13 @@ def setup_logging(verbose: bool = False) -> None:
 def group(help: str) -> typer.Typer:
     """A command group of ``scoring`` (plain help: no placeholders on flags)."""
     return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
+
+
+#: ``--serving URL`` of the commands on the serving database (users, register, plans, whitelist).
+ServingOpt: Any = typer.Option(
+    None,
+    "--serving",
+    metavar="URL",
+    help="The serving database (sqlite:///FILE or postgresql://...); default $XINYI_SERVING_URL, "
+    "else work/serving.sqlite.",
+)

@@ -9,19 +9,11 @@ from typing import Any
 
 import typer
 
-from scoring.cli.common import JsonOpt, emit_fields, emit_frame, emit_json, emit_text, group
+from scoring.cli.common import JsonOpt, ServingOpt, emit_fields, emit_frame, emit_json, emit_text, group
 from scoring.core.errors import DataError
 from scoring.core.workbook import write_workbook
 
 plans_app = group("双随机 inspection plans: draw one per industry, region and period (seeded), show saved plans.")
-
-ServingOpt: Any = typer.Option(
-    None,
-    "--serving",
-    metavar="URL",
-    help="The serving database (sqlite:///FILE or postgresql://...); default $XINYI_SERVING_URL, "
-    "else work/serving.sqlite.",
-)
 
 
 def register(app: typer.Typer) -> None:
