@@ -17,13 +17,13 @@ def test_migrated_database_equals_the_schema(serving_url):
     eng = database.engine(serving_url)
     assert database.revision(eng) is None  # an empty database: never migrated
     eng = database.connect(serving_url)
-    assert database.revision(eng) == database.head() == "0001"
+    assert database.revision(eng) == database.head() == "0002"
     with eng.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
         assert diff == []
         tables = set(sa.inspect(conn).get_table_names())
     assert set(metadata.tables) <= tables
-    assert database.upgrade(eng) == "0001"  # again: nothing to do
+    assert database.upgrade(eng) == "0002"  # again: nothing to do
     eng.dispose()
 
 
@@ -123,10 +123,10 @@ def test_cli_upgrade_and_status(serving_url):
     res = runner.invoke(app, ["serving", "status", "--serving", serving_url, "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    assert out["revision"] is None and out["head"] == "0001" and out["tables"] == {}
+    assert out["revision"] is None and out["head"] == "0002" and out["tables"] == {}
     res = runner.invoke(app, ["serving", "upgrade", "--serving", serving_url, "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["revision"] == "0001"
+    assert json.loads(res.output)["revision"] == "0002"
     synthetic.fill(database.connect(serving_url), organisations=200, seed=1)
     out = json.loads(runner.invoke(app, ["serving", "status", "--serving", serving_url, "--json"]).output)
     assert out["tables"]["organisations"] == 200 and len(out["publications"]) == 2 * len(load_industries())

@@ -223,3 +223,113 @@ inspection_selections = Table(
     Column("draw_order", Integer, nullable=False),
     Column("reason_zh", String(300), nullable=False),
 )
+
+# -- the citizen portal (我的信义金): one person's archive copy, cases, notices ---------------------
+# The portal computes a person's 信义金 from these rows alone (scoring.features.subject), never from
+# the population and never from the analytical store: ingests and refits do not block it.
+persons = Table(
+    "persons",
+    metadata,
+    Column("subject_key", String(40), primary_key=True),  # keyed pseudonym, never the ID number
+    Column("region_code", String(6), nullable=False, index=True),
+    Column("name_masked", String(64)),  # 张*
+    Column("positive_opt_out", Boolean, nullable=False, default=False),  # as in the archive
+    Column("opt_out_from", Date),  # the portal's opt-out (深圳条例 Art. 39): effective from this date
+    Column("store_batch", String(80)),  # the archive batch the rows below were copied from
+    Column("updated_at", DateTime, nullable=False),
+)
+
+person_records = Table(
+    "person_records",
+    metadata,
+    # the person's own records and those of the organisations linked to them (法定代表人/实际控制人)
+    Column("subject_key", String(40), primary_key=True),  # the person whose archive copy this row is in
+    Column("record_id", String(120), primary_key=True),
+    Column("holder_key", String(40), nullable=False),  # whose record: the person's key or the organisation's USCC
+    Column("record_type", String(64), nullable=False),
+    Column("event_date", Date, nullable=False),
+    Column("document_no", String(200)),
+    Column("agency", String(200)),
+    Column("severity", String(16)),
+    Column("amount", Float),
+    Column("grade", String(16)),
+    Column("related_record_id", String(120)),
+    Column("repaired_on", Date),
+    Column("objection_raised_on", Date),
+    Column("objection_resolved_on", Date),
+    Column("objection_outcome", String(16)),
+    Column("revoked_on", Date),
+    Column("list_entry_on", Date),
+    Column("list_exit_on", Date),
+    Index("ix_person_records_record", "record_id"),
+)
+
+person_links = Table(
+    "person_links",
+    metadata,
+    Column("subject_key", String(40), primary_key=True),
+    Column("organisation_id", String(32), primary_key=True),  # USCC
+    Column("role", String(32), primary_key=True),  # legal_rep | actual_controller
+    Column("valid_from", Date, primary_key=True),
+    Column("valid_to", Date),
+)
+
+score_models = Table(
+    "score_models",
+    metadata,
+    # the card of a score publication (PointsCard.to_dict), so the portal scores without MLflow
+    Column("publication_id", String(160), ForeignKey("publications.publication_id"), primary_key=True),
+    Column("card", JSON, nullable=False),
+    Column("feature_set", String(64), nullable=False),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    # 信用异议 / 信用修复: submitted -> accepted | refused -> decided -> written_back -> notified
+    Column("case_id", String(40), primary_key=True),
+    Column("kind", String(16), nullable=False),  # objection | repair
+    Column("subject_key", String(40), nullable=False, index=True),
+    Column("record_id", String(120), nullable=False, index=True),
+    Column("agency", String(200), nullable=False, index=True),  # 谁认定、谁处理: the record's agency
+    Column("state", String(16), nullable=False, index=True),
+    Column("reason", Text, nullable=False),  # the person's reason / statement
+    Column("attachments", JSON, nullable=False),  # metadata only: [{name, size, sha256, content_type}]
+    Column("commitment", Text),  # repair: the credit commitment (信用承诺书) text agreed to
+    Column("submitted_on", Date, nullable=False),
+    Column("submitted_at", DateTime, nullable=False),
+    Column("working_days", Integer, nullable=False),  # the deadline in working days (extensions included)
+    Column("deadline", Date, nullable=False),
+    Column("officer", String(80)),
+    Column("outcome", String(16)),  # objection: upheld | rejected; repair: repaired | denied
+    Column("decision_reason", Text),
+    Column("decided_on", Date),
+    Column("batch_id", String(80)),  # the archive batch the decision was written back in
+    Column("updated_at", DateTime, nullable=False),
+)
+
+case_events = Table(
+    "case_events",
+    metadata,
+    Column("event_id", BigId, primary_key=True, autoincrement=True),
+    Column("case_id", String(40), ForeignKey("cases.case_id"), nullable=False, index=True),
+    Column("at", DateTime, nullable=False),
+    Column("from_state", String(16)),
+    Column("to_state", String(16), nullable=False),
+    Column("username", String(80), nullable=False),
+    Column("note", Text),
+)
+
+notices = Table(
+    "notices",
+    metadata,
+    # what the portal tells a person: a case's outcome, a negative item before it is published
+    Column("notice_id", BigId, primary_key=True, autoincrement=True),
+    Column("subject_key", String(40), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),  # case_outcome | negative_pending
+    Column("case_id", String(40)),
+    Column("record_id", String(120)),
+    Column("text_zh", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("read_at", DateTime),
+)
