@@ -168,6 +168,27 @@ class FeatureBuilder:
         values = values.astype("float64")
         return FeatureMatrix(values, self.meta, as_of, self.fset.name, self.engine)
 
+    def at_subject(self, as_of: dt.date | str, subject_id: str) -> FeatureMatrix:
+        """The feature vector of one subject as of ``as_of``, computed from that subject's records and
+        those of the subjects linked to it (法定代表人/实际控制人) only, never the population's: the
+        same values as ``at(as_of).values.loc[[subject_id]]`` (Polars engine; the rows of the
+        subject in :func:`prepare_views`'s timeline). Empty when the subject is not in the population
+        at ``as_of`` (an organisation registered later, a person asked for organisation features)."""
+        as_of = _as_date(as_of)
+        links = self.store.polars(
+            "SELECT * FROM xinyi_links WHERE person_id = ? OR organisation_id = ?", [subject_id, subject_id]
+        )
+        ids = sorted({subject_id, *links["organisation_id"].to_list(), *links["person_id"].to_list()})
+        marks = ", ".join("?" for _ in ids)
+        cols = ", ".join(TIMELINE_COLUMNS)
+        timeline = self.store.polars(f"SELECT {cols} FROM xinyi_timeline WHERE subject_id IN ({marks})", ids)
+        population = self.store.polars(
+            f"SELECT subject_id FROM ({self.population_sql(as_of)}) WHERE subject_id = ?", [subject_id]
+        )
+        df = engine_polars.compute(timeline, links, population, self.fset, as_of).to_pandas()
+        values = df.set_index("subject_id").astype("float64")
+        return FeatureMatrix(values, self.meta, as_of, self.fset.name, "polars")
+
 
 def build_features(
     store: Store,

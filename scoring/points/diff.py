@@ -181,8 +181,7 @@ def diff_person(
     require_person(store, subject_id)
     state = {}
     for label, d in (("from", d1), ("to", d2)):
-        sus = suspensions(store, d, gate, catalog)
-        hit = sus[sus["subject_id"] == subject_id]
+        hit = suspensions(store, d, gate, catalog, subject_id=subject_id)
         state[label] = ("suspended", str(hit.iloc[0]["reason"])) if len(hit) else ("scored", None)
     subj = _Subject(store, card, subject_id, catalog)
     docs = {r["record_id"]: r for r in subj.records.iter_rows(named=True)}

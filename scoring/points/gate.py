@@ -39,9 +39,12 @@ def load_gate(path: str | Path | None = None, catalog: Catalog | None = None) ->
     return cfg
 
 
-def suspensions(store: Store, as_of: dt.date, gate: GateConfig, catalog: Catalog) -> pd.DataFrame:
+def suspensions(
+    store: Store, as_of: dt.date, gate: GateConfig, catalog: Catalog, subject_id: str | None = None
+) -> pd.DataFrame:
     """One row per suspended person: subject_id, reason (Chinese), suspended_until (NaT: open-ended,
-    until the person is removed from the list by its own procedure), documents."""
+    until the person is removed from the list by its own procedure), documents. ``subject_id``: that
+    person only (their own records, not the population's)."""
     cols = ["subject_id", "reason", "suspended_until", "documents"]
     if not gate.enabled or not gate.record_types:
         return pd.DataFrame(columns=cols)
@@ -49,12 +52,16 @@ def suspensions(store: Store, as_of: dt.date, gate: GateConfig, catalog: Catalog
 
     prepare_views(store, catalog)
     types = ", ".join(f"'{c}'" for c in gate.record_types)
-    df = store.sql(f"""
+    one = "" if subject_id is None else "AND t.subject_id = ?"
+    df = store.sql(
+        f"""
         SELECT t.subject_id, t.record_type, t.document_no, t.t_end
         FROM xinyi_timeline t JOIN subjects s USING (subject_id)
-        WHERE s.subject_type = 'person' AND t.record_type IN ({types}) AND {counts_sql(f"DATE '{as_of}'")}
+        WHERE s.subject_type = 'person' AND t.record_type IN ({types}) AND {counts_sql(f"DATE '{as_of}'")} {one}
         ORDER BY t.subject_id, t.record_type, t.document_no
-    """)
+    """,
+        None if subject_id is None else [subject_id],
+    )
     rows = []
     for sid, g in df.groupby("subject_id"):
         names = "、".join(dict.fromkeys(catalog[c].name_zh for c in g["record_type"]))

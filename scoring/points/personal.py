@@ -301,8 +301,7 @@ def suspension_of(
     catalog = catalog or load_catalog()
     gate = gate or load_gate(catalog=catalog)
     texts = texts or load_explain_config(catalog=catalog, gate_types=gate.record_types)
-    sus = suspensions(store, as_of, gate, catalog)
-    sus = sus[sus["subject_id"] == subject_id]
+    sus = suspensions(store, as_of, gate, catalog, subject_id=subject_id)
     if sus.empty:
         return None
     row = sus.iloc[0]
@@ -384,7 +383,7 @@ def explain_person(
             "items": [],
         }
     builder = FeatureBuilder(store, subjects="persons", catalog=catalog)
-    fm = builder.at(as_of)
+    fm = builder.at_subject(as_of, subject_id)  # this person's records only, not the population's
     if subject_id not in fm.values.index:
         raise NotFoundError(f"no person {mask_id(subject_id)} in the archive as of {as_of}")
     x = fm.values.loc[[subject_id], card.features_]
