@@ -13,8 +13,10 @@ to SQL (the two are tested to agree).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +48,8 @@ TIMELINE_COLUMNS = [
     "s_to",
     "excluded",
 ]
+#: the columns a record is shown with (records_behind), beside the timeline's
+SHOWN_COLUMNS = ["record_type", "event_date", "document_no", "agency", "severity", "amount", "t_end"]
 #: the catalogue (its content hash) each open store's temporary views were made for (see prepare_views)
 _VIEWS_FOR: weakref.WeakKeyDictionary[Store, str] = weakref.WeakKeyDictionary()
 
@@ -103,13 +107,19 @@ def prepare_views(store: Store, catalog: Catalog) -> None:
     con.register("xinyi_periods_df", periods_table(catalog))
     con.execute("CREATE OR REPLACE TEMP TABLE xinyi_periods AS SELECT * FROM xinyi_periods_df")
     con.unregister("xinyi_periods_df")
-    base = (
-        "(SELECT r.*, coalesce(s.positive_opt_out, false) AS opt_out FROM records r JOIN subjects s USING (subject_id))"
-    )
-    con.execute(f"""CREATE OR REPLACE TEMP VIEW xinyi_timeline AS
-        SELECT *, (opt_out_eligible AND opt_out) AS excluded FROM ({timeline_sql(base, "xinyi_periods")})""")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW xinyi_timeline AS {_timeline_select()}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW xinyi_links AS {links_sql(store)}")
     _VIEWS_FOR[store] = key
+
+
+def _timeline_select(where: str = "") -> str:
+    """The timeline of every record (``xinyi_timeline``), or of the records of the subjects a
+    ``where`` (over ``r`` and ``s``) keeps, filtered before the publicity join."""
+    base = (
+        "(SELECT r.*, coalesce(s.positive_opt_out, false) AS opt_out FROM records r JOIN subjects s "
+        f"USING (subject_id) {where})"
+    )
+    return f"SELECT *, (opt_out_eligible AND opt_out) AS excluded FROM ({timeline_sql(base, 'xinyi_periods')})"
 
 
 class FeatureBuilder:
@@ -168,25 +178,35 @@ class FeatureBuilder:
         values = values.astype("float64")
         return FeatureMatrix(values, self.meta, as_of, self.fset.name, self.engine)
 
-    def at_subject(self, as_of: dt.date | str, subject_id: str) -> FeatureMatrix:
-        """The feature vector of one subject as of ``as_of``, computed from that subject's records and
-        those of the subjects linked to it (法定代表人/实际控制人) only, never the population's: the
-        same values as ``at(as_of).values.loc[[subject_id]]`` (Polars engine; the rows of the
-        subject in :func:`prepare_views`'s timeline). Empty when the subject is not in the population
-        at ``as_of`` (an organisation registered later, a person asked for organisation features)."""
-        as_of = _as_date(as_of)
+    def subject_frames(self, subject_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(timeline, links) of one subject: the timeline rows of the subject and of the subjects
+        linked to it (法定代表人/实际控制人), with the columns records are shown with, and those links.
+        Indexed-size reads; never the population's rows."""
         links = self.store.polars(
             "SELECT * FROM xinyi_links WHERE person_id = ? OR organisation_id = ?", [subject_id, subject_id]
         )
         ids = sorted({subject_id, *links["organisation_id"].to_list(), *links["person_id"].to_list()})
         marks = ", ".join("?" for _ in ids)
-        cols = ", ".join(TIMELINE_COLUMNS)
-        timeline = self.store.polars(f"SELECT {cols} FROM xinyi_timeline WHERE subject_id IN ({marks})", ids)
+        cols = ", ".join(TIMELINE_COLUMNS + [c for c in SHOWN_COLUMNS if c not in TIMELINE_COLUMNS])
+        one = _timeline_select(f"WHERE r.subject_id IN ({marks}) AND s.subject_id IN ({marks})")
+        timeline = self.store.polars(f"SELECT {cols} FROM ({one}) ORDER BY subject_id, record_id", ids + ids)
+        return timeline, links
+
+    def at_subject(
+        self, as_of: dt.date | str, subject_id: str, frames: tuple[pl.DataFrame, pl.DataFrame] | None = None
+    ) -> FeatureMatrix:
+        """The feature vector of one subject as of ``as_of``, computed from that subject's records and
+        those of the subjects linked to it only (:meth:`subject_frames`, or ``frames`` already read),
+        never the population's: the same values as ``at(as_of).values.loc[[subject_id]]`` (Polars
+        engine). Empty when the subject is not in the population at ``as_of`` (an organisation
+        registered later, a person asked for organisation features)."""
+        as_of = _as_date(as_of)
+        timeline, links = frames if frames is not None else self.subject_frames(subject_id)
         population = self.store.polars(
             f"SELECT subject_id FROM ({self.population_sql(as_of)}) WHERE subject_id = ?", [subject_id]
         )
-        df = engine_polars.compute(timeline, links, population, self.fset, as_of).to_pandas()
-        values = df.set_index("subject_id").astype("float64")
+        df = engine_polars.compute(timeline.select(TIMELINE_COLUMNS), links, population, self.fset, as_of)
+        values = df.to_pandas().set_index("subject_id").astype("float64")
         return FeatureMatrix(values, self.meta, as_of, self.fset.name, "polars")
 
 
@@ -204,20 +224,47 @@ def build_features(
     return FeatureBuilder(store, subjects, industry, engine, catalog, feature_dir).at(as_of)
 
 
-def records_behind(store: Store, subject_id: str, feature, as_of: dt.date) -> pd.DataFrame:
+@contextlib.contextmanager
+def subject_views(store: Store, frames: tuple[pl.DataFrame, pl.DataFrame]) -> Iterator[tuple[str, str]]:
+    """One subject's (timeline, links) frames (:meth:`FeatureBuilder.subject_frames`) as two views of
+    the store's connection for the ``with`` block: their names, for :func:`records_behind`."""
+    import uuid
+
+    names = (f"xinyi_one_tl_{uuid.uuid4().hex}", f"xinyi_one_lk_{uuid.uuid4().hex}")
+    store.con.register(names[0], frames[0].to_arrow())
+    store.con.register(names[1], frames[1].to_arrow())
+    try:
+        yield names
+    finally:
+        for n in names:
+            store.con.unregister(n)
+
+
+def records_behind(
+    store: Store,
+    subject_id: str,
+    feature,
+    as_of: dt.date,
+    views: tuple[str, str] = ("xinyi_timeline", "xinyi_links"),
+) -> pd.DataFrame:
     """The records that count for one feature of one subject at ``as_of`` (needs :func:`prepare_views`).
-    For a linked feature, ``via`` names the linked subject, masked if it is a person."""
+    For a linked feature, ``via`` names the linked subject, masked if it is a person. ``views``: the
+    (timeline, links) relations to read, e.g. one subject's rows only (:func:`subject_views`)."""
+    return _records_behind(store, subject_id, feature, as_of, *views)
+
+
+def _records_behind(store: Store, subject_id: str, feature, as_of: dt.date, timeline: str, links: str) -> pd.DataFrame:
     where = f"{counts_sql(f'DATE {chr(39)}{as_of}{chr(39)}')} AND NOT excluded AND {mask_sql(feature, as_of)}"
     cols = "record_type, event_date, document_no, agency, severity, amount, t_end AS expires_on"
     if feature.link == "self":
         return store.sql(
-            f"SELECT {cols} FROM xinyi_timeline WHERE subject_id = ? AND {where} ORDER BY event_date", [subject_id]
+            f"SELECT {cols} FROM {timeline} WHERE subject_id = ? AND {where} ORDER BY event_date", [subject_id]
         )
     frm, to = LINK_KEYS[feature.link]
     valid = link_valid_sql("l", f"DATE '{as_of}'")
     df = store.sql(
-        f"""SELECT t.subject_id AS via, {cols} FROM xinyi_timeline t
-        JOIN (SELECT DISTINCT organisation_id, person_id FROM xinyi_links l WHERE {valid}) l ON l.{frm} = t.subject_id
+        f"""SELECT t.subject_id AS via, {cols} FROM {timeline} t
+        JOIN (SELECT DISTINCT organisation_id, person_id FROM {links} l WHERE {valid}) l ON l.{frm} = t.subject_id
         WHERE l.{to} = ? AND {where} ORDER BY event_date""",
         [subject_id],
     )

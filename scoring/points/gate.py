@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
@@ -62,6 +63,33 @@ def suspensions(
     """,
         None if subject_id is None else [subject_id],
     )
+    return _suspension_rows(df, catalog)
+
+
+def suspensions_in(timeline: Any, subject_id: str, as_of: dt.date, gate: GateConfig, catalog: Catalog) -> pd.DataFrame:
+    """:func:`suspensions` for one person from that person's timeline rows already read (a Polars
+    frame of :meth:`scoring.features.builder.FeatureBuilder.subject_frames`): the same row."""
+    import polars as pl
+
+    from scoring.features.engine_polars import counts_expr
+
+    if not gate.enabled or not gate.record_types:
+        return _suspension_rows(pd.DataFrame(columns=["subject_id", "record_type", "document_no", "t_end"]), catalog)
+    rows = (
+        timeline.filter(
+            (pl.col("subject_id") == subject_id)
+            & pl.col("record_type").is_in(list(gate.record_types))
+            & counts_expr(as_of)
+        )
+        .select("subject_id", "record_type", "document_no", "t_end")
+        .sort("subject_id", "record_type", "document_no")
+        .to_pandas()
+    )
+    return _suspension_rows(rows, catalog)
+
+
+def _suspension_rows(df: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    cols = ["subject_id", "reason", "suspended_until", "documents"]
     rows = []
     for sid, g in df.groupby("subject_id"):
         names = "、".join(dict.fromkeys(catalog[c].name_zh for c in g["record_type"]))

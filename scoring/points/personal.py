@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,11 +22,11 @@ from scoring.core.config import config_dir, load_model
 from scoring.core.errors import NotFoundError
 from scoring.core.privacy import mask_id, scrub
 from scoring.evaluation.metrics import ks_statistic, reliability
-from scoring.features.builder import FeatureBuilder, prepare_views, records_behind, records_json
+from scoring.features.builder import FeatureBuilder, prepare_views, records_behind, records_json, subject_views
 from scoring.features.training import training_set
 from scoring.points import wording
 from scoring.points.card import PointsCard, load_expert_card
-from scoring.points.gate import GateConfig, load_gate, suspensions
+from scoring.points.gate import GateConfig, load_gate, suspensions, suspensions_in
 from scoring.points.wording import ExplainConfig, load_explain_config
 
 
@@ -291,6 +292,7 @@ def suspension_of(
     gate: GateConfig | None = None,
     catalog: Catalog | None = None,
     texts: ExplainConfig | None = None,
+    frames: tuple[Any, Any] | None = None,
 ) -> dict | None:
     """The person's suspension at ``as_of`` (信用底线), or None when scored: the reason, until when
     (``until``: ISO date, None when open-ended; ``until_zh`` in words), and every list record behind it
@@ -301,21 +303,41 @@ def suspension_of(
     catalog = catalog or load_catalog()
     gate = gate or load_gate(catalog=catalog)
     texts = texts or load_explain_config(catalog=catalog, gate_types=gate.record_types)
-    sus = suspensions(store, as_of, gate, catalog, subject_id=subject_id)
+    if frames is not None:  # the person's timeline already read: no query of the store
+        sus = suspensions_in(frames[0], subject_id, as_of, gate, catalog)
+    else:
+        sus = suspensions(store, as_of, gate, catalog, subject_id=subject_id)
     if sus.empty:
         return None
     row = sus.iloc[0]
     until = row["suspended_until"]
     until_iso = None if pd.isna(until) else pd.Timestamp(until).date().isoformat()
     docs = [d for d in str(row["documents"] or "").split(", ") if d]
-    prepare_views(store, catalog)
-    types = ", ".join(f"'{c}'" for c in gate.record_types)
-    recs = store.sql(
-        f"""SELECT record_type, document_no, agency, t_start, t_end FROM xinyi_timeline
-        WHERE subject_id = ? AND record_type IN ({types}) AND {counts_sql(f"DATE '{as_of}'")}
-        ORDER BY t_start, record_type, document_no""",
-        [subject_id],
-    )
+    if frames is not None:
+        import polars as pl
+
+        from scoring.features.engine_polars import counts_expr
+
+        recs = (
+            frames[0]
+            .filter(
+                (pl.col("subject_id") == subject_id)
+                & pl.col("record_type").is_in(list(gate.record_types))
+                & counts_expr(as_of)
+            )
+            .select("record_type", "document_no", "agency", "t_start", "t_end")
+            .sort("t_start", "record_type", "document_no")
+            .to_pandas()
+        )
+    else:
+        prepare_views(store, catalog)
+        types = ", ".join(f"'{c}'" for c in gate.record_types)
+        recs = store.sql(
+            f"""SELECT record_type, document_no, agency, t_start, t_end FROM xinyi_timeline
+            WHERE subject_id = ? AND record_type IN ({types}) AND {counts_sql(f"DATE '{as_of}'")}
+            ORDER BY t_start, record_type, document_no""",
+            [subject_id],
+        )
     lists = []
     for r in recs.to_dict(orient="records"):
         if r["document_no"] is not None and docs and str(r["document_no"]) not in docs:
@@ -370,7 +392,9 @@ def explain_person(
     gate = gate or load_gate(catalog=catalog)
     require_person(store, subject_id)
     head = {"subject": mask_id(subject_id), "as_of": as_of.isoformat(), "total": int(card.total)}
-    sus = suspension_of(store, subject_id, as_of, gate, catalog)
+    builder = FeatureBuilder(store, subjects="persons", catalog=catalog)
+    frames = builder.subject_frames(subject_id)  # this person's records (and linked ones') only
+    sus = suspension_of(store, subject_id, as_of, gate, catalog, frames=frames)
     if sus is not None:
         return {
             **head,
@@ -382,36 +406,36 @@ def explain_person(
             "suspension": sus,
             "items": [],
         }
-    builder = FeatureBuilder(store, subjects="persons", catalog=catalog)
-    fm = builder.at_subject(as_of, subject_id)  # this person's records only, not the population's
+    fm = builder.at_subject(as_of, subject_id, frames)
     if subject_id not in fm.values.index:
         raise NotFoundError(f"no person {mask_id(subject_id)} in the archive as of {as_of}")
     x = fm.values.loc[[subject_id], card.features_]
     items = card.items(x).iloc[0]
     prepare_views(store, catalog)
-    lines = []
-    for f in card.features_:
-        if int(card.max_points_.get(f, 0)) <= 0:  # an item that can carry no points explains nothing
-            continue
-        spec = builder.fset[f]
-        idx = int(card.binnings_[f].bin_index(x[f])[0])
-        raw = x[f].iloc[0]
-        value = None if pd.isna(raw) else float(raw)
-        recs = records_behind(store, subject_id, spec, as_of)
-        lines.append(
-            {
-                "feature": f,
-                "label_zh": spec.label_zh,
-                "value": value,
-                "value_zh": wording.value_words(spec, value, catalog),
-                "none": wording.is_none(spec, value),
-                "bin": wording.bin_words(spec, card.binnings_[f], idx, catalog),
-                "note": wording.feature_note(spec),
-                "points": int(items[f]),
-                "max_points": int(card.max_points_[f]),
-                "records": [wording.record_entry(r, catalog) for r in records_json(recs)],
-            }
-        )
+    with subject_views(store, frames) as views:
+        lines = []
+        for f in card.features_:
+            if int(card.max_points_.get(f, 0)) <= 0:  # an item that can carry no points explains nothing
+                continue
+            spec = builder.fset[f]
+            idx = int(card.binnings_[f].bin_index(x[f])[0])
+            raw = x[f].iloc[0]
+            value = None if pd.isna(raw) else float(raw)
+            recs = records_behind(store, subject_id, spec, as_of, views)
+            lines.append(
+                {
+                    "feature": f,
+                    "label_zh": spec.label_zh,
+                    "value": value,
+                    "value_zh": wording.value_words(spec, value, catalog),
+                    "none": wording.is_none(spec, value),
+                    "bin": wording.bin_words(spec, card.binnings_[f], idx, catalog),
+                    "note": wording.feature_note(spec),
+                    "points": int(items[f]),
+                    "max_points": int(card.max_points_[f]),
+                    "records": [wording.record_entry(r, catalog) for r in records_json(recs)],
+                }
+            )
     return {**head, "status": "scored", "points": int(items.sum()), "items": lines}
 
 
