@@ -115,10 +115,19 @@ def _event(conn: Connection, case: dict, to: str, *, user: Any, now: dt.datetime
         raise CaseStateError(
             f"case {case['case_id']} is {frm} ({STATES_ZH[frm]}): it cannot become {to}; next may be: {allowed}"
         )
+    _log(
+        conn, case, to, user=user, now=now, note=note, what=f"case {case['kind']} {to}", detail={"from": frm, "to": to}
+    )
+
+
+def _log(
+    conn: Connection, case: dict, to: str, *, user: Any, now: dt.datetime, note: str | None, what: str, detail: dict
+) -> None:
+    """One row of case_events and one of the query register, in the caller's transaction."""
     name, role = _name(user)
     conn.execute(
         case_events.insert().values(
-            case_id=case["case_id"], at=now, from_state=frm, to_state=to, username=name, note=note
+            case_id=case["case_id"], at=now, from_state=case["state"], to_state=to, username=name, note=note
         )
     )
     register.record(
@@ -126,10 +135,10 @@ def _event(conn: Connection, case: dict, to: str, *, user: Any, now: dt.datetime
         user=name,
         role=role,
         action="write",
-        what=f"case {case['kind']} {to}",
+        what=what,
         subject=case["subject_key"],
         purpose="repair_objection",
-        detail={"case_id": case["case_id"], "from": frm, "to": to, "record_id": case["record_id"]},
+        detail={"case_id": case["case_id"], "record_id": case["record_id"], **detail},
         at=now,
     )
 
@@ -368,31 +377,12 @@ def extend(
             f"延长后共 {total} 个工作日，超过上限 {cap} 个工作日 (extend by 1 to {cap - int(c['working_days'])})"
         )
     deadline = cal.add(c["submitted_on"], total)
-    name, role = _name(user)
     conn.execute(
         cases.update().where(cases.c.case_id == case_id).values(working_days=total, deadline=deadline, updated_at=now)
     )
-    conn.execute(
-        case_events.insert().values(
-            case_id=case_id,
-            at=now,
-            from_state=c["state"],
-            to_state=c["state"],
-            username=name,
-            note=f"extended by {days} (approved by {approved_by})",
-        )
-    )
-    register.record(
-        conn,
-        user=name,
-        role=role,
-        action="write",
-        what=f"case {c['kind']} extended",
-        subject=c["subject_key"],
-        purpose="repair_objection",
-        detail={"case_id": case_id, "days": days, "approved_by": approved_by},
-        at=now,
-    )
+    note = f"extended by {days} (approved by {approved_by})"
+    detail = {"days": days, "approved_by": approved_by}
+    _log(conn, c, c["state"], user=user, now=now, note=note, what=f"case {c['kind']} extended", detail=detail)
     return _row(conn, case_id)
 
 
