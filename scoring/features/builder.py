@@ -181,7 +181,7 @@ class FeatureBuilder:
     def subject_frames(self, subject_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
         """(timeline, links) of one subject: the timeline rows of the subject and of the subjects
         linked to it (法定代表人/实际控制人), with the columns records are shown with, and those links.
-        Indexed-size reads; never the population's rows."""
+        Only those rows are read (the store finds them by a scan of ``records``, not an index)."""
         links = self.store.polars(
             "SELECT * FROM xinyi_links WHERE person_id = ? OR organisation_id = ?", [subject_id, subject_id]
         )
@@ -250,10 +250,7 @@ def records_behind(
     """The records that count for one feature of one subject at ``as_of`` (needs :func:`prepare_views`).
     For a linked feature, ``via`` names the linked subject, masked if it is a person. ``views``: the
     (timeline, links) relations to read, e.g. one subject's rows only (:func:`subject_views`)."""
-    return _records_behind(store, subject_id, feature, as_of, *views)
-
-
-def _records_behind(store: Store, subject_id: str, feature, as_of: dt.date, timeline: str, links: str) -> pd.DataFrame:
+    timeline, links = views
     where = f"{counts_sql(f'DATE {chr(39)}{as_of}{chr(39)}')} AND NOT excluded AND {mask_sql(feature, as_of)}"
     cols = "record_type, event_date, document_no, agency, severity, amount, t_end AS expires_on"
     if feature.link == "self":

@@ -66,21 +66,25 @@ def suspensions(
     return _suspension_rows(df, catalog)
 
 
-def suspensions_in(timeline: Any, subject_id: str, as_of: dt.date, gate: GateConfig, catalog: Catalog) -> pd.DataFrame:
-    """:func:`suspensions` for one person from that person's timeline rows already read (a Polars
-    frame of :meth:`scoring.features.builder.FeatureBuilder.subject_frames`): the same row."""
+def gate_records(timeline: Any, subject_id: str, as_of: dt.date, gate: GateConfig) -> Any:
+    """The person's counting gate-list rows at ``as_of`` from their timeline rows already read (a
+    Polars frame of :meth:`scoring.features.builder.FeatureBuilder.subject_frames`)."""
     import polars as pl
 
     from scoring.features.engine_polars import counts_expr
 
+    return timeline.filter(
+        (pl.col("subject_id") == subject_id) & pl.col("record_type").is_in(list(gate.record_types)) & counts_expr(as_of)
+    )
+
+
+def suspensions_in(timeline: Any, subject_id: str, as_of: dt.date, gate: GateConfig, catalog: Catalog) -> pd.DataFrame:
+    """:func:`suspensions` for one person from that person's timeline rows already read
+    (:func:`gate_records`): the same row."""
     if not gate.enabled or not gate.record_types:
         return _suspension_rows(pd.DataFrame(columns=["subject_id", "record_type", "document_no", "t_end"]), catalog)
     rows = (
-        timeline.filter(
-            (pl.col("subject_id") == subject_id)
-            & pl.col("record_type").is_in(list(gate.record_types))
-            & counts_expr(as_of)
-        )
+        gate_records(timeline, subject_id, as_of, gate)
         .select("subject_id", "record_type", "document_no", "t_end")
         .sort("subject_id", "record_type", "document_no")
         .to_pandas()

@@ -26,7 +26,7 @@ from scoring.features.builder import FeatureBuilder, prepare_views, records_behi
 from scoring.features.training import training_set
 from scoring.points import wording
 from scoring.points.card import PointsCard, load_expert_card
-from scoring.points.gate import GateConfig, load_gate, suspensions, suspensions_in
+from scoring.points.gate import GateConfig, gate_records, load_gate, suspensions, suspensions_in
 from scoring.points.wording import ExplainConfig, load_explain_config
 
 
@@ -314,17 +314,8 @@ def suspension_of(
     until_iso = None if pd.isna(until) else pd.Timestamp(until).date().isoformat()
     docs = [d for d in str(row["documents"] or "").split(", ") if d]
     if frames is not None:
-        import polars as pl
-
-        from scoring.features.engine_polars import counts_expr
-
         recs = (
-            frames[0]
-            .filter(
-                (pl.col("subject_id") == subject_id)
-                & pl.col("record_type").is_in(list(gate.record_types))
-                & counts_expr(as_of)
-            )
+            gate_records(frames[0], subject_id, as_of, gate)
             .select("record_type", "document_no", "agency", "t_start", "t_end")
             .sort("t_start", "record_type", "document_no")
             .to_pandas()

@@ -397,7 +397,7 @@ def mark_notified(conn: Connection, case_id: str, *, now: dt.datetime, user: Any
     c = _row(conn, case_id)
     out = _move(conn, c, "notified", user=user, now=now)
     what = KINDS_ZH[c["kind"]]
-    result = OUTCOMES_ZH.get(c["outcome"] or "", "不予受理") if c["state"] != "refused" else "不予受理"
+    result = OUTCOMES_ZH.get(c["outcome"] or "", "不予受理")  # refused: no outcome
     conn.execute(
         notices.insert().values(
             subject_key=c["subject_key"],
