@@ -5,7 +5,7 @@ VENV22 ?= .venv-pandas22
 BIN     = $(VENV)/bin
 WORKDIR ?= work
 
-.PHONY: demo test test-full test-pandas22 setup clean browser postgres
+.PHONY: demo test test-full test-pandas22 setup clean browser postgres java
 
 setup: $(VENV)/.installed
 
@@ -22,7 +22,7 @@ demo: setup
 # Full suite on the newest pandas, then the smoke subset on pandas 2.2.
 test: test-full test-pandas22
 
-test-full: setup browser postgres
+test-full: setup browser postgres java
 	$(BIN)/python -m pytest -n 2 -q tests
 
 # Headless Chromium (Debian's package) and CJK fonts for the report rendering test; installed when
@@ -38,6 +38,13 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
 	  echo "postgresql not installed: the PostgreSQL lane will be skipped"
+
+# Debian's Java runtime for the Spark lane (pyspark comes from PyPI with the test extra); installed when
+# no java is found and we are root.
+java:
+	@command -v java >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; } || \
+	  echo "java not installed: the Spark lane will be skipped"
 
 $(VENV22)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV22)

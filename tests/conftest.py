@@ -178,3 +178,16 @@ def serving_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'serving.sqlite'}"
     return request.getfixturevalue("postgres_server").new_database()
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """The Spark session in local mode (scoring.core.spark). Missing pyspark or Java fails under CI
+    (``make test`` installs both: the test extra and ``make java``) and skips elsewhere."""
+    from scoring.core.spark import spark_available, spark_session
+
+    if not spark_available():
+        if os.environ.get("CI"):
+            pytest.fail("pyspark or Java is missing; `make setup java` installs them")
+        pytest.skip("pyspark or Java not installed (make setup java)")
+    return spark_session()
