@@ -30,7 +30,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
 
 #: the extra that brings pyspark
-INSTALL_HINT = "install the Spark extra: pip install 'xinyi[spark]' (and Java 17+, e.g. Debian's openjdk-17-jre-headless)"
+INSTALL_HINT = (
+    "install the Spark extra: pip install 'xinyi[spark]' (and Java 17+, e.g. Debian's openjdk-17-jre-headless)"
+)
 
 
 def spark_available() -> bool:
