@@ -68,30 +68,51 @@ def gated_scores_spark(card: PointsCard, inputs: DataFrame, key: str = "subject_
     )
 
 
-def value_counts_spark(df: DataFrame, column: str, label: str, dtype: str = "numerical") -> pd.DataFrame:
-    """:func:`scoring.points.binning.value_counts` counted by Spark: one row per distinct value of
-    ``column`` (NULL and NaN: the missing value; categorical: the value's text), ``value``, ``n``
-    rows and ``events`` (sum of ``label``), ascending, missing last. Only this table reaches the driver."""
+def _numeric_value(column: str):
     from pyspark.sql import functions as F
 
-    c = F.col(column)
-    if dtype == "categorical":
-        value = c.cast("string")
-    else:
-        d = c.cast("double")
-        value = F.when(d.isNull() | F.isnan(d), F.lit(None).cast("double")).otherwise(d + F.lit(0.0))
-    agg = (
-        df.select(value.alias("value"), F.col(label).cast("double").alias("y"))
-        .groupBy("value")
-        .agg(F.count(F.lit(1)).cast("double").alias("n"), F.sum("y").alias("events"))
-    )
-    out = pd.DataFrame(agg.toPandas())
+    d = F.col(column).cast("double")
+    return F.when(d.isNull() | F.isnan(d), F.lit(None).cast("double")).otherwise(d + F.lit(0.0))
+
+
+def _ordered_values(out: pd.DataFrame, dtype: str) -> pd.DataFrame:
+    out = out[["value", "n", "events"]].copy()
     if dtype == "categorical":
         out["value"] = pd.Series([v if isinstance(v, str) else None for v in out["value"]], dtype="object")
     else:
         out["value"] = out["value"].astype(float)
     out["n"], out["events"] = out["n"].astype(float), out["events"].astype(float)
     return out.sort_values("value", kind="stable", na_position="last", ignore_index=True)
+
+
+def value_counts_spark(df: DataFrame, column: str, label: str, dtype: str = "numerical") -> pd.DataFrame:
+    """:func:`scoring.points.binning.value_counts` counted by Spark: one row per distinct value of
+    ``column`` (NULL and NaN: the missing value; categorical: the value's text), ``value``, ``n``
+    rows and ``events`` (sum of ``label``), ascending, missing last. Only this table reaches the driver."""
+    return all_value_counts_spark(df, [column], label, dtype)[column]
+
+
+def all_value_counts_spark(
+    df: DataFrame, columns: list[str], label: str, dtype: str = "numerical"
+) -> dict[str, pd.DataFrame]:
+    """:func:`value_counts_spark` of several columns of one type in one Spark job (the rows are
+    unpivoted to (column, value, label) and counted once): column -> its table."""
+    from pyspark.sql import functions as F
+
+    if not columns:
+        return {}
+    value = (lambda c: F.col(c).cast("string")) if dtype == "categorical" else _numeric_value
+    pairs = F.explode(F.array(*[F.struct(F.lit(c).alias("feature"), value(c).alias("value")) for c in columns])).alias(
+        "kv"
+    )
+    agg = (
+        df.select(pairs, F.col(label).cast("double").alias("y"))
+        .select("kv.feature", "kv.value", "y")
+        .groupBy("feature", "value")
+        .agg(F.count(F.lit(1)).cast("double").alias("n"), F.sum("y").alias("events"))
+    )
+    out = pd.DataFrame(agg.toPandas())
+    return {c: _ordered_values(out[out["feature"] == c], dtype) for c in columns}
 
 
 class SparkCounts:
@@ -109,6 +130,7 @@ class SparkCounts:
         self.df, self.label = df, label
         self.columns = [c for c in df.columns if c != label]
         self._types = dict(df.dtypes)
+        self._counts: dict[str, pd.DataFrame] = {}
 
     def is_categorical(self, feature: str) -> bool:
         return self._types[feature] == "string"
@@ -119,7 +141,12 @@ class SparkCounts:
                 f"{binning.name}: the column holds text; declare it categorical (dtype='categorical') "
                 "or convert it to numbers"
             )
-        return value_counts_spark(self.df, binning.name, self.label, binning.dtype)
+        if binning.name not in self._counts:  # every column of this type counted in one job
+            same = [c for c in self.columns if self.is_categorical(c) == (binning.dtype == "categorical")]
+            if binning.name not in same:
+                same = [binning.name]
+            self._counts |= all_value_counts_spark(self.df, same, self.label, binning.dtype)
+        return self._counts[binning.name]
 
     def bin_counts(self, binnings: Mapping[str, MonotoneBinning]) -> pd.DataFrame:
         from pyspark.sql import functions as F
