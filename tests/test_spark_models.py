@@ -196,6 +196,12 @@ def test_vetoed_organisations_are_graded_by_the_veto_on_spark(spark, fitted_by_p
     assert len(vetoed) > 0, "the stress archive should have vetoed organisations"
     assert (got.loc[vetoed, "veto"] == pop.graded.loc[vetoed, "veto"]).all()
     assert (got.loc[pop.graded.index, "grade"] == pop.graded["grade"]).all()
+    # no previous grade anywhere (an all-empty column reaches Spark untyped): still the embedded grades
+    blank = inputs.assign(previous_grade=None)
+    again = _keyed(grade_organisations_spark(fitted.grader, pop.industry, _sdf(spark, blank))).loc[blank.index]
+    want = graded_with_contributions(fitted.grader, pop.industry, blank)
+    assert (again["grade"] == want["grade"]).all() and (again["upgrade_capped"] == want["upgrade_capped"]).all()
+    assert again["previous_grade"].isna().all()
 
 
 # -- 3. the card fitted from Spark's counts ------------------------------------------------------

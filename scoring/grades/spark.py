@@ -61,6 +61,11 @@ def graded_with_contributions(model: Any, industry: Industry, inputs: pd.DataFra
     return pd.concat([graded, margin, contrib], axis=1)
 
 
+def industry_features(industry: Industry) -> list[str]:
+    """The features the industry's vetoes (直接定级) read, besides the model's."""
+    return [v.feature for v in industry.vetoes]
+
+
 def output_columns(model: Any, key: str = "subject_id") -> list[tuple[str, str]]:
     """(name, Spark type) of every column of :func:`grade_organisations_spark`'s result for ``model``."""
     cols = [(key, "string"), GRADE_COLUMNS[0]] + [(f"p_{c}", "double") for c in model.class_names_]
@@ -114,6 +119,14 @@ def grade_organisations_spark(model: Any, industry: Industry, inputs: DataFrame,
     ``mapInPandas``: ``key``, ``previous_grade``, ``p_<class>``, ``risk``, the grade columns of
     :func:`scoring.grades.supervision.assign_grades`, ``margin`` and the SHAP contributions
     ``shap_<feature>``, ``shap_bias``. Equal to :func:`graded_with_contributions` on the same rows."""
+    from pyspark.sql import functions as F
+
+    from scoring.grades.lists import RULE_COLUMNS
+
+    # one type per input column whoever built the frame (an all-empty column arrives untyped)
+    typed = [F.col(c).cast("string").alias(c) for c in RULE_COLUMNS if c in inputs.columns]
+    typed += [F.col(f).cast("double").alias(f) for f in dict.fromkeys([*model.features_, *industry_features(industry)])]
+    inputs = inputs.select(F.col(key).cast("string").alias(key), *typed)
     cols = output_columns(model, key)
     schema = ", ".join("`" + n.replace("`", "``") + f"` {t}" for n, t in cols)
     run = _graded_batches(model_text(model), industry.model_dump_json(), key, [n for n, _ in cols])
