@@ -41,7 +41,7 @@ from scoring.sample.generator import generate_sample
 pytestmark = pytest.mark.spark
 
 PROFILES = ("realistic", "stress")
-FIT_SEED, FIT_PERSONS, FIT_ORGS = 7, 3000, 1500
+FIT_SEED, FIT_PERSONS, FIT_ORGS = 7, 2000, 1000
 SMALL_PERSONS, SMALL_ORGS = 80, 60
 INDUSTRY = "construction"
 AS_OF = dt.date(2025, 12, 31)
@@ -99,7 +99,7 @@ def _keyed(sdf) -> pd.DataFrame:
 
 
 # -- 1. the card's SQL export on Spark ---------------------------------------------------------
-@settings(max_examples=4, deadline=None, suppress_health_check=hc, phases=NO_SHRINK)
+@settings(max_examples=3, deadline=None, suppress_health_check=hc, phases=NO_SHRINK)
 @given(profile=st.sampled_from(PROFILES), seed=st.integers(0, 10_000), day=st.integers(-900, 0))
 def test_card_sql_on_spark_is_the_python_score(spark, fitted_by_profile, tmp_path_factory, profile, seed, day):
     fitted = fitted_by_profile(profile)
@@ -151,7 +151,7 @@ def test_card_sql_reads_nan_null_specials_and_categories_as_python(spark):
 
 
 # -- 2. grades and SHAP per partition ------------------------------------------------------------
-@settings(max_examples=4, deadline=None, suppress_health_check=hc, phases=NO_SHRINK)
+@settings(max_examples=3, deadline=None, suppress_health_check=hc, phases=NO_SHRINK)
 @given(profile=st.sampled_from(PROFILES), seed=st.integers(0, 10_000), parts=st.integers(1, 5))
 def test_grades_and_shap_on_spark_are_the_embedded_ones(
     spark, fitted_by_profile, tmp_path_factory, profile, seed, parts
