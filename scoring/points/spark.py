@@ -22,7 +22,6 @@ import itertools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from scoring.core.errors import DataError
@@ -170,14 +169,3 @@ def fit_card_spark(card: PointsCard, df: DataFrame, label: str = LABEL) -> Point
     solves on the counts (see the module docstring): the card is the one :meth:`PointsCard.fit`
     gives on the same rows as a pandas frame (same binnings, coefficients, points, JSON)."""
     return card.fit_counts(SparkCounts(df, label))
-
-
-def score_rows_equal(card: PointsCard, X: pd.DataFrame, scored: pd.DataFrame, key: str = "subject_id") -> bool:
-    """Whether the Spark-scored rows (``key``, ``points``, items) equal the card's Python points of
-    ``X`` (indexed by ``key``) exactly: a check for tests and benchmarks."""
-    got = scored.set_index(key).sort_index()
-    items = card.items(X).sort_index()
-    if not got.index.equals(items.index):
-        return False
-    same = all(np.array_equal(got[f].to_numpy(np.int64), items[f].to_numpy(np.int64)) for f in card.features_)
-    return same and np.array_equal(got["points"].to_numpy(np.int64), items.sum(axis=1).to_numpy(np.int64))
