@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -234,3 +236,45 @@ def test_family_cap_holds_or_is_raised_with_a_warning():
     cap = tight.family_cap_
     assert cap is not None and cap > 100 and sum(tight.max_points_.values()) == 1000
     assert all(v <= cap for v in tight.single_record_effect_.values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 100_000), n=st.integers(50, 4000), kind=st.sampled_from(["counts", "amounts", "normal"]))
+def test_binning_from_counts_is_the_binning_from_rows(seed, n, kind):
+    """The pre-binning tree fitted on per-value counts (sample weights) is the tree on the rows, and
+    quantile pre-bins from counts are numpy's inverted-CDF quantiles of the rows: a fit from
+    counts (``fit_counts``, what Spark feeds) loses nothing."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    from scoring.points.binning import _inverted_cdf, value_counts
+
+    rng = np.random.default_rng(seed)
+    if kind == "counts":
+        x = rng.integers(0, int(rng.integers(25, 400)), n).astype(float)
+    elif kind == "amounts":
+        x = np.round(rng.lognormal(3, 2, n), 1)
+    else:
+        x = rng.normal(size=n)
+    x[rng.random(n) < rng.uniform(0, 0.5)] = 0.0
+    y = (rng.random(n) < 0.3 / (1 + np.exp(-(x - np.median(x)) / (x.std() + 1e-9)))).astype(float)
+    uniq = np.unique(x)
+    c = value_counts(x, y)
+    b = MonotoneBinning(max_prebins=20)
+    if len(uniq) > 20:
+        got = b._tree_splits(c["value"].to_numpy(), c["n"].to_numpy(), c["events"].to_numpy())
+        leaf = max(1, int(np.ceil(b.min_prebin_share * n)))
+        t = DecisionTreeClassifier(max_leaf_nodes=20, min_samples_leaf=leaf, random_state=0).fit(x[:, None], y).tree_
+        snapped = uniq[
+            np.searchsorted(uniq, np.sort(t.threshold[t.children_left != t.children_right]), side="right").clip(
+                max=len(uniq) - 1
+            )
+        ]
+        assert np.array_equal(got, np.unique(snapped[snapped > uniq[0]]))
+    qs = np.linspace(0, 1, 21)[1:-1]
+    assert np.array_equal(
+        _inverted_cdf(c["value"].to_numpy(), c["n"].to_numpy(), qs), np.quantile(x, qs, method="inverted_cdf")
+    )
+    for pre in ("tree", "quantile"):
+        rows = MonotoneBinning(prebinning=pre, direction="none").fit(x, y)
+        counted = MonotoneBinning(prebinning=pre, direction="none").fit_counts(c.sample(frac=1.0, random_state=seed))
+        assert json.dumps(rows.to_dict()) == json.dumps(counted.to_dict())

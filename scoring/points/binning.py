@@ -48,7 +48,6 @@ Direction = Literal["increases_risk", "decreases_risk", "none", "auto"]  # "auto
 FORMAT = "xinyi.monotone_binning/2"
 FORMATS = (FORMAT, "xinyi.monotone_binning/1")  # /1 files (no event minimums or test) still load
 MISSING = "Missing"
-TREE_SAMPLE = 100_000  # rows used to fit the pre-binning tree
 
 
 def _woe(events: np.ndarray, non_events: np.ndarray, tot_e: float, tot_ne: float) -> np.ndarray:
@@ -119,6 +118,70 @@ def _one_column(X: Any, owner: str) -> tuple[Any, str | None, bool]:
     if arr.ndim != 1:
         raise DataError(f"{owner}: X must be one column of values, got {arr.ndim} dimensions")
     return X if isinstance(X, np.ndarray) else list(X), None, False
+
+
+def value_counts(x: Any, y: Any, dtype: str = "numerical") -> pd.DataFrame:
+    """The aggregate a binning is fitted on: one row per distinct value of ``x`` (numbers, or for
+    ``categorical`` the values' text), ``value``, ``n`` rows and ``events`` (sum of the 0/1 ``y``),
+    ascending by value, the missing value (NaN / None) last. Spark counts the same table
+    (:func:`scoring.points.spark.value_counts_spark`)."""
+    yv = np.asarray(y, dtype=float)
+    if dtype == "categorical":
+        xs = pd.Series(x, dtype="object")
+        v: Any = pd.Series([str(a) if pd.notna(a) else None for a in xs], dtype="object")
+    else:
+        v = pd.Series(np.asarray(x, dtype=float) + 0.0)  # + 0.0: -0.0 counts as 0.0
+    g = pd.DataFrame({"value": v, "y": yv}).groupby("value", dropna=False, sort=True)["y"]
+    out = pd.DataFrame({"n": g.size().astype(float), "events": g.sum().astype(float)}).reset_index()
+    return out.sort_values("value", kind="stable", na_position="last", ignore_index=True)
+
+
+def _inverted_cdf(uniq: np.ndarray, counts: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.quantile(rows, q, method="inverted_cdf")`` of the rows that ``uniq`` (ascending) with
+    ``counts`` stand for, from the counts alone (numpy's own rule: order statistic ``n q - 1``,
+    rounded up unless whole)."""
+    n = int(counts.sum())
+    index = n * np.asarray(q, dtype=float) - 1
+    previous = np.floor(index)
+    pos = np.where(index - previous == 0, previous, previous + 1).astype(np.int64)
+    pos[pos < 0] = 0
+    return uniq[np.searchsorted(np.cumsum(counts), pos, side="right")]
+
+
+SqlDialect = Literal["duckdb", "spark"]
+
+
+def quote_sql(name: str, dialect: SqlDialect = "duckdb") -> str:
+    """A column name quoted for ``dialect`` (DuckDB: double quotes; Spark SQL: backquotes)."""
+    if dialect not in ("duckdb", "spark"):
+        raise ConfigError(f"SQL dialect must be duckdb or spark, got {dialect!r}")
+    return "`" + name.replace("`", "``") + "`" if dialect == "spark" else '"' + name.replace('"', '""') + '"'
+
+
+def bin_case_sql(b: "MonotoneBinning", column: str, then: Any, dialect: SqlDialect = "duckdb") -> str:
+    """A SQL CASE putting the (quoted) ``column`` in the bins of ``b`` exactly as
+    :meth:`MonotoneBinning.bin_index` does, giving ``then(i)`` for bin index i (-1 missing, -2-k the
+    k-th special value, unseen categories the last bin). A NULL or NaN is missing."""
+    quote_sql("x", dialect)  # validates the dialect
+    spark = dialect == "spark"
+
+    def number(v: float) -> str:
+        return f"{float(v)!r}D" if spark else repr(float(v))
+
+    if b.dtype == "categorical":
+        whens = [f"WHEN {column} IS NULL THEN {then(-1)}"]
+        text = "STRING" if spark else "VARCHAR"
+        for i, cats in enumerate(b.categories_):
+            vals = ", ".join("'" + str(v).replace("'", "''") + "'" for v in cats)
+            whens.append(f"WHEN CAST({column} AS {text}) IN ({vals}) THEN {then(i)}")
+    else:
+        whens = [f"WHEN {column} IS NULL OR isnan({column}) THEN {then(-1)}"]
+        for k, v in enumerate(b.special_woe_):
+            whens.append(f"WHEN {column} = {number(v)} THEN {then(-2 - k)}")
+        for i, s in enumerate(b.splits_):
+            whens.append(f"WHEN {column} < {number(s)} THEN {then(i)}")
+    whens.append(f"ELSE {then(b.n_bins - 1)}")
+    return f"CASE {' '.join(whens)} END"
 
 
 class MonotoneBinning(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -211,8 +274,10 @@ class MonotoneBinning(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             ) from None
 
     def fit(self, X: Any, y: Any) -> "MonotoneBinning":
-        """Bin the one column of ``X`` (a Series, 1-D array or one-column table) against the 0/1 ``y``."""
-        direction = self._check()
+        """Bin the one column of ``X`` (a Series, 1-D array or one-column table) against the 0/1 ``y``:
+        :meth:`fit_counts` on the column's :func:`value_counts` (so a fit on rows and a fit on the
+        same counts aggregated elsewhere, e.g. by Spark, are the same binning)."""
+        self._check()
         x, column, _ = _one_column(X, f"MonotoneBinning {self.name!r}")
         try:
             y = np.asarray(y, dtype=float)
@@ -222,25 +287,43 @@ class MonotoneBinning(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             raise DataError(f"{self.name}: X has {len(x)} rows but y has shape {y.shape}")
         if not np.isin(y, (0.0, 1.0)).all():
             raise DataError(f"{self.name}: the target must be 0/1")
+        values: Any = pd.Series(x, dtype="object") if self.dtype == "categorical" else self._numbers(x)
+        self.fit_counts(value_counts(values, y, self.dtype))
+        self.feature_names_in_ = np.asarray([column if column is not None else self.name], dtype=object)
+        return self
+
+    def fit_counts(self, counts: pd.DataFrame) -> "MonotoneBinning":
+        """Bin the feature from its per-value event and non-event counts (the aggregate of
+        :func:`value_counts`: one row per distinct value, ``value``, ``n`` rows, ``events``; a missing
+        ``value`` is the missing bin). Only these counts are read, so the result is the same whether
+        they were counted here from rows or by another engine (:mod:`scoring.points.spark`)."""
+        direction = self._check()
+        require = {"value", "n", "events"} - set(counts.columns)
+        if require:
+            raise DataError(f"{self.name}: the counts lack the columns {sorted(require)}")
+        counts = counts.sort_values("value", kind="stable", na_position="last", ignore_index=True)
+        n_all = counts["n"].to_numpy(float)
+        e_all = counts["events"].to_numpy(float)
         if self.dtype == "categorical":
-            xs = pd.Series(x, dtype="object")
-            missing = xs.isna().to_numpy()
-            special = np.zeros(len(xs), dtype=bool)
+            keys = counts["value"].astype(object)
+            missing = keys.isna().to_numpy()
+            special = np.zeros(len(keys), dtype=bool)
+            xv = np.zeros(len(keys))
         else:
-            xv = self._numbers(x)
+            xv = counts["value"].to_numpy(float)
             missing = np.isnan(xv)
             special = np.isin(xv, np.asarray(self.special_values, dtype=float)) & ~missing
         clean = ~missing & ~special
-        self.feature_names_in_ = np.asarray([column if column is not None else self.name], dtype=object)
+        self.feature_names_in_ = np.asarray([self.name], dtype=object)
         self.n_features_in_ = 1
-        self.total_events_ = float(y.sum())
-        self.total_non_events_ = float(len(y) - y.sum())
-        self.n_total_ = int(len(y))
+        self.total_events_ = float(e_all.sum())
+        self.n_total_ = int(n_all.sum())
+        self.total_non_events_ = float(self.n_total_ - self.total_events_)
         groups: Any
         if self.dtype == "categorical":
-            groups, n, e = self._prebin_categorical(xs[clean], y[clean])
+            groups, n, e = self._prebin_categorical_counts(keys[clean].astype(str), n_all[clean], e_all[clean])
         else:
-            groups, n, e = self._prebin_numerical(xv[clean], y[clean])
+            groups, n, e = self._prebin_numerical_counts(xv[clean], n_all[clean], e_all[clean])
         shapes: list[tuple[str, int | None]]
         if self.dtype == "categorical" or direction != "none":
             shapes = [
@@ -265,10 +348,10 @@ class MonotoneBinning(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.increasing_ = self.trend_ == "ascending"
         self._set_bins(groups, blocks, n, e)
         # missing and special bins
-        self.missing_stats_ = (int(missing.sum()), float(y[missing].sum()))
+        self.missing_stats_ = (int(n_all[missing].sum()), float(e_all[missing].sum()))
         self.special_stats_ = (
             {
-                float(v): (int(((xv == v) & special).sum()), float(y[(xv == v) & special].sum()))
+                float(v): (int(n_all[(xv == v) & special].sum()), float(e_all[(xv == v) & special].sum()))
                 for v in self.special_values
             }
             if self.dtype == "numerical"
@@ -277,55 +360,62 @@ class MonotoneBinning(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self._finish()
         return self
 
-    def _prebin_numerical(self, x: np.ndarray, y: np.ndarray):
-        """Pre-bins [s_i, s_i+1): one per value for discrete features, else quantiles taken as data
-        values (inverted CDF) above the minimum, so every pre-bin holds at least its split value."""
-        uniq = np.unique(x)
+    def _prebin_numerical_counts(self, uniq: np.ndarray, cn: np.ndarray, ce: np.ndarray):
+        """Pre-bins [s_i, s_i+1) from the distinct values ``uniq`` (ascending), their rows ``cn`` and
+        events ``ce``: one per value for discrete features, else the thresholds of a tree (or
+        quantiles taken as data values, inverted CDF) above the minimum, so every pre-bin holds at
+        least its split value."""
         if len(uniq) <= self.max_prebins:
             splits = uniq[1:]
         elif self.prebinning == "tree":
-            splits = self._tree_splits(x, y, uniq)
+            splits = self._tree_splits(uniq, cn, ce)
         else:
-            qs = np.quantile(x, np.linspace(0, 1, self.max_prebins + 1)[1:-1], method="inverted_cdf")
-            splits = np.unique(qs)
+            splits = np.unique(_inverted_cdf(uniq, cn, np.linspace(0, 1, self.max_prebins + 1)[1:-1]))
             splits = splits[splits > uniq[0]]
         if len(uniq) > self.max_prebins:
-            splits = np.union1d(splits, self._mass_splits(x, uniq))
-        idx = np.searchsorted(splits, x, side="right")
+            splits = np.union1d(splits, self._mass_splits(uniq, cn))
+        idx = np.searchsorted(splits, uniq, side="right")
         k = len(splits) + 1
-        n = np.bincount(idx, minlength=k).astype(float)
-        e = np.bincount(idx, weights=y, minlength=k)
+        n = np.bincount(idx, weights=cn, minlength=k).astype(float)
+        e = np.bincount(idx, weights=ce, minlength=k).astype(float)
         return splits, n, e
 
-    def _mass_splits(self, x: np.ndarray, uniq: np.ndarray) -> np.ndarray:
+    def _mass_splits(self, uniq: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Splits isolating every value held by at least ``min_prebin_share`` of the rows (a point
         mass such as 0 = no fine, or 1825 = no penalty in five years): [v, next value)."""
-        counts = np.bincount(np.searchsorted(uniq, x), minlength=len(uniq))
-        heavy = np.flatnonzero(counts >= max(1.0, self.min_prebin_share * len(x)))
+        heavy = np.flatnonzero(counts >= max(1.0, self.min_prebin_share * float(counts.sum())))
         cuts = [uniq[i] for i in heavy if i > 0] + [uniq[i + 1] for i in heavy if i + 1 < len(uniq)]
         return np.unique(np.asarray(cuts, dtype=float))
 
-    def _tree_splits(self, x: np.ndarray, y: np.ndarray, uniq: np.ndarray) -> np.ndarray:
+    def _tree_splits(self, uniq: np.ndarray, cn: np.ndarray, ce: np.ndarray) -> np.ndarray:
         """Supervised pre-bins: the thresholds of a CART tree on this feature alone (as optbinning
-        does), fitted on at most ``TREE_SAMPLE`` rows. Splits are snapped to data values so that
-        bins are [s_i, s_i+1) exactly as for quantile pre-bins."""
+        does), fitted on the per-value counts as sample weights: the same tree as on the rows
+        themselves (a leaf of at least ``min_prebin_share`` of the rows: a weight floor of
+        ``leaf - 0.5`` over whole-number weights is exactly ``leaf`` rows or more). Splits are snapped
+        to data values so that bins are [s_i, s_i+1) exactly as for quantile pre-bins."""
         from sklearn.tree import DecisionTreeClassifier
 
-        if len(x) > TREE_SAMPLE:
-            pick = np.random.default_rng(0).choice(len(x), TREE_SAMPLE, replace=False)
-            x, y = x[pick], y[pick]
-        leaf = max(1, int(np.ceil(self.min_prebin_share * len(x))))
-        tree = DecisionTreeClassifier(max_leaf_nodes=self.max_prebins, min_samples_leaf=leaf, random_state=0)
-        tree.fit(x.reshape(-1, 1), y)
+        total = float(cn.sum())
+        leaf = max(1, int(np.ceil(self.min_prebin_share * total)))
+        ne = cn - ce
+        xs = np.concatenate([uniq[ne > 0], uniq[ce > 0]])
+        ys = np.concatenate([np.zeros(int((ne > 0).sum())), np.ones(int((ce > 0).sum()))])
+        ws = np.concatenate([ne[ne > 0], ce[ce > 0]])
+        order = np.argsort(xs, kind="stable")
+        tree = DecisionTreeClassifier(
+            max_leaf_nodes=self.max_prebins, min_weight_fraction_leaf=min((leaf - 0.5) / total, 0.5), random_state=0
+        )
+        tree.fit(xs[order].reshape(-1, 1), ys[order], sample_weight=ws[order])
         t = tree.tree_
         thresholds = np.sort(t.threshold[t.children_left != t.children_right])
         # x <= threshold goes left: the first data value above the threshold starts the next bin
         snapped = uniq[np.searchsorted(uniq, thresholds, side="right").clip(max=len(uniq) - 1)]
         return np.unique(snapped[snapped > uniq[0]])
 
-    def _prebin_categorical(self, x: pd.Series, y: np.ndarray):
-        df = pd.DataFrame({"x": x.astype(str).to_numpy(), "y": y})
-        st = df.groupby("x")["y"].agg(["count", "sum"])
+    def _prebin_categorical_counts(self, keys: pd.Series, n: np.ndarray, e: np.ndarray):
+        """One pre-bin per category (its text), ordered by smoothed event rate."""
+        df = pd.DataFrame({"x": keys.to_numpy(), "n": n, "e": e})
+        st = df.groupby("x").agg(count=("n", "sum"), sum=("e", "sum"))
         st["rate"] = (st["sum"] + 0.5) / (st["count"] + 1.0)
         st = st.sort_values("rate")
         return [[c] for c in st.index], st["count"].to_numpy(float), st["sum"].to_numpy(float)

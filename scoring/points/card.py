@@ -37,7 +37,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, cast, overload
+from typing import Any, Literal, Protocol, cast, overload
 
 import numpy as np
 import pandas as pd
@@ -55,7 +55,7 @@ from scoring.core.estimator import (
     is_text_or_category,
     require_columns,
 )
-from scoring.points.binning import MISSING, Direction, MonotoneBinning
+from scoring.points.binning import MISSING, Direction, MonotoneBinning, bin_case_sql, quote_sql, value_counts
 
 FORMAT = "xinyi.points_card/2"
 FORMATS = (FORMAT, "xinyi.points_card/1")  # /1 cards (no evidence, families or record effects) still load
@@ -63,27 +63,99 @@ FORMATS = (FORMAT, "xinyi.points_card/1")  # /1 cards (no evidence, families or 
 EVIDENCE_COLUMNS = ["feature", "status", "reason", "iv", "coef", "max_points", "dimension", "families"]
 
 
-def _nonneg_logistic(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
-    """Logistic regression with coefficients >= 0 (free intercept), L2 penalty ``alpha``."""
+def _nonneg_logistic(
+    X: np.ndarray, y: np.ndarray, alpha: float, weights: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
+    """Logistic regression with coefficients >= 0 (free intercept), L2 penalty ``alpha``, on rows
+    ``X`` with outcomes ``y`` standing for ``weights`` rows each (one row each by default): the
+    distinct rows of a card's bins and their counts are the same fit as the rows themselves."""
     from scipy.optimize import minimize
 
     n, p = X.shape
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    total = float(w.sum())
     Xa = np.hstack([np.ones((n, 1)), X])
 
-    def loss(w: np.ndarray):
-        z = Xa @ w
+    def loss(b: np.ndarray):
+        z = Xa @ b
         # log(1 + exp(z)) - y z, stably
         ll = np.logaddexp(0.0, z) - y * z
         pr = 1.0 / (1.0 + np.exp(-z))
-        g = Xa.T @ (pr - y) / n
-        g[1:] += alpha * w[1:]
-        return ll.mean() + 0.5 * alpha * float(w[1:] @ w[1:]), g
+        g = Xa.T @ (w * (pr - y)) / total
+        g[1:] += alpha * b[1:]
+        return float(w @ ll) / total + 0.5 * alpha * float(b[1:] @ b[1:]), g
 
-    base = np.log((y.mean() + 1e-9) / (1 - y.mean() + 1e-9))
-    w0 = np.concatenate([[base], np.full(p, 0.5)])
+    rate = float(w @ y) / total
+    base = np.log((rate + 1e-9) / (1 - rate + 1e-9))
+    b0 = np.concatenate([[base], np.full(p, 0.5)])
     bounds = [(None, None)] + [(0.0, None)] * p
-    res = minimize(loss, w0, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 500})
+    res = minimize(loss, b0, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 500})
     return float(res.x[0]), np.asarray(res.x[1:])
+
+
+#: the columns of a card's joint bin counts besides one bin-index column per feature
+LABEL, COUNT = "label", "n"
+
+
+def woe_of_bins(b: MonotoneBinning, idx: np.ndarray) -> np.ndarray:
+    """The WoE of bin indices as :meth:`MonotoneBinning.bin_index` numbers them (-1 missing, -2-k
+    the k-th special value): what :meth:`MonotoneBinning.transform` gives for the values in them."""
+    idx = np.asarray(idx, dtype=np.int64)
+    table = np.concatenate([b.woe_, list(b.special_woe_.values())[::-1], [b.missing_woe_]])
+    # index i >= 0 -> i; -1 -> last; -2-k -> n_bins + (n_special - 1 - k)
+    return table[np.where(idx >= 0, idx, len(table) + idx)]
+
+
+class CardCounts(Protocol):
+    """Where a card is fitted from: the per-value counts of every feature, then the joint counts of
+    the card's bins (:class:`FrameCounts` counts a pandas frame; :mod:`scoring.points.spark` counts
+    a Spark DataFrame). Both tables are small (distinct values; distinct bin combinations)."""
+
+    columns: list[str]
+
+    def is_categorical(self, feature: str) -> bool: ...
+
+    def value_counts(self, binning: MonotoneBinning) -> pd.DataFrame: ...
+
+    def bin_counts(self, binnings: Mapping[str, MonotoneBinning]) -> pd.DataFrame: ...
+
+
+class FrameCounts:
+    """:class:`CardCounts` of a pandas frame ``X`` and the 0/1 outcome ``y`` (the embedded path)."""
+
+    def __init__(self, X: pd.DataFrame, y: np.ndarray):
+        self.X, self.y = X, np.asarray(y, dtype=float)
+        self.columns = [str(c) for c in X.columns]
+
+    def is_categorical(self, feature: str) -> bool:
+        return is_text_or_category(self.X[feature])
+
+    def value_counts(self, binning: MonotoneBinning) -> pd.DataFrame:
+        x = self.X[binning.name]
+        values: Any = pd.Series(x, dtype="object") if binning.dtype == "categorical" else binning._numbers(x)
+        return value_counts(values, self.y, binning.dtype)
+
+    def bin_counts(self, binnings: Mapping[str, MonotoneBinning]) -> pd.DataFrame:
+        cols = {f: b.bin_index(self.X[f]) for f, b in binnings.items()}
+        return joint_counts(pd.DataFrame(cols | {LABEL: self.y}), list(binnings))
+
+
+def joint_counts(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
+    """Rows of bin indices (one column per feature) and ``label`` -> the distinct rows with their
+    count ``n``, in ascending order of (features..., label): the table the card's regression reads."""
+    keys = [*features, LABEL]
+    return ordered_joint(frame.groupby(keys, sort=True).size().rename(COUNT).reset_index(), features)
+
+
+def ordered_joint(counts: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
+    """Joint bin counts (one row per distinct (bins..., label), with ``n``) in the one order and
+    types the regression reads them in, whoever counted them: ascending (features..., label),
+    bin indices int64, label and n float64."""
+    out = counts[[*features, LABEL, COUNT]].copy()
+    for f in features:
+        out[f] = out[f].astype(np.int64)
+    out[LABEL], out[COUNT] = out[LABEL].astype(float), out[COUNT].astype(float)
+    return out.sort_values([*features, LABEL], kind="stable", ignore_index=True)
 
 
 def allocate(
@@ -353,10 +425,10 @@ class PointsCard(BaseEstimator):
         return tags
 
     # -- fitting ---------------------------------------------------------------------------
-    def _dtype_of(self, X: pd.DataFrame, f: str, declared: Mapping[str, str]) -> str:
+    def _dtype_of(self, source: CardCounts, f: str, declared: Mapping[str, str]) -> str:
         if f in declared:
             return declared[f]
-        return "categorical" if is_text_or_category(X[f]) else "numerical"
+        return "categorical" if source.is_categorical(f) else "numerical"
 
     def _family_cap_points(self) -> int | None:
         if self.family_cap is None:
@@ -368,7 +440,8 @@ class PointsCard(BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> "PointsCard":
         """Bin every feature, fit the non-negative logistic regression on WoE, scale to ``total``
-        points. ``y`` is the 0/1 outcome."""
+        points. ``y`` is the 0/1 outcome. The fit reads only the counts of :class:`FrameCounts`
+        (:meth:`fit_counts`), so a card fitted from the same counts made by Spark is this card."""
         X = as_frame(X, "PointsCard")
         try:
             y = np.asarray(y, dtype=float)
@@ -376,13 +449,21 @@ class PointsCard(BaseEstimator):
             raise DataError("PointsCard: y must be the 0/1 outcome") from None
         if y.ndim != 1 or len(y) != len(X):
             raise DataError(f"PointsCard: X has {len(X)} rows but y has shape {y.shape}")
+        if not np.isin(y, (0.0, 1.0)).all():
+            raise DataError("PointsCard: y must be the 0/1 outcome")
+        return self.fit_counts(FrameCounts(X, y))
+
+    def fit_counts(self, source: CardCounts) -> "PointsCard":
+        """:meth:`fit` from a :class:`CardCounts` source: every feature binned from its per-value
+        counts, the regression fitted on the joint counts of the bins (one weighted row per distinct
+        combination of bins and outcome), then scaled. The source is read twice and never row by row."""
         if not isinstance(self.total, (int, np.integer)) or self.total < 1:
             raise ConfigError(f"PointsCard: total must be a positive whole number of points, got {self.total!r}")
-        feats = list(self.features) if self.features is not None else list(X.columns)
-        missing = [f for f in feats if f not in X.columns]
+        feats = list(self.features) if self.features is not None else list(source.columns)
+        missing = [f for f in feats if f not in source.columns]
         if missing:
             raise DataError(f"PointsCard: X lacks the features {missing}")
-        cols = list(X.columns)
+        cols = list(source.columns)
         dims = dict(self.dimensions or {})
         check_keys("PointsCard", "directions", (self.directions or {}).keys(), cols)
         check_keys("PointsCard", "dtypes", (self.dtypes or {}).keys(), cols)
@@ -404,7 +485,7 @@ class PointsCard(BaseEstimator):
         for f in feats:
             binnings[f] = MonotoneBinning(
                 f,
-                cast(Literal["numerical", "categorical"], self._dtype_of(X, f, dts)),
+                cast(Literal["numerical", "categorical"], self._dtype_of(source, f, dts)),
                 cast(Direction, dirs.get(f, NO_DIRECTION)),
                 self.max_prebins,
                 self.min_bin_share,
@@ -413,13 +494,16 @@ class PointsCard(BaseEstimator):
                 min_bin_events=self.min_bin_events,
                 min_bin_non_events=self.min_bin_non_events,
                 max_pvalue=self.max_pvalue,
-            ).fit(X[f], y)
-        W = np.column_stack([binnings[f].transform(X[f]) for f in feats])
-        self.intercept_, coef = _nonneg_logistic(W, y, self.alpha)
+            )
+            binnings[f].fit_counts(source.value_counts(binnings[f]))
+        joint = source.bin_counts(binnings)
+        W = np.column_stack([woe_of_bins(binnings[f], joint[f].to_numpy()) for f in feats])
+        w, y = joint[COUNT].to_numpy(float), joint[LABEL].to_numpy(float)
+        self.intercept_, coef = _nonneg_logistic(W, y, self.alpha, w)
         self.binnings_ = binnings
         self.coef_ = dict(zip(feats, coef.tolist()))
         self.features_ = feats
-        self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
+        self.feature_names_in_ = np.asarray(list(source.columns), dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         self._scale()
         self._keep_scored()
@@ -505,7 +589,7 @@ class PointsCard(BaseEstimator):
                     f"记录族分值上限 {cap} 不足以分配 {self.total} 分：only {len(live)} record families carry points "
                     f"({', '.join(sorted(live))}), so the family cap was raised to {hi_c}",
                     PointsCardWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
                 self.family_cap_ = hi_c
                 self.max_points_ = attempt(hi_c)
@@ -559,7 +643,7 @@ class PointsCard(BaseEstimator):
                 f"because their effect reverses once the other features are known: {', '.join(zeroed)}; "
                 "see the card's evidence_",
                 PointsCardWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         self.evidence_ = pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)
         # binnings_, coef_, points_ and max_points_ keep every fitted feature (a dropped one: 0 points
@@ -890,26 +974,25 @@ class PointsCard(BaseEstimator):
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
     # -- SQL -------------------------------------------------------------------------------
-    def to_sql(self, table: str = "features", key: str = "subject_id") -> str:
-        """A SELECT scoring every row of ``table`` inside a database: one CASE per feature."""
+    def to_sql(
+        self, table: str = "features", key: str = "subject_id", dialect: Literal["duckdb", "spark"] = "duckdb"
+    ) -> str:
+        """A SELECT scoring every row of ``table`` inside a database: ``key``, ``points`` and one
+        column per line item (one CASE per feature), exactly as :meth:`items` and :meth:`score`.
+        ``dialect``: ``duckdb`` (the store's database) or ``spark`` (Spark SQL: backquoted names,
+        double literals, ``STRING`` casts); the same bins and points either way. A missing value
+        (NULL, or NaN in a column of doubles) is the missing bin, as in :meth:`items`."""
         check_fitted(self)
         cols = []
         for f in self.features_:
-            b = self.binnings_[f]
             pts = self.points_[f]
-            whens = [f"WHEN {f} IS NULL THEN {pts[-1]}"]
-            for k, v in enumerate(b.special_woe_):
-                whens.append(f"WHEN {f} = {v!r} THEN {pts[-2 - k]}")
-            if b.dtype == "categorical":
-                for i, cats in enumerate(b.categories_):
-                    vals = ", ".join("'" + str(c).replace("'", "''") + "'" for c in cats)
-                    whens.append(f"WHEN CAST({f} AS VARCHAR) IN ({vals}) THEN {pts[i]}")
-                whens.append(f"ELSE {pts[b.n_bins - 1]}")
-            else:
-                for i, s in enumerate(b.splits_):
-                    whens.append(f"WHEN {f} < {float(s)!r} THEN {pts[i]}")
-                whens.append(f"ELSE {pts[b.n_bins - 1]}")
-            cols.append(f"  CASE {' '.join(whens)} END AS {f}")
+            case = bin_case_sql(self.binnings_[f], quote_sql(f, dialect), lambda i, pts=pts: str(pts[i]), dialect)
+            cols.append(f"  {case} AS {quote_sql(f, dialect)}")
         items = ",\n".join(cols)
-        total = " + ".join(self.features_)
-        return f"SELECT {key}, {total} AS points, * EXCLUDE ({key}) FROM (\nSELECT {key},\n{items}\nFROM {table}\n)"
+        names = [quote_sql(f, dialect) for f in self.features_]
+        total = " + ".join(names) if names else "0"
+        k = quote_sql(key, dialect)
+        return (
+            f"SELECT {k}, {total} AS points{''.join(', ' + n for n in names)} FROM (\nSELECT {k},\n{items}\n"
+            f"FROM {table}\n) AS card_items"
+        )
