@@ -95,8 +95,8 @@ def test_a_delta_equals_a_full_recompute(
         ws_a = Workspace(root / "a.duckdb", models, root / "a")
         assert ingest([root / "base"], a).quarantined == 0
         base_scores, base_grades = _publish_all(a, ws_a, t0)
-        builder = {k: FeatureBuilder(a, subjects=k, catalog=CAT) for k in ("persons", "organisations")}
-        before = {k: b.at(t0).values for k, b in builder.items()}
+        kinds = ("persons", "organisations")
+        before = {k: FeatureBuilder(a, subjects=k, catalog=CAT).at(t0).values for k in kinds}
         batch_before = a.sql("SELECT batch_id FROM ingest_batches").iloc[0, 0]
         res = apply_delta(a, ws_a, [root / "delta"], t1)
         assert res.ingest is not None and res.ingest["quarantined"] == 0, res.ingest
@@ -107,7 +107,8 @@ def test_a_delta_equals_a_full_recompute(
         assert by_kind["grade_list"].base == base_grades["publication_id"]
         # every subject outside the touched set has the same feature vector at t1 as at t0 before
         batches = batches_since(a, batch_before)
-        for kind, b in builder.items():
+        for kind in kinds:
+            b = FeatureBuilder(a, subjects=kind, catalog=CAT)  # a new builder: .at() keeps the timeline it read
             after = b.at(t1).values
             touched = set().union(*features_touched(a, kind, t0, t1, batches, CAT).values())
             same = sorted(set(after.index) - touched)
@@ -120,7 +121,10 @@ def test_a_delta_equals_a_full_recompute(
         full_scores, full_grades = _publish_all(a, ws_a, t1)
         assert full_scores["new"] is False and full_grades["new"] is False
         delta_ids = {p.kind: p.publication["publication_id"] for p in res.publications if p.publication}
-        assert delta_ids == {"score_snapshot": full_scores["publication_id"], "grade_list": full_grades["publication_id"]}
+        assert delta_ids == {
+            "score_snapshot": full_scores["publication_id"],
+            "grade_list": full_grades["publication_id"],
+        }
         a_tables = {t: _content(a, t) for t in CONTENT}
         a_rows = {k: _rows(a, v) for k, v in delta_ids.items()}
     # B: base and delta ingested, everything recomputed from scratch

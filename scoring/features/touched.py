@@ -182,7 +182,9 @@ def time_touched(
             windows.setdefault((f.window_months, f.link != "self"), set()).update(f.all_records)
     for (w, is_linked), wtypes in sorted(windows.items()):
         edge = _in("event_date", add_months(lo, -w), add_months(hi, -w))
-        got = _column(store, f"SELECT DISTINCT subject_id FROM records WHERE record_type IN ({_quoted(wtypes)}) AND {edge}")
+        got = _column(
+            store, f"SELECT DISTINCT subject_id FROM records WHERE record_type IN ({_quoted(wtypes)}) AND {edge}"
+        )
         (owners_linked if is_linked else owners_self).update(got)
     # days_since_last below its cap at lo: its value moves every day
     for f in features:
@@ -220,5 +222,3 @@ def registered_between(store: Store, lo: dt.date, hi: dt.date) -> set[str]:
     return _column(
         store, f"SELECT subject_id FROM subjects WHERE subject_type <> 'person' AND {_in('registered_on', lo, hi)}"
     )
-
-

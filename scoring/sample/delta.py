@@ -132,12 +132,14 @@ def split_archive(
         WHERE s.subject_type <> 'person' AND s.subject_id NOT IN (SELECT subject_id FROM held)
           AND {u("s.subject_id", "link")} < {shares.changed_links} AND p.subject_id IS DISTINCT FROM s.legal_rep_id""")
     opts = "(FORMAT parquet, COMPRESSION zstd)"
-    con.execute(f"COPY (SELECT * FROM subs WHERE subject_id NOT IN (SELECT subject_id FROM held)) TO '{base / 'subjects.parquet'}' {opts}")
+    con.execute(
+        f"COPY (SELECT * FROM subs WHERE subject_id NOT IN (SELECT subject_id FROM held)) TO '{base / 'subjects.parquet'}' {opts}"
+    )
     con.execute(f"COPY (SELECT * FROM rec_base) TO '{base / 'records.parquet'}' {opts}")
     con.execute(f"""COPY (SELECT * FROM subs WHERE subject_id IN (SELECT subject_id FROM held)
-        UNION ALL BY NAME SELECT * FROM sub_chg) TO '{delta / 'subjects.parquet'}' {opts}""")
+        UNION ALL BY NAME SELECT * FROM sub_chg) TO '{delta / "subjects.parquet"}' {opts}""")
     con.execute(f"""COPY (SELECT * FROM rec_new UNION ALL SELECT * FROM rec_chg UNION ALL SELECT * FROM rec_same)
-        TO '{delta / 'records.parquet'}' {opts}""")
+        TO '{delta / "records.parquet"}' {opts}""")
     counts = {
         "new_subjects": con.execute("SELECT count(*) FROM held").fetchall()[0][0],
         "new_records": con.execute("SELECT count(*) FROM rec_new").fetchall()[0][0],

@@ -398,8 +398,7 @@ def apply_delta(
         ingest_summary = {
             k: v
             for k, v in res.to_dict().items()
-            if k in ("batch_id", "export_date", "rows_read", "accepted", "quarantined", "inserted", "updated", "unchanged")
+            if k
+            in ("batch_id", "export_date", "rows_read", "accepted", "quarantined", "inserted", "updated", "unchanged")
         }
-    return DeltaResult(
-        check_date(store, as_of), [res.batch_id] if res else [], ingest_summary, pubs, seconds
-    )
+    return DeltaResult(check_date(store, as_of), [res.batch_id] if res else [], ingest_summary, pubs, seconds)
