@@ -182,3 +182,72 @@ def test_without_a_base_publication_a_delta_is_a_full_run(tmp_path, models):
             scores["publication_id"],
             grades["publication_id"],
         }
+
+
+def test_the_cli_applies_a_delta(tmp_path, models):
+    """``scoring delta apply FILES --as-of`` ingests the delta and rolls the publications forward."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from scoring.cli import app
+
+    src = generate_sample(tmp_path / "archive", seed=11, persons=60, organisations=20, profile="stress").out
+    split_archive(src, tmp_path / "base", tmp_path / "delta", seed=3, shares=DeltaShares(0.05, 0.1, 0.1, 0.2, 0.05))
+    store = tmp_path / "s.duckdb"
+    with open_store(store) as s:
+        ingest([tmp_path / "base"], s)
+        base_scores, base_grades = _publish_all(s, Workspace(store, models, tmp_path), D0)
+    args = ["delta", "apply", str(tmp_path / "delta"), "--as-of", "2026-07-01", "--store", str(store)]
+    r = CliRunner().invoke(app, [*args, "--tracking-uri", models, "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["ingest"]["inserted"] > 0 and d["ingest"]["quarantined"] == 0
+    assert [(p["kind"], p["mode"], p["base"]) for p in d["publications"]] == [
+        ("score_snapshot", "delta", base_scores["publication_id"]),
+        ("grade_list", "delta", base_grades["publication_id"]),
+    ]
+    assert all(0 < p["recomputed"] <= p["rows"] for p in d["publications"])
+    r = CliRunner().invoke(app, [*args, "--tracking-uri", models])  # the same delta again, as text
+    assert r.exit_code == 0, r.output
+    assert "0 inserted, 0 updated" in r.output and "publications as of 2026-07-01" in r.output
+
+
+def test_a_changed_organisation_touches_its_legal_representative(tmp_path, models):
+    """An organisation's penalty revoked by the delta moves its legal representative's
+    represented_orgs features: the person is touched (as a linked subject) and recomputed."""
+    import duckdb
+
+    src = generate_sample(tmp_path / "archive", seed=2, persons=60, organisations=20, profile="stress").out
+    con = duckdb.connect()
+    found = con.execute(
+        f"""SELECT r.record_id, s.legal_rep_id FROM read_parquet('{src / "records.parquet"}') r
+        JOIN read_parquet('{src / "subjects.parquet"}') s USING (subject_id)
+        WHERE s.subject_type <> 'person' AND s.legal_rep_id IS NOT NULL AND r.record_type IN ('ADM_PENALTY', 'ADM_PENALTY_SAMR')
+          AND r.severity IN ('general', 'serious') AND r.revoked_on IS NULL AND r.repaired_on IS NULL
+          AND r.objection_raised_on IS NULL
+          AND CAST(r.event_date AS DATE) > DATE '2024-01-01' ORDER BY r.record_id LIMIT 1"""
+    ).fetchall()
+    assert found, "the stress archive has a recent penalty of an organisation with a legal representative"
+    record_id, person = found[0]
+    (tmp_path / "delta").mkdir()
+    con.execute(
+        f"""COPY (SELECT * REPLACE ('2026-06-01' AS revoked_on) FROM read_parquet('{src / "records.parquet"}')
+        WHERE record_id = '{record_id}') TO '{tmp_path / "delta" / "records.parquet"}' (FORMAT parquet)"""
+    )
+    with open_store(tmp_path / "s.duckdb") as s:
+        ws = Workspace(tmp_path / "s.duckdb", models, tmp_path)
+        ingest([src], s)
+        _publish_all(s, ws, D0)
+        before = FeatureBuilder(s, subjects="persons", catalog=CAT).at(D0).values.loc[person]
+        res = apply_delta(s, ws, [tmp_path / "delta"], D0, export_date=D0)
+        assert res.ingest is not None and res.ingest["updated"] == 1
+        after = FeatureBuilder(s, subjects="persons", catalog=CAT).at(D0).values.loc[person]
+        assert after["represented_org_penalty_count_3y"] == before["represented_org_penalty_count_3y"] - 1
+        scores = next(p for p in res.publications if p.kind == "score_snapshot")
+        assert scores.touched["linked"] >= 1 and scores.recomputed >= 1
+        full_scores, full_grades = _publish_all(s, ws, D0)
+        assert full_scores["new"] is False and full_grades["new"] is False
+        batches = [res.batches[0]]
+        touched = features_touched(s, "persons", D0, D0, batches, CAT)
+        assert person in touched["linked"]
