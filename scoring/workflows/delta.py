@@ -25,7 +25,6 @@ publication by the same registered version, or the configs in force differ from 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -120,13 +119,13 @@ def batches_since(store: Store, batch_id: str) -> list[str]:
 
 
 def base_rows(store: Store, publication_id: str) -> pd.DataFrame:
-    """A publication's rows (subject_id, result, detail as a dict)."""
-    df = store.sql(
+    """A publication's rows: subject_id, result, detail (the stored JSON text, which
+    :func:`scoring.lineage.publish.publish` keeps as it is: parsing and re-serialising a million
+    details would cost more than the rest of a delta)."""
+    return store.sql(
         "SELECT subject_id, result, CAST(detail AS VARCHAR) AS detail FROM published_results WHERE publication_id = ?",
         [publication_id],
     )
-    df["detail"] = [json.loads(d) for d in df["detail"]]
-    return df
 
 
 def _reusable(store: Store, base: dict | None, content_version: str) -> str:
