@@ -22,6 +22,7 @@ from scoring import __version__
 from scoring.cli import (
     access,
     archive,
+    delta,
     demo,
     features,
     grades,
@@ -80,7 +81,20 @@ def main(
         ctx.with_resource(using_configs(configs))
 
 
-for _group in (archive, features, points, grades, lineage, oversight, demo, serving, access, supervision, service):
+for _group in (
+    archive,
+    features,
+    points,
+    grades,
+    delta,
+    lineage,
+    oversight,
+    demo,
+    serving,
+    access,
+    supervision,
+    service,
+):
     _group.register(app)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 
 from scoring.archive.catalog import Catalog, load_catalog
 from scoring.archive.store import Store
@@ -179,34 +181,68 @@ class FeatureBuilder:
         return FeatureMatrix(values, self.meta, as_of, self.fset.name, self.engine)
 
     def subject_frames(self, subject_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """(timeline, links) of one subject: the timeline rows of the subject and of the subjects
-        linked to it (法定代表人/实际控制人), with the columns records are shown with, and those links.
-        Only those rows are read (the store finds them by a scan of ``records``, not an index)."""
-        links = self.store.polars(
-            "SELECT * FROM xinyi_links WHERE person_id = ? OR organisation_id = ?", [subject_id, subject_id]
-        )
-        ids = sorted({subject_id, *links["organisation_id"].to_list(), *links["person_id"].to_list()})
-        marks = ", ".join("?" for _ in ids)
-        cols = ", ".join(TIMELINE_COLUMNS + [c for c in SHOWN_COLUMNS if c not in TIMELINE_COLUMNS])
-        one = _timeline_select(f"WHERE r.subject_id IN ({marks}) AND s.subject_id IN ({marks})")
-        timeline = self.store.polars(f"SELECT {cols} FROM ({one}) ORDER BY subject_id, record_id", ids + ids)
+        """(timeline, links) of one subject: :meth:`subjects_frames` of ``[subject_id]``."""
+        return self.subjects_frames([subject_id])
+
+    def subjects_frames(self, subject_ids: Iterable[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(timeline, links) of a set of subjects: the timeline rows of the subjects and of the subjects
+        linked to any of them (法定代表人/实际控制人, every link of their history), with the columns
+        records are shown with, and those links. Only those rows are read (the ids travel as an Arrow
+        table joined to ``records``, never pasted into the SQL)."""
+        ids = sorted({str(s) for s in subject_ids})
+        con = self.store.con
+        name = f"xinyi_ids_{uuid.uuid4().hex}"
+        con.register(name, pa.table({"subject_id": pa.array(ids, type=pa.string())}))
+        try:
+            links = self.store.polars(
+                f"SELECT * FROM xinyi_links WHERE person_id IN (SELECT subject_id FROM {name}) "
+                f"OR organisation_id IN (SELECT subject_id FROM {name})"
+            )
+        finally:
+            con.unregister(name)
+        every = sorted({*ids, *links["organisation_id"].to_list(), *links["person_id"].to_list()})
+        con.register(name, pa.table({"subject_id": pa.array(every, type=pa.string())}))
+        try:
+            cols = ", ".join(TIMELINE_COLUMNS + [c for c in SHOWN_COLUMNS if c not in TIMELINE_COLUMNS])
+            some = _timeline_select(f"WHERE r.subject_id IN (SELECT subject_id FROM {name})")
+            timeline = self.store.polars(f"SELECT {cols} FROM ({some}) ORDER BY subject_id, record_id")
+        finally:
+            con.unregister(name)
         return timeline, links
 
     def at_subject(
         self, as_of: dt.date | str, subject_id: str, frames: tuple[pl.DataFrame, pl.DataFrame] | None = None
     ) -> FeatureMatrix:
-        """The feature vector of one subject as of ``as_of``, computed from that subject's records and
-        those of the subjects linked to it only (:meth:`subject_frames`, or ``frames`` already read),
-        never the population's: the same values as ``at(as_of).values.loc[[subject_id]]`` (Polars
-        engine). Empty when the subject is not in the population at ``as_of`` (an organisation
-        registered later, a person asked for organisation features)."""
+        """The feature vector of one subject as of ``as_of``: :meth:`at_subjects` of ``[subject_id]``
+        (``frames``: :meth:`subject_frames` already read)."""
+        return self.at_subjects(as_of, [subject_id], frames)
+
+    def at_subjects(
+        self,
+        as_of: dt.date | str,
+        subject_ids: Iterable[str],
+        frames: tuple[pl.DataFrame, pl.DataFrame] | None = None,
+    ) -> FeatureMatrix:
+        """The feature vectors of a set of subjects as of ``as_of``, computed from those subjects'
+        records and those of the subjects linked to them only (:meth:`subjects_frames`, or ``frames``
+        already read for a superset of them), never the population's: the same values as
+        ``at(as_of).values.loc[ids]`` (Polars engine) for the ids in the population at ``as_of``;
+        ids outside it (an organisation registered later, a person asked for organisation features)
+        get no row."""
         as_of = _as_date(as_of)
-        timeline, links = frames if frames is not None else self.subject_frames(subject_id)
-        population = self.store.polars(
-            f"SELECT subject_id FROM ({self.population_sql(as_of)}) WHERE subject_id = ?", [subject_id]
-        )
+        ids = sorted({str(s) for s in subject_ids})
+        timeline, links = frames if frames is not None else self.subjects_frames(ids)
+        con = self.store.con
+        name = f"xinyi_ids_{uuid.uuid4().hex}"
+        con.register(name, pa.table({"subject_id": pa.array(ids, type=pa.string())}))
+        try:
+            population = self.store.polars(
+                f"SELECT subject_id FROM ({self.population_sql(as_of)}) WHERE subject_id IN (SELECT subject_id FROM {name})"
+            )
+        finally:
+            con.unregister(name)
         df = engine_polars.compute(timeline.select(TIMELINE_COLUMNS), links, population, self.fset, as_of)
-        values = df.to_pandas().set_index("subject_id").astype("float64")
+        values = df.to_pandas().set_index("subject_id").sort_index().astype("float64")
         return FeatureMatrix(values, self.meta, as_of, self.fset.name, "polars")
 
 
@@ -228,8 +264,6 @@ def build_features(
 def subject_views(store: Store, frames: tuple[pl.DataFrame, pl.DataFrame]) -> Iterator[tuple[str, str]]:
     """One subject's (timeline, links) frames (:meth:`FeatureBuilder.subject_frames`) as two views of
     the store's connection for the ``with`` block: their names, for :func:`records_behind`."""
-    import uuid
-
     names = (f"xinyi_one_tl_{uuid.uuid4().hex}", f"xinyi_one_lk_{uuid.uuid4().hex}")
     store.con.register(names[0], frames[0].to_arrow())
     store.con.register(names[1], frames[1].to_arrow())

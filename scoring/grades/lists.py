@@ -145,6 +145,53 @@ def grade_population(
     )
 
 
+def grade_subjects(
+    store: Store,
+    model: GradeModel,
+    as_of,
+    subject_ids,
+    *,
+    industry: str | None = None,
+    period_months: int = 12,
+) -> pd.DataFrame:
+    """The graded frame of :func:`grade_population` (``previous_grade`` first, then the probabilities,
+    risk and the rules' grade) for the organisations among ``subject_ids`` that the industry grades
+    as of ``as_of``, computed from their own and their linked subjects' records only
+    (:meth:`FeatureBuilder.at_subjects` at ``as_of`` and one period earlier): the same rows as the
+    population's, without the population's features or contributions (what a daily delta
+    recomputes, :mod:`scoring.workflows.delta`)."""
+    as_of = _as_date(as_of)
+    ind = model_industry(model, industry)
+    builder = FeatureBuilder(store, subjects="organisations", industry=ind.code)
+    missing = sorted(set(model.features_) - set(builder.meta["feature"]))
+    if missing:
+        raise DataError(f"the model needs features the industry's set lacks: {missing}; refit the model")
+    ids = sorted({str(s) for s in subject_ids})
+    prev_date = add_months(as_of, -period_months)
+    frames = builder.subjects_frames(ids)
+    X = builder.at_subjects(as_of, ids, frames).values
+    Xp = builder.at_subjects(prev_date, ids, frames).values
+    reg = registration_dates(store, ids)
+    prev = grade_organisations(model, ind, Xp, registered_on=reg, as_of=prev_date)["grade"] if len(Xp) else None
+    graded = grade_organisations(model, ind, X, previous=prev, registered_on=reg, as_of=as_of)
+    graded.insert(0, "previous_grade", prev.reindex(X.index) if prev is not None else np.nan)
+    return graded
+
+
+def registration_dates(store: Store, subject_ids: list[str]) -> pd.Series:
+    """registered_on of the organisations among ``subject_ids`` (index subject_id)."""
+    name = f"xinyi_reg_ids_{abs(hash(tuple(subject_ids)))}"
+    store.con.register(name, pd.DataFrame({"subject_id": pd.Series(subject_ids, dtype=object)}))
+    try:
+        subj = store.sql(
+            f"SELECT subject_id, registered_on FROM subjects WHERE subject_type <> 'person' "
+            f"AND subject_id IN (SELECT subject_id FROM {name})"
+        )
+    finally:
+        store.con.unregister(name)
+    return subj.set_index("subject_id")["registered_on"]
+
+
 def feature_reference(X: pd.DataFrame) -> dict[str, dict[str, float | None]]:
     """The industry reference of every column of ``X``: ``{feature: {"median", "mean",
     "share_nonzero"}}`` over the rows' known values (None when a feature has none). The fit flow

@@ -32,12 +32,18 @@ def content_hash(kind: str, scope: str, as_of: dt.date, model: str, rows: pd.Dat
     return h.hexdigest()
 
 
+def detail_json(detail: dict | str) -> str:
+    """A result's detail as stored: sorted-key JSON; a string is that JSON already (a row of an
+    earlier publication, :func:`scoring.workflows.delta.base_rows`) and is kept as it is."""
+    return detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False, sort_keys=True)
+
+
 def publication_id_of(
     kind: str, scope: str, as_of: dt.date, model_name: str, model_version: str, rows: pd.DataFrame
 ) -> str:
     """The id :func:`publish` gives these rows (known before publishing: a published file's 说明 names it)."""
     rows = rows[["subject_id", "result", "detail"]].copy()
-    rows["detail"] = [json.dumps(d, ensure_ascii=False, sort_keys=True) for d in rows["detail"]]
+    rows["detail"] = [detail_json(d) for d in rows["detail"]]
     digest = content_hash(kind, scope, as_of, f"{model_name}/{model_version}", rows)
     return f"{kind}-{scope}-{as_of.isoformat()}-{digest[:12]}"
 
@@ -64,7 +70,7 @@ def publish(
         raise StoreError(f"{store.path}: publishing needs the store opened for writing")
     bundle = configs if configs is not None else capture()
     rows = rows[["subject_id", "result", "detail"]].copy()
-    rows["detail"] = [json.dumps(d, ensure_ascii=False, sort_keys=True) for d in rows["detail"]]
+    rows["detail"] = [detail_json(d) for d in rows["detail"]]
     digest = content_hash(kind, scope, as_of, f"{model_name}/{model_version}", rows)
     pub_id = f"{kind}-{scope}-{as_of.isoformat()}-{digest[:12]}"  # as publication_id_of
     have = store.con.execute("SELECT count(*) FROM publications WHERE publication_id = ?", [pub_id]).fetchall()[0][0]

@@ -11,6 +11,7 @@ suspension lasts until then, not until the end of the default two years.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -66,21 +67,25 @@ def suspensions(
     return _suspension_rows(df, catalog)
 
 
-def gate_records(timeline: Any, subject_id: str, as_of: dt.date, gate: GateConfig) -> Any:
-    """The person's counting gate-list rows at ``as_of`` from their timeline rows already read (a
-    Polars frame of :meth:`scoring.features.builder.FeatureBuilder.subject_frames`)."""
+def gate_records(timeline: Any, subject_id: str | Iterable[str], as_of: dt.date, gate: GateConfig) -> Any:
+    """The counting gate-list rows at ``as_of`` of a person (or of a set of persons) from their
+    timeline rows already read (a Polars frame of
+    :meth:`scoring.features.builder.FeatureBuilder.subjects_frames`)."""
     import polars as pl
 
     from scoring.features.engine_polars import counts_expr
 
+    ids = [subject_id] if isinstance(subject_id, str) else sorted(set(subject_id))
     return timeline.filter(
-        (pl.col("subject_id") == subject_id) & pl.col("record_type").is_in(list(gate.record_types)) & counts_expr(as_of)
+        pl.col("subject_id").is_in(ids) & pl.col("record_type").is_in(list(gate.record_types)) & counts_expr(as_of)
     )
 
 
-def suspensions_in(timeline: Any, subject_id: str, as_of: dt.date, gate: GateConfig, catalog: Catalog) -> pd.DataFrame:
-    """:func:`suspensions` for one person from that person's timeline rows already read
-    (:func:`gate_records`): the same row."""
+def suspensions_in(
+    timeline: Any, subject_id: str | Iterable[str], as_of: dt.date, gate: GateConfig, catalog: Catalog
+) -> pd.DataFrame:
+    """:func:`suspensions` for one person (or a set of persons) from their timeline rows already read
+    (:func:`gate_records`): the same rows."""
     if not gate.enabled or not gate.record_types:
         return _suspension_rows(pd.DataFrame(columns=["subject_id", "record_type", "document_no", "t_end"]), catalog)
     rows = (

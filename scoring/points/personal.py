@@ -9,6 +9,7 @@ date); a person is never given a tier or grade label.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -240,14 +241,28 @@ def compare_cards(
 
 
 def score_persons(
-    store: Store, card: PointsCard, as_of: dt.date | str, gate: GateConfig | None = None, catalog: Catalog | None = None
+    store: Store,
+    card: PointsCard,
+    as_of: dt.date | str,
+    gate: GateConfig | None = None,
+    catalog: Catalog | None = None,
+    subject_ids: Iterable[str] | None = None,
 ) -> pd.DataFrame:
-    """Every person as of ``as_of``: status (scored | suspended), points (empty when suspended),
-    reason and suspended_until for suspended persons."""
+    """Every person as of ``as_of`` (or the persons among ``subject_ids``, computed from their own and
+    their linked subjects' records only: the same rows): status (scored | suspended), points (empty
+    when suspended), reason and suspended_until for suspended persons."""
     as_of = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     catalog = catalog or load_catalog()
     gate = gate or load_gate(catalog=catalog)
-    fm = FeatureBuilder(store, subjects="persons", catalog=catalog).at(as_of)
+    builder = FeatureBuilder(store, subjects="persons", catalog=catalog)
+    if subject_ids is None:
+        fm = builder.at(as_of)
+        sus = suspensions(store, as_of, gate, catalog)
+    else:
+        ids = sorted(set(subject_ids))
+        frames = builder.subjects_frames(ids)
+        fm = builder.at_subjects(as_of, ids, frames)
+        sus = suspensions_in(frames[0], fm.values.index, as_of, gate, catalog)
     pts = card.score(fm.values[card.features_])
     out = pd.DataFrame(
         {
@@ -258,7 +273,7 @@ def score_persons(
             "suspended_until": None,
         }
     )
-    sus = suspensions(store, as_of, gate, catalog).set_index("subject_id")
+    sus = sus.set_index("subject_id")
     hit = out["subject_id"].isin(sus.index)
     out.loc[hit, "status"] = "suspended"
     out.loc[hit, "points"] = pd.NA

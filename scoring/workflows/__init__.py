@@ -7,6 +7,8 @@ the test fixtures all call. Each is written once: fit, save, log, register, publ
 * :mod:`~scoring.workflows.points` — fit and register the 信义金 card, score and publish, explain;
 * :mod:`~scoring.workflows.grades` — fit and register an industry's grades, publish a grade list;
 * :mod:`~scoring.workflows.lineage` — registry versions and aliases, justify a published result;
+* :mod:`~scoring.workflows.delta` — a daily delta: ingest it, roll the publications forward for the
+  touched subjects only;
 * :mod:`~scoring.workflows.oversight` — monitoring, champion/challenger, model reports;
 * :mod:`~scoring.workflows.demo` — the main job, a sequence of the above.
 """
