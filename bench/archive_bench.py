@@ -75,7 +75,8 @@ def run_child(step: str, rest: list[str]) -> None:
         con.execute(f"SET threads = {os.cpu_count()}")
         con.execute(f"CREATE TABLE subjects AS SELECT * FROM read_parquet('{rest[0]}/subjects.parquet')")
         con.execute(f"CREATE TABLE records AS SELECT * FROM read_parquet('{rest[0]}/records.parquet')")
-        records = con.execute("SELECT (SELECT count(*) FROM subjects) + (SELECT count(*) FROM records)").fetchall()[0][0]
+        total = "SELECT (SELECT count(*) FROM subjects) + (SELECT count(*) FROM records)"
+        records = con.execute(total).fetchall()[0][0]
         con.close()
     else:
         raise SystemExit(f"unknown step {step}")
