@@ -132,22 +132,33 @@ def catalog_table(con: Any, catalog: Catalog) -> None:
 def _ranks(src: str, id_key: str, doc_key: str | None, raw: list[str]) -> str:
     """Duplicate ranks without window sorts: a row is a repeat when an earlier row (lower _ord)
     has the same raw values (exact_rank), the same id (id_rank) or the same document (doc_rank).
-    Ranks are 1 for the first occurrence and 2 for any later one."""
+    Ranks are 1 for the first occurrence and 2 for any later one.
+
+    Repeats are rare, so each rank joins the rows to the small set of keys seen more than once
+    (with their first occurrence). Two rows with the same raw values have the same id (or both
+    none), so the raw values are compared only among the rows whose id is repeated or missing."""
     row_key = f"md5_number(CAST(ROW({', '.join(raw)}) AS VARCHAR))"
     doc_cols = [c.strip() for c in doc_key.split(",")] if doc_key else []
     doc_join = " AND ".join(f"fd.{c} = x.{c}" for c in doc_cols)
     doc_sel = ", CASE WHEN x._ord > fd.o THEN 2 ELSE 1 END AS doc_rank" if doc_key else ""
     doc_cte = (
-        f" LEFT JOIN (SELECT {doc_key}, min(_ord) AS o FROM {src} WHERE {doc_cols[-1]} IS NOT NULL GROUP BY ALL) fd ON {doc_join}"
+        f""" LEFT JOIN (SELECT {doc_key}, min(_ord) AS o FROM {src} WHERE {doc_cols[-1]} IS NOT NULL
+                       GROUP BY ALL HAVING count(*) > 1) fd ON {doc_join}"""
         if doc_key
         else ""
     )
     return f"""
             SELECT x.*, CASE WHEN x._ord > fr.o THEN 2 ELSE 1 END AS exact_rank,
                    CASE WHEN x._ord > fi.o THEN 2 ELSE 1 END AS id_rank{doc_sel}
-            FROM (SELECT *, {row_key} AS k_row FROM {src}) x
-            LEFT JOIN (SELECT {row_key} AS k_row, min(_ord) AS o FROM {src} GROUP BY 1) fr ON fr.k_row = x.k_row
-            LEFT JOIN (SELECT {id_key}, min(_ord) AS o FROM {src} WHERE {id_key} IS NOT NULL GROUP BY 1) fi ON fi.{id_key} = x.{id_key}
+            FROM {src} x
+            LEFT JOIN (SELECT {id_key}, min(_ord) AS o FROM {src} WHERE {id_key} IS NOT NULL
+                       GROUP BY 1 HAVING count(*) > 1) fi ON fi.{id_key} = x.{id_key}
+            LEFT JOIN (
+                SELECT _ord, k_row, min(_ord) OVER (PARTITION BY k_row) AS o FROM (
+                    SELECT _ord, {row_key} AS k_row FROM {src}
+                    WHERE {id_key} IS NULL OR {id_key} IN (
+                        SELECT {id_key} FROM {src} WHERE {id_key} IS NOT NULL GROUP BY 1 HAVING count(*) > 1))
+            ) fr ON fr._ord = x._ord
             {doc_cte}"""
 
 

@@ -254,8 +254,10 @@ def _run(
         check_records(con, export_date, main)
         links_plan(con, main, export_date)
         counts = {"insert": 0, "update": 0, "unchanged": 0}
+        plans = {}
         for table, key in (("subjects", "subject_id"), ("records", "record_id")):
-            for k, v in plan(con, table, key, main).items():
+            plans[table] = plan(con, table, key, main)
+            for k, v in plans[table].items():
                 counts[k] += v
         if _fail_after == "checks":
             raise RuntimeError("injected failure after checks")
@@ -281,7 +283,7 @@ def _run(
         say("writing to the store")
         with store.transaction():
             for table, key in (("subjects", "subject_id"), ("records", "record_id")):
-                write(con, table, key, main, main_name, batch_id)
+                write(con, table, key, main, main_name, batch_id, plans[table])
                 added += quarantine(con, table, main, batch_id)
             write_links(con, main, batch_id)
             finished = dt.datetime.now(dt.UTC).replace(tzinfo=None)

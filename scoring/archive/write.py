@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from scoring.archive import schema as archive
 from scoring.archive.check import ident
@@ -50,8 +52,15 @@ def _normalised(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     """:func:`normalise_id` over a text column (each distinct value once); empty -> null."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     enc = arr.dictionary_encode()
-    values = [normalise_id(v) or None for v in enc.dictionary.to_pylist()]
-    return pa.DictionaryArray.from_arrays(enc.indices, pa.array(values, type=pa.string())).cast(pa.string())
+    distinct = enc.dictionary
+    # ASCII letters and digits only (almost every ID): normalise_id upper-cases them, nothing else
+    plain = pc.fill_null(pc.match_substring_regex(distinct, "^[0-9A-Za-z]+$"), False)
+    values = pc.utf8_upper(distinct)
+    odd = np.flatnonzero(~plain.to_numpy(zero_copy_only=False))
+    if len(odd):
+        fixed = [normalise_id(v) or None for v in distinct.take(pa.array(odd)).to_pylist()]
+        values = pc.replace_with_mask(values, pc.invert(plain), pa.array(fixed, type=pa.string()))
+    return pa.DictionaryArray.from_arrays(enc.indices, values).cast(pa.string())
 
 
 def stage_table(src: SourceFile, chunk: Chunk, first_row: int, order_base: int) -> pa.Table:
@@ -62,10 +71,10 @@ def stage_table(src: SourceFile, chunk: Chunk, first_row: int, order_base: int) 
     out: dict[str, Any] = {}
     for c in archive.TABLES[src.table]:
         out[c.name] = raw.column(c.name) if c.name in raw.column_names else pa.nulls(n, pa.string())
-    out["_file"] = pa.array([src.label] * n, type=pa.string())
-    out["_sha"] = pa.array([src.sha256] * n, type=pa.string())
-    out["_row"] = pa.array(range(first_row, first_row + n), type=pa.int64())
-    out["_ord"] = pa.array(range(order_base, order_base + n), type=pa.int64())
+    out["_file"] = pa.repeat(pa.scalar(src.label, pa.string()), n)
+    out["_sha"] = pa.repeat(pa.scalar(src.sha256, pa.string()), n)
+    out["_row"] = pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
+    out["_ord"] = pa.array(np.arange(order_base, order_base + n, dtype=np.int64))
     out["_read_issue"] = pa.array(chunk.issues if chunk.issues else [None] * n, type=pa.string())
     for name in ID_COLUMNS[src.table]:
         out[f"_n_{name}"] = _normalised(out[name]) if n else pa.array([], type=pa.string())
@@ -91,16 +100,20 @@ def plan(con: Any, table: str, key: str, main: str) -> dict[str, int]:
     return {k: int(counts.get(k, 0)) for k in ("insert", "update", "unchanged")}
 
 
-def write(con: Any, table: str, key: str, main: str, main_name: str, batch_id: str) -> None:
+def write(
+    con: Any, table: str, key: str, main: str, main_name: str, batch_id: str, counts: dict[str, int] | None = None
+) -> None:
     """Inside the store's transaction: replace updated rows (keeping the old version in
-    ``<table>_history``), insert new ones."""
+    ``<table>_history``), insert new ones. ``counts``: the :func:`plan` of ``table``; when every
+    accepted row is an insert (a new store, a new batch of new rows) the plan is not joined."""
     updated = f"SELECT c.{key} FROM chk_{table} c JOIN act_{table} a USING (_ord) WHERE a.action = 'update'"
-    con.execute(
-        f"INSERT INTO {main}.{table}_history BY NAME SELECT *, ? AS superseded_batch FROM {main}.{table} "
-        f"WHERE {key} IN ({updated})",
-        [batch_id],
-    )
-    con.execute(f"DELETE FROM {main}.{table} WHERE {key} IN ({updated})")
+    if counts is None or counts["update"]:
+        con.execute(
+            f"INSERT INTO {main}.{table}_history BY NAME SELECT *, ? AS superseded_batch FROM {main}.{table} "
+            f"WHERE {key} IN ({updated})",
+            [batch_id],
+        )
+        con.execute(f"DELETE FROM {main}.{table} WHERE {key} IN ({updated})")
     cols = [
         r[0]
         for r in con.execute(
@@ -111,11 +124,13 @@ def write(con: Any, table: str, key: str, main: str, main_name: str, batch_id: s
     ]
     lineage = {"batch_id": "$batch", "source_file": "c._file", "source_row": "c._row"}
     select = ", ".join(lineage.get(c, f"c.{ident(c)}") for c in cols)
-    con.execute(
-        f"""INSERT INTO {main}.{table} SELECT {select.replace("$batch", "?")}
-        FROM chk_{table} c JOIN act_{table} a USING (_ord) WHERE a.action <> 'unchanged'""",
-        [batch_id],
+    # act_<table> holds exactly the accepted rows: with none unchanged or updated, they are all inserts
+    rows = (
+        f"chk_{table} c WHERE len(c.issues) = 0"
+        if counts is not None and not counts["update"] and not counts["unchanged"]
+        else f"chk_{table} c JOIN act_{table} a USING (_ord) WHERE a.action <> 'unchanged'"
     )
+    con.execute(f"INSERT INTO {main}.{table} SELECT {select.replace('$batch', '?')} FROM {rows}", [batch_id])
 
 
 def quarantine(con: Any, table: str, main: str, batch_id: str) -> int:
