@@ -155,12 +155,14 @@ def ensure_parquet(
     store: Store, folder: str | Path | None = None, *, buckets: int | None = None, links_query: str = LINKS_QUERY
 ) -> ParquetCopy:
     """The store's Parquet copy in ``folder``: the one there if it is current (and has ``buckets``
-    buckets, when given), else written anew (with ``buckets``, default :data:`DEFAULT_BUCKETS`)."""
+    buckets, when given), else written anew (with ``buckets``; default: as many as the old copy had,
+    else :data:`DEFAULT_BUCKETS`)."""
     out = Path(folder) if folder is not None else default_folder(store)
     m = read_manifest(out)
     if m and parquet_current(store, out) and buckets in (None, m.get("buckets")):
         return ParquetCopy(out, m["fingerprint"], m["buckets"], m["rows"], False)
-    return export_parquet(store, out, buckets=buckets or DEFAULT_BUCKETS, links_query=links_query)
+    buckets = buckets or int((m or {}).get("buckets") or DEFAULT_BUCKETS)
+    return export_parquet(store, out, buckets=buckets, links_query=links_query)
 
 
 def _q(p: Path) -> str:

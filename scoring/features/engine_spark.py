@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from scoring.archive.catalog import Catalog
+from scoring.archive.parquet import ensure_parquet
+from scoring.archive.store import Store
 from scoring.features.asof import periods_table, timeline_select_sql
 from scoring.features.definitions import FeatureSet
 from scoring.features.engine_duckdb import features_sql, finish
@@ -128,3 +130,13 @@ class SparkArchive:
         self._timeline.unpersist()
         for v in self.views.values():
             self.spark.catalog.dropTempView(v)
+
+
+def open_store_copy(store: Store, catalog: Catalog, folder: str | Path | None = None) -> SparkArchive:
+    """The store's Parquet copy (:func:`scoring.archive.parquet.ensure_parquet`: written again if the
+    store has changed since) opened in the session of :func:`scoring.core.spark.spark_session`."""
+    from scoring.core.spark import spark_session
+    from scoring.features.builder import links_sql
+
+    copy = ensure_parquet(store, folder, links_query=links_sql(store))
+    return SparkArchive(spark_session(), copy.folder, catalog)
