@@ -180,7 +180,7 @@ class FeatureBuilder:
             from scoring.features import engine_spark
 
             if getattr(self, "_spark", None) is None:
-                self._spark = engine_spark.open_store_copy(self.store, self.catalog)
+                self._spark = engine_spark.open_store_copy(self.store, self.catalog, links_sql(self.store))
             df = self._spark.features(self.fset, as_of, pop_sql)
         else:
             con.execute(f"CREATE OR REPLACE TEMP VIEW xinyi_population AS {pop_sql}")

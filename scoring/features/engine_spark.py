@@ -132,11 +132,11 @@ class SparkArchive:
             self.spark.catalog.dropTempView(v)
 
 
-def open_store_copy(store: Store, catalog: Catalog, folder: str | Path | None = None) -> SparkArchive:
+def open_store_copy(store: Store, catalog: Catalog, links_query: str, folder: str | Path | None = None) -> SparkArchive:
     """The store's Parquet copy (:func:`scoring.archive.parquet.ensure_parquet`: written again if the
-    store has changed since) opened in the session of :func:`scoring.core.spark.spark_session`."""
+    store has changed since; ``links_query``: the store's links, :func:`scoring.features.builder.links_sql`)
+    opened in the session of :func:`scoring.core.spark.spark_session`."""
     from scoring.core.spark import spark_session
-    from scoring.features.builder import links_sql
 
-    copy = ensure_parquet(store, folder, links_query=links_sql(store))
+    copy = ensure_parquet(store, folder, links_query=links_query)
     return SparkArchive(spark_session(), copy.folder, catalog)
