@@ -17,6 +17,8 @@ session comes from :func:`scoring.core.spark.spark_session`. pyspark is imported
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,8 +75,23 @@ def _plain(v: object) -> object:
 
 
 def collect(spark: SparkSession, sql: str) -> pd.DataFrame:
-    """Run Spark SQL and bring the (small: one row per subject) result back through Arrow."""
-    return spark.sql(sql).toArrow().to_pandas()
+    """Run Spark SQL and bring the result (one row per subject) back as pandas. In local mode the tasks
+    write it as Parquet to a scratch folder that is read back with pyarrow: a result of millions of
+    subjects never has to fit Spark's driver (``spark.driver.maxResultSize``, 1 GB by default, stops
+    a ``toArrow`` of 12M organisations and persons at 100M records); on a cluster it comes back through
+    Arrow (``toArrow``)."""
+    df = spark.sql(sql)
+    if not str(spark.sparkContext.master).startswith("local"):
+        return df.toArrow().to_pandas()
+    import pyarrow.parquet as pq
+
+    scratch = spark.conf.get("spark.local.dir", None) or tempfile.gettempdir()
+    out = Path(tempfile.mkdtemp(prefix="xinyi-features-", dir=scratch))
+    try:
+        df.write.mode("overwrite").parquet(str(out / "result"))
+        return pq.read_table(out / "result").to_pandas()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def compute(
