@@ -16,10 +16,12 @@ session comes from :func:`scoring.core.spark.spark_session`. pyspark is imported
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import tempfile
 import uuid
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -123,6 +125,8 @@ class SparkArchive:
         if cache:
             self._timeline = self._timeline.persist()
         self._timeline.createOrReplaceTempView(self.views["timeline"])
+        # a builder that goes away lets its cached timeline and views go too
+        self._release = weakref.finalize(self, _release, spark, self._timeline, tuple(self.views.values()))
 
     def timeline(self) -> DataFrame:
         return self._timeline
@@ -144,9 +148,15 @@ class SparkArchive:
             self.spark.catalog.dropTempView(pop)
 
     def close(self) -> None:
-        self._timeline.unpersist()
-        for v in self.views.values():
-            self.spark.catalog.dropTempView(v)
+        self._release()
+
+
+def _release(spark: SparkSession, timeline: DataFrame, views: tuple[str, ...]) -> None:
+    """Unpersist a timeline and drop its views (nothing to do once the session has stopped)."""
+    with contextlib.suppress(Exception):  # the JVM may be gone at interpreter exit
+        timeline.unpersist()
+        for v in views:
+            spark.catalog.dropTempView(v)
 
 
 def open_store_copy(store: Store, catalog: Catalog, links_query: str, folder: str | Path | None = None) -> SparkArchive:
