@@ -490,7 +490,7 @@ def main() -> None:
             t_duck = [r["seconds"] for r in results if r["size"] == n and r["step"] == "timeline"]
             if t_duck:
                 print(f"  spark_timeline / timeline (DuckDB) time: {t_spark / t_duck[0]:.2f}x")
-        first = engines[0]
+        first = engines[0] if engines else None
         for other in engines[1:]:
             ok = agree(str(wd / f"feat_{first}_{n}"), str(wd / f"feat_{other}_{n}"))
             print(f"  {first} and {other} agree: {ok}")
