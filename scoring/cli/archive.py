@@ -1,4 +1,4 @@
-"""Archive commands: ingest, quarantine, info, catalog, archive-format, sample."""
+"""Archive commands: ingest, quarantine, info, catalog, archive-format, export-parquet, sample."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
     for f in (ingest, quarantine, info, catalog):
         app.command()(f)
     app.command("archive-format")(archive_format)
+    app.command("export-parquet")(export_parquet)
     app.command()(sample)
 
 
@@ -141,6 +142,29 @@ def archive_format(as_json: bool = JsonOpt) -> None:
         return
     for t in TABLES:
         emit_frame(format_table(t), title=t)
+
+
+def export_parquet(
+    store: Path | None = StoreOpt,
+    out: Path | None = typer.Option(
+        None, "--out", metavar="FOLDER", help="Where to write it (default: <store>.parquet beside the store)."
+    ),
+    buckets: int = typer.Option(16, "--buckets", min=1, help="Buckets of records and subjects (hash of subject_id)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Write the store's Parquet copy (records, subjects, links; bucketed by subject) for `--engine spark`.
+
+    A store-side copy: it holds raw ID numbers like the store itself; keep it beside the store, never hand it out.
+    `features --engine spark` writes it by itself when it is missing or older than the store."""
+    from scoring.workflows.archive import export_store_parquet
+
+    with Workspace.find(store).open() as st:
+        res = export_store_parquet(st, out, buckets)
+    if as_json:
+        emit_json(res.to_dict())
+        return
+    rows = ", ".join(f"{v:,} {k}" for k, v in res.rows.items())
+    emit_text(f"Parquet copy of the store: {res.folder} ({rows}; {res.buckets} buckets by subject).")
 
 
 def sample(

@@ -93,6 +93,7 @@ class Subjects(str, enum.Enum):
 class Engine(str, enum.Enum):
     polars = "polars"
     duckdb = "duckdb"
+    spark = "spark"
 
 
 class UsccMode(str, enum.Enum):

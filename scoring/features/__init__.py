@@ -1,4 +1,4 @@
-"""特征 (features): feature definitions with their catalogue basis, the one as-of rule (publicity periods, repair, objections), the Polars and DuckDB engines, the builder, training sets and industry configs."""
+"""特征 (features): feature definitions with their catalogue basis, the one as-of rule (publicity periods, repair, objections), the Polars, DuckDB and Spark engines, the builder, training sets and industry configs."""
 
 from __future__ import annotations
 

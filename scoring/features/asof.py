@@ -19,12 +19,20 @@ and the catalogue, not on T, so it is computed once. Then a record counts at T w
 ``t_start <= T < t_end`` and T is not inside the suspension (:func:`counts_sql`, and the Polars
 expression in :mod:`scoring.features.engine_polars`). :func:`record_counts` is the same rule written out for
 a single record in plain Python; tests hold the engines to it.
+
+The SQL is one text for every SQL engine: :func:`timeline_sql` takes a ``dialect`` (:data:`DIALECTS`:
+DuckDB for the embedded store, Spark SQL for :mod:`scoring.features.engine_spark`), and only the
+month arithmetic differs between them (:func:`months_after_sql`: DuckDB's ``date + to_months(n)``,
+Spark's ``add_months``; both clamp to the month's end as :func:`scoring.core.dates.add_months`,
+which the Spark tests check day by day). :func:`counts_sql` and :func:`link_valid_sql` are plain SQL
+that both read alike.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import Literal
 
 import pandas as pd
 
@@ -35,6 +43,19 @@ FAR_PAST = dt.date(1900, 1, 1)
 FAR_FUTURE = dt.date(9999, 12, 31)
 #: Negative information is kept at most 5 years (征信业管理条例 Art. 16), except list records.
 NEGATIVE_CAP_MONTHS = 60
+#: the SQL dialects the rule is written in
+Dialect = Literal["duckdb", "spark"]
+DIALECTS: tuple[Dialect, ...] = ("duckdb", "spark")
+
+
+def months_after_sql(date: str, months: str, dialect: Dialect = "duckdb") -> str:
+    """SQL: the date ``months`` calendar months after the DATE ``date``, the day clamped to the month's end
+    (31 Jan + 1 month = 28/29 Feb), as :func:`scoring.core.dates.add_months`; NULL months give NULL."""
+    if dialect == "spark":
+        return f"add_months({date}, {months})"
+    if dialect == "duckdb":
+        return f"CAST({date} + to_months({months}) AS DATE)"
+    raise ValueError(f"unknown SQL dialect {dialect!r}; known: {', '.join(DIALECTS)}")
 
 
 def periods_table(catalog: Catalog) -> pd.DataFrame:
@@ -89,12 +110,18 @@ def periods_table(catalog: Catalog) -> pd.DataFrame:
     return df
 
 
-def timeline_sql(records: str, periods: str) -> str:
-    """SQL (DuckDB dialect) adding t_start, t_end, s_from, s_to to every row of ``records``.
+def timeline_sql(records: str, periods: str, dialect: Dialect = "duckdb") -> str:
+    """SQL adding t_start, t_end, s_from, s_to to every row of ``records``, in ``dialect`` (DuckDB or
+    Spark SQL: the same text but for :func:`months_after_sql`).
 
-    ``records`` needs the archive's record columns; ``periods`` is :func:`periods_table`.
-    Unknown record types get an empty interval (they never count).
+    ``records`` needs the archive's record columns; ``periods`` is :func:`periods_table` (Spark:
+    with integer ``max_months``/``min_months``). Unknown record types get an empty interval (they
+    never count).
     """
+
+    def plus(date: str, months: str) -> str:
+        return months_after_sql(date, months, dialect)
+
     return f"""
     SELECT r.*,
       CASE WHEN p.list_type THEN greatest(r.event_date, coalesce(r.list_entry_on, r.event_date))
@@ -104,11 +131,11 @@ def timeline_sql(records: str, periods: str) -> str:
           WHEN p.kind IS NULL THEN r.event_date
           WHEN p.kind = 'permanent' THEN NULL
           WHEN p.kind = 'list' THEN coalesce(r.list_exit_on,
-               CAST(coalesce(r.list_entry_on, r.event_date) + to_months(p.max_months) AS DATE))
-          ELSE CAST(r.event_date + to_months(p.max_months) AS DATE)
+               {plus("coalesce(r.list_entry_on, r.event_date)", "p.max_months")})
+          ELSE {plus("r.event_date", "p.max_months")}
         END,
-        CASE WHEN p.negative AND NOT p.list_type THEN CAST(r.event_date + to_months({NEGATIVE_CAP_MONTHS}) AS DATE) END,
-        {effective_repair_sql("r", "p")},
+        CASE WHEN p.negative AND NOT p.list_type THEN {plus("r.event_date", str(NEGATIVE_CAP_MONTHS))} END,
+        {effective_repair_sql("r", "p", dialect)},
         r.revoked_on,
         CASE WHEN r.objection_outcome = 'upheld' THEN r.objection_raised_on END
       ) AS t_end,
@@ -125,18 +152,30 @@ def timeline_sql(records: str, periods: str) -> str:
     """
 
 
-def effective_repair_sql(r: str, p: str) -> str:
+def timeline_select_sql(records: str, subjects: str, periods: str, dialect: Dialect = "duckdb", where: str = "") -> str:
+    """SQL: the timeline of every record of ``records`` (:func:`timeline_sql`) with ``excluded``, true for
+    a positive item of a person who opted out (``subjects.positive_opt_out``); ``where`` (over ``r``
+    and ``s``) keeps some records only, before the publicity join."""
+    base = (
+        f"(SELECT r.*, coalesce(s.positive_opt_out, false) AS opt_out FROM {records} r JOIN {subjects} s "
+        f"USING (subject_id) {where})"
+    )
+    return f"SELECT *, (opt_out_eligible AND opt_out) AS excluded FROM ({timeline_sql(base, periods, dialect)}) t"
+
+
+def effective_repair_sql(r: str, p: str, dialect: Dialect = "duckdb") -> str:
     """SQL: the day a repair takes effect, ``repaired_on`` but no earlier than the end of the minimum
     publicity period (``p.min_months`` after the event; NULL: no minimum)."""
     return (
         f"CASE WHEN {r}.repaired_on IS NOT NULL AND {p}.min_months IS NOT NULL "
-        f"THEN greatest({r}.repaired_on, CAST({r}.event_date + to_months({p}.min_months) AS DATE)) "
+        f"THEN greatest({r}.repaired_on, {months_after_sql(f'{r}.event_date', f'{p}.min_months', dialect)}) "
         f"ELSE {r}.repaired_on END"
     )
 
 
 def counts_sql(as_of: str) -> str:
-    """SQL predicate over a timeline row: the record counts at ``as_of`` (a SQL date expression)."""
+    """SQL predicate over a timeline row: the record counts at ``as_of`` (a SQL date expression; the
+    same text in every dialect)."""
     return (
         f"(t_start <= {as_of} AND (t_end IS NULL OR {as_of} < t_end) "
         f"AND NOT (s_from IS NOT NULL AND s_from <= {as_of} AND (s_to IS NULL OR {as_of} < s_to)))"

@@ -8,7 +8,7 @@
 
 Records count only as the as-of rule says (:mod:`scoring.features.asof`); a person's opt-out of positive
 items is honoured. The default engine is Polars; ``engine="duckdb"`` compiles the same definitions
-to SQL (the two are tested to agree).
+to SQL, ``engine="spark"`` to Spark SQL over the store's Parquet copy (the three are tested to agree).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from scoring.features.definitions import LINK_KEYS, FeatureSet, _catalog_key, fe
 from scoring.features.engine_duckdb import _mask as mask_sql
 from scoring.features.industry import load_industries
 
-ENGINES = ("polars", "duckdb")
+ENGINES = ("polars", "duckdb", "spark")
 TIMELINE_COLUMNS = [
     "subject_id",
     "record_id",
@@ -138,6 +138,10 @@ class FeatureBuilder:
     ):
         if engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        if engine == "spark":  # pyspark and Java, checked now: a ConfigError that says what to install
+            from scoring.core.spark import spark_session
+
+            spark_session()
         self.store, self.engine, self.subjects = store, engine, subjects
         self.catalog = catalog or load_catalog()
         self.fset: FeatureSet = feature_set_for(subjects, industry, feature_dir, self.catalog)
@@ -173,6 +177,13 @@ class FeatureBuilder:
                 self._links = self.store.polars("SELECT * FROM xinyi_links")
             population = self.store.polars(pop_sql)
             df = engine_polars.compute(self._timeline, self._links, population, self.fset, as_of).to_pandas()
+        elif self.engine == "spark":
+            # the store's Parquet copy (written again when the store has changed), opened once
+            from scoring.features import engine_spark
+
+            if getattr(self, "_spark", None) is None:
+                self._spark = engine_spark.open_store_copy(self.store, self.catalog, links_sql(self.store))
+            df = self._spark.features(self.fset, as_of, pop_sql)
         else:
             con.execute(f"CREATE OR REPLACE TEMP VIEW xinyi_population AS {pop_sql}")
             df = engine_duckdb.compute(con, "xinyi_timeline", "xinyi_links", "xinyi_population", self.fset, as_of)

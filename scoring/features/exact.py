@@ -18,8 +18,8 @@ inside a group-wise reduction:
   its reciprocal, so no division by a literal is left inside an engine); maxima and counts do not
   depend on the order.
 
-Float literals reach SQL as their shortest round-trip form (:func:`sql_float`), so the SQL engine
-multiplies by the very same doubles as the Polars engine.
+Float literals reach SQL as their shortest round-trip form (:func:`sql_float`), so the SQL engines
+(DuckDB, Spark) multiply by the very same doubles as the Polars engine.
 """
 
 from __future__ import annotations
@@ -34,8 +34,11 @@ AMOUNT_SCALE = 10_000
 AMOUNT_AGGS = ("sum_amount", "hours_diminishing")
 
 
-def sql_float(x: float) -> str:
-    """A float as a DuckDB DOUBLE literal that parses back to the very same double."""
+def sql_float(x: float, dialect: str = "duckdb") -> str:
+    """A float as a DOUBLE literal that parses back to the very same double, in DuckDB or Spark SQL
+    (Spark reads a plain ``0.1`` as a DECIMAL: its double literal has the suffix ``D``)."""
+    if dialect == "spark":
+        return f"{float(x)!r}D"
     return f"CAST({float(x)!r} AS DOUBLE)"
 
 

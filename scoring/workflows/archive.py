@@ -10,6 +10,7 @@ from typing import Literal
 import pandas as pd
 
 from scoring.archive.ingest import IngestResult
+from scoring.archive.parquet import ParquetCopy
 from scoring.archive.store import Store, open_store
 from scoring.features.builder import FeatureMatrix
 from scoring.workflows.workspace import Progress, check_date, quiet
@@ -82,6 +83,16 @@ def store_info(store: Store) -> StoreInfo:
     last = store.last_report()
     keep = ("batch_id", "rows_read", "accepted", "quarantined")
     return StoreInfo(store.summary(), {k: last[k] for k in keep if k in last} if last else None)
+
+
+def export_store_parquet(store: Store, folder: str | Path | None = None, buckets: int | None = None) -> ParquetCopy:
+    """Write the store's Parquet copy (:mod:`scoring.archive.parquet`: records, subjects and links
+    bucketed by subject, what the Spark engine reads) to ``folder`` (default ``<store>.parquet/``
+    beside the store). A store-side artefact: raw IDs inside, like the store's own file."""
+    from scoring.archive.parquet import DEFAULT_BUCKETS, export_parquet
+    from scoring.features.builder import links_sql
+
+    return export_parquet(store, folder, buckets=buckets or DEFAULT_BUCKETS, links_query=links_sql(store))
 
 
 def quarantine_rows(store: Store, reason: str | None = None, limit: int = 50) -> pd.DataFrame:
