@@ -43,6 +43,21 @@ FAR_PAST = dt.date(1900, 1, 1)
 FAR_FUTURE = dt.date(9999, 12, 31)
 #: Negative information is kept at most 5 years (征信业管理条例 Art. 16), except list records.
 NEGATIVE_CAP_MONTHS = 60
+#: the timeline columns every feature engine reads (a record with its as-of interval, see timeline_sql)
+TIMELINE_COLUMNS: tuple[str, ...] = (
+    "subject_id",
+    "record_id",
+    "record_type",
+    "severity",
+    "amount",
+    "grade",
+    "event_date",
+    "t_start",
+    "t_end",
+    "s_from",
+    "s_to",
+    "excluded",
+)
 #: the SQL dialects the rule is written in
 Dialect = Literal["duckdb", "spark"]
 DIALECTS: tuple[Dialect, ...] = ("duckdb", "spark")

@@ -30,26 +30,15 @@ from scoring.archive.store import Store
 from scoring.core.errors import ConfigError
 from scoring.core.privacy import mask_id
 from scoring.features import engine_duckdb, engine_polars
+from scoring.features.asof import TIMELINE_COLUMNS as _TIMELINE_COLUMNS
 from scoring.features.asof import counts_sql, link_valid_sql, periods_table, timeline_sql
 from scoring.features.definitions import LINK_KEYS, FeatureSet, _catalog_key, feature_set_for
 from scoring.features.engine_duckdb import _mask as mask_sql
 from scoring.features.industry import load_industries
 
 ENGINES = ("polars", "duckdb", "spark")
-TIMELINE_COLUMNS = [
-    "subject_id",
-    "record_id",
-    "record_type",
-    "severity",
-    "amount",
-    "grade",
-    "event_date",
-    "t_start",
-    "t_end",
-    "s_from",
-    "s_to",
-    "excluded",
-]
+#: the timeline columns the features read (:data:`scoring.features.asof.TIMELINE_COLUMNS`)
+TIMELINE_COLUMNS = list(_TIMELINE_COLUMNS)
 #: the columns a record is shown with (records_behind), beside the timeline's
 SHOWN_COLUMNS = ["record_type", "event_date", "document_no", "agency", "severity", "amount", "t_end"]
 #: the catalogue (its content hash) each open store's temporary views were made for (see prepare_views)
@@ -122,6 +111,19 @@ def _timeline_select(where: str = "") -> str:
         f"USING (subject_id) {where})"
     )
     return f"SELECT *, (opt_out_eligible AND opt_out) AS excluded FROM ({timeline_sql(base, 'xinyi_periods')})"
+
+
+@contextlib.contextmanager
+def ids_view(store: Store, ids: Iterable[str]) -> Iterator[str]:
+    """A set of subject ids as a one-column view (``subject_id``) of the store's connection for the
+    ``with`` block: its name, to join or ``IN (SELECT subject_id FROM name)`` (the ids never pasted
+    into the SQL)."""
+    name = f"xinyi_ids_{uuid.uuid4().hex}"
+    store.con.register(name, pa.table({"subject_id": pa.array(list(ids), type=pa.string())}))
+    try:
+        yield name
+    finally:
+        store.con.unregister(name)
 
 
 class FeatureBuilder:
@@ -201,24 +203,16 @@ class FeatureBuilder:
         records are shown with, and those links. Only those rows are read (the ids travel as an Arrow
         table joined to ``records``, never pasted into the SQL)."""
         ids = sorted({str(s) for s in subject_ids})
-        con = self.store.con
-        name = f"xinyi_ids_{uuid.uuid4().hex}"
-        con.register(name, pa.table({"subject_id": pa.array(ids, type=pa.string())}))
-        try:
+        with ids_view(self.store, ids) as name:
             links = self.store.polars(
                 f"SELECT * FROM xinyi_links WHERE person_id IN (SELECT subject_id FROM {name}) "
                 f"OR organisation_id IN (SELECT subject_id FROM {name})"
             )
-        finally:
-            con.unregister(name)
         every = sorted({*ids, *links["organisation_id"].to_list(), *links["person_id"].to_list()})
-        con.register(name, pa.table({"subject_id": pa.array(every, type=pa.string())}))
-        try:
+        with ids_view(self.store, every) as name:
             cols = ", ".join(TIMELINE_COLUMNS + [c for c in SHOWN_COLUMNS if c not in TIMELINE_COLUMNS])
             some = _timeline_select(f"WHERE r.subject_id IN (SELECT subject_id FROM {name})")
             timeline = self.store.polars(f"SELECT {cols} FROM ({some}) ORDER BY subject_id, record_id")
-        finally:
-            con.unregister(name)
         return timeline, links
 
     def at_subject(
@@ -243,15 +237,10 @@ class FeatureBuilder:
         as_of = _as_date(as_of)
         ids = sorted({str(s) for s in subject_ids})
         timeline, links = frames if frames is not None else self.subjects_frames(ids)
-        con = self.store.con
-        name = f"xinyi_ids_{uuid.uuid4().hex}"
-        con.register(name, pa.table({"subject_id": pa.array(ids, type=pa.string())}))
-        try:
+        with ids_view(self.store, ids) as name:
             population = self.store.polars(
                 f"SELECT subject_id FROM ({self.population_sql(as_of)}) WHERE subject_id IN (SELECT subject_id FROM {name})"
             )
-        finally:
-            con.unregister(name)
         df = engine_polars.compute(timeline.select(TIMELINE_COLUMNS), links, population, self.fset, as_of)
         values = df.to_pandas().set_index("subject_id").sort_index().astype("float64")
         return FeatureMatrix(values, self.meta, as_of, self.fset.name, "polars")

@@ -30,28 +30,13 @@ import pandas as pd
 from scoring.archive.catalog import Catalog
 from scoring.archive.parquet import ensure_parquet
 from scoring.archive.store import Store
-from scoring.features.asof import periods_table, timeline_select_sql
+from scoring.features.asof import TIMELINE_COLUMNS, periods_table, timeline_select_sql
 from scoring.features.definitions import FeatureSet
 from scoring.features.engine_duckdb import features_sql, finish
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
 
-#: the timeline columns the features read (as the store's ``xinyi_timeline``)
-TIMELINE_COLUMNS = (
-    "subject_id",
-    "record_id",
-    "record_type",
-    "severity",
-    "amount",
-    "grade",
-    "event_date",
-    "t_start",
-    "t_end",
-    "s_from",
-    "s_to",
-    "excluded",
-)
 PERIODS_DDL = (
     "record_type STRING, kind STRING, list_type BOOLEAN, negative BOOLEAN, opt_out_eligible BOOLEAN, "
     "sev_key STRING, eff_from DATE, eff_to DATE, max_months INT, min_months INT, regime STRING"

@@ -33,26 +33,17 @@ Every subject outside the union has the same feature values at ``t1`` after the 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterable, Sequence
-
-import pyarrow as pa
 
 from scoring.archive.catalog import Catalog
 from scoring.archive.store import Store
 from scoring.core.dates import add_months
 from scoring.features.asof import NEGATIVE_CAP_MONTHS, counts_sql, periods_table, timeline_sql
-from scoring.features.builder import prepare_views
+from scoring.features.builder import ids_view, prepare_views
 from scoring.features.definitions import FeatureSpec
 
 #: add_months(add_months(x, k), -k) is within this many days of x (a month end clamps the day)
 _CLAMP_DAYS = 3
-
-
-def _ids_table(store: Store, ids: Iterable[str]) -> str:
-    name = f"xinyi_touch_{uuid.uuid4().hex}"
-    store.con.register(name, pa.table({"subject_id": pa.array(sorted({str(i) for i in ids}), type=pa.string())}))
-    return name
 
 
 def _column(store: Store, sql: str, params: list | None = None) -> set[str]:
@@ -83,7 +74,6 @@ def linked_subjects(store: Store, ids: Iterable[str], catalog: Catalog, on: Sequ
     if not ids:
         return set()
     prepare_views(store, catalog)
-    name = _ids_table(store, ids)
     when = ""
     if on:
         days = " OR ".join(
@@ -91,14 +81,12 @@ def linked_subjects(store: Store, ids: Iterable[str], catalog: Catalog, on: Sequ
             for d in on
         )
         when = f"AND ({days})"
-    try:
+    with ids_view(store, sorted({str(i) for i in ids})) as name:
         return _column(
             store,
             f"""SELECT person_id FROM xinyi_links WHERE organisation_id IN (SELECT subject_id FROM {name}) {when}
             UNION SELECT organisation_id FROM xinyi_links WHERE person_id IN (SELECT subject_id FROM {name}) {when}""",
         )
-    finally:
-        store.con.unregister(name)
 
 
 def _period_months(catalog: Catalog, types: set[str]) -> list[int]:
